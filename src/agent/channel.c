@@ -1,0 +1,1130 @@
+// SPDX-License-Identifier: MIT
+/*
+ * One host's channel to kumod (see channel.h and docs/API.md, "Agent
+ * channel"). Two threads per host, each with its own HTTP connection:
+ *
+ *   poller    registers when the host has no identity, then long-polls
+ *             GET /agent/v1/hosts/{id}/commands?wait=W and hands what it
+ *             gets to the executor: new commands are queued (in the
+ *             journal), a command already done has its stored result sent
+ *             again, one still in progress is ignored.
+ *   executor  gives every queued command a due time (now + the driver's
+ *             simulated duration) and runs it when it is due, so a hundred
+ *             commands of 200 ms take 200 ms, not 20 s; saves the journal
+ *             after each batch of changes (debounced) and only then posts
+ *             the results, in batches, to /results; posts a heartbeat every
+ *             interval.
+ *
+ * Nothing is lost when kumod is away: results stay in the journal as "not
+ * sent" until kumod acknowledges them, across restarts. Transport errors
+ * are retried with backoff (0.5 s doubling to 5 s) and logged once per
+ * outage for the whole process. A 401 means the host was deleted or its
+ * secret is wrong: the identity is dropped and the host registers again.
+ *
+ * Locking: h->lock guards everything in struct agent_host below it, and the
+ * journal and driver state; HTTP calls are made without it. a->lock guards
+ * the process-wide reachability bookkeeping.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/channel.h"
+#include "agent/exec.h"
+#include "agent/journal.h"
+#include "common/buf.h"
+#include "common/http_client.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define HOST_THREAD_STACK (1024 * 1024) /* ASan's redzones need room */
+#else
+#define HOST_THREAD_STACK (256 * 1024)
+#endif
+#define BACKOFF_MIN_MS 500
+#define BACKOFF_MAX_MS 5000
+#define SAVE_URGENT_MS 50 /* debounce of journal writes before results go out */
+#define SAVE_LAZY_MS 2000 /* debounce of bookkeeping-only writes */
+#define RESULTS_BATCH_MAX 256
+#define RESULTS_BODY_MAX ((size_t)900 * 1024) /* below kumod's 1 MiB body limit */
+#define POLL_COMMANDS_MAX 10000               /* commands taken from one poll answer */
+#define CALL_TIMEOUT_S 15                     /* register, results, heartbeat */
+#define IDENTITY_FILE_MAX 65536
+#define SECRET_MAX 1024
+#define DEFAULT_HEARTBEAT_S 5
+#define DEFAULT_POLL_WAIT_S 25
+
+struct pending {
+	char *id;     /* owned */
+	int64_t due;  /* mono_ms */
+	uint64_t seq; /* arrival order among equal due times */
+};
+
+struct outbox_entry {
+	char *id;     /* owned */
+	char *result; /* owned; compact JSON */
+	struct outbox_entry *next;
+};
+
+struct agent_host {
+	struct agent *a; /* weak */
+	unsigned index;
+	char *name;          /* owned; the name registered */
+	char *dir;           /* owned; DIR/hosts/<index> */
+	char *identity_path; /* owned */
+	pthread_t poller, executor;
+	bool poller_started, executor_started;
+
+	pthread_mutex_t lock;
+	pthread_cond_t exec_cond; /* the executor waits on it */
+	pthread_cond_t poll_cond; /* the poller's backoff sleeps */
+
+	struct driver_host *dh; /* owned */
+	struct journal *j;      /* owned */
+
+	/* Identity. gen changes when it is dropped (a 401); the poller's
+	 * cancel hook reads it without the lock. */
+	bool have_id;
+	char *host_id; /* owned */
+	char *secret;  /* owned */
+	atomic_uint gen;
+	int64_t heartbeat_s, poll_wait_s;
+
+	/* Commands accepted by the poller, not yet given a due time. */
+	char **incoming; /* owned ids */
+	size_t nincoming, capincoming;
+	/* Commands waiting for their due time: a min-heap. */
+	struct pending **heap;
+	size_t nheap, capheap;
+	uint64_t seq;
+	/* Results not yet acknowledged by kumod, oldest first. */
+	struct outbox_entry *out_head, *out_tail;
+	size_t nout;
+	size_t post_single_left; /* after a refused batch: send one at a time */
+
+	bool down; /* under a->lock: the last call to kumod failed */
+};
+
+/* --- small helpers ------------------------------------------------------ */
+
+static bool stopping(const struct agent *a)
+{
+	return atomic_load(&a->stop);
+}
+
+static void ms_to_timespec(int64_t ms, struct timespec *ts)
+{
+	ts->tv_sec = (time_t)(ms / 1000);
+	ts->tv_nsec = (long)(ms % 1000) * 1000000L;
+}
+
+static int64_t backoff_next(int64_t cur)
+{
+	if (cur < BACKOFF_MIN_MS)
+		return BACKOFF_MIN_MS;
+	return cur * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : cur * 2;
+}
+
+static int stop_cancelled(void *cls)
+{
+	return stopping(cls);
+}
+
+/* A host id goes into URL paths: only [A-Za-z0-9._-]. */
+static bool host_id_valid(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n < 1 || n > JOURNAL_ID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.'))
+			return false;
+	}
+	return true;
+}
+
+/* A secret goes into a header: printable ASCII, no spaces. */
+static bool secret_valid(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n < 1 || n > SECRET_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+			return false;
+	return true;
+}
+
+/* A short, single-line excerpt of an HTTP body for a log line. */
+static void body_excerpt(const struct http_result *res, char *out, size_t outlen)
+{
+	size_t i;
+
+	snprintf(out, outlen, "%s", res->body ? res->body : "");
+	for (i = 0; out[i]; i++)
+		if ((unsigned char)out[i] < 0x20)
+			out[i] = ' ';
+	if (i + 1 == outlen && outlen > 4)
+		memcpy(out + outlen - 4, "...", 4);
+}
+
+/* --- reachability of kumod (process-wide, logged once per outage) ------- */
+
+static void note_down(struct agent_host *h, const char *what, const char *why)
+{
+	struct agent *a = h->a;
+
+	pthread_mutex_lock(&a->lock);
+	if (!h->down) {
+		h->down = true;
+		a->hosts_down++;
+	}
+	if (!a->outage_logged) {
+		a->outage_logged = true;
+		log_warn("cannot reach kumod at %s (host %s, %s: %s); retrying with backoff",
+		         a->server, h->name, what, why);
+	} else {
+		log_debug("host %s: %s: %s", h->name, what, why);
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
+static void note_up(struct agent_host *h)
+{
+	struct agent *a = h->a;
+
+	pthread_mutex_lock(&a->lock);
+	if (h->down) {
+		h->down = false;
+		a->hosts_down--;
+		if (a->hosts_down == 0 && a->outage_logged) {
+			a->outage_logged = false;
+			log_info("kumod at %s is reachable again", a->server);
+		}
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
+/* Transport failure or a status that means "try again later". */
+static void note_failure(struct agent_host *h, const char *what, int r,
+                         const struct http_result *res)
+{
+	char why[300];
+
+	if (r < 0) {
+		snprintf(why, sizeof(why), "%s", res->error[0] ? res->error : strerror(-r));
+	} else {
+		char body[120];
+
+		body_excerpt(res, body, sizeof(body));
+		snprintf(why, sizeof(why), "HTTP %ld %s", res->status, body);
+	}
+	note_down(h, what, why);
+}
+
+/* --- outbox ------------------------------------------------------------- */
+
+static void outbox_push(struct agent_host *h, const char *id, const char *result)
+{
+	struct outbox_entry *e = xcalloc(1, sizeof(*e));
+
+	e->id = xstrdup(id);
+	e->result = xstrdup(result);
+	if (h->out_tail)
+		h->out_tail->next = e;
+	else
+		h->out_head = e;
+	h->out_tail = e;
+	h->nout++;
+}
+
+/* Removes the first entry; sent: mark it acknowledged in the journal. */
+static void outbox_pop(struct agent_host *h, bool sent)
+{
+	struct outbox_entry *e = h->out_head;
+
+	if (!e)
+		return;
+	if (sent)
+		journal_cmd_set_sent(h->j, e->id, true);
+	h->out_head = e->next;
+	if (!h->out_head)
+		h->out_tail = NULL;
+	h->nout--;
+	free(e->id);
+	free(e->result);
+	free(e);
+}
+
+static void load_unsent(void *cls, const char *id, const char *result)
+{
+	outbox_push(cls, id, result);
+}
+
+/* --- identity ----------------------------------------------------------- */
+
+static void identity_clear(struct agent_host *h)
+{
+	h->have_id = false;
+	free(h->host_id);
+	h->host_id = NULL;
+	if (h->secret) {
+		explicit_bzero(h->secret, strlen(h->secret));
+		free(h->secret);
+	}
+	h->secret = NULL;
+}
+
+/* Sets the identity from a register answer or the identity file. */
+static int identity_set(struct agent_host *h, const json_t *o)
+{
+	const char *id = jstr(o, "host_id"), *secret = jstr(o, "secret");
+	int64_t hb = jint(o, "heartbeat_interval", DEFAULT_HEARTBEAT_S);
+	int64_t wait = jint(o, "poll_wait", DEFAULT_POLL_WAIT_S);
+
+	if (!host_id_valid(id) || !secret_valid(secret))
+		return -EINVAL;
+	identity_clear(h);
+	h->host_id = xstrdup(id);
+	h->secret = xstrdup(secret);
+	h->heartbeat_s = hb >= 1 && hb <= 3600 ? hb : DEFAULT_HEARTBEAT_S;
+	h->poll_wait_s = wait >= 1 && wait <= 300 ? wait : DEFAULT_POLL_WAIT_S;
+	h->have_id = true;
+	return 0;
+}
+
+static void identity_load(struct agent_host *h)
+{
+	char *data = NULL;
+	json_t *o = NULL;
+	size_t len;
+	int r;
+
+	r = file_read(h->identity_path, IDENTITY_FILE_MAX, &data, &len);
+	if (r == -ENOENT)
+		return;
+	if (r == 0)
+		o = jparse(data, len, NULL, 0);
+	if (r < 0 || identity_set(h, o) < 0)
+		log_warn("host %s: ignoring identity file %s (%s); registering again", h->name,
+		         h->identity_path, r < 0 ? strerror(-r) : "not a valid identity");
+	json_decref(o);
+	free(data);
+}
+
+static int identity_save(struct agent_host *h)
+{
+	json_t *o = json_pack("{s:s, s:s, s:I, s:I}", "host_id", h->host_id, "secret", h->secret,
+	                      "heartbeat_interval", (json_int_t)h->heartbeat_s, "poll_wait",
+	                      (json_int_t)h->poll_wait_s);
+	char *s = jdump(o);
+	int r;
+
+	r = file_write_atomic(h->identity_path, s, strlen(s), 0600);
+	explicit_bzero(s, strlen(s));
+	free(s);
+	json_decref(o);
+	return r;
+}
+
+/* kumod answered 401 to a call made with identity generation gen: forget
+ * the identity (once), so that the poller registers again. Results not yet
+ * sent belonged to the old host and are dropped. Called with h->lock held. */
+static void identity_invalidate(struct agent_host *h, unsigned gen)
+{
+	size_t dropped = h->nout;
+
+	if (!h->have_id || atomic_load(&h->gen) != gen)
+		return;
+	log_warn("host %s (%s): kumod answered 401 (host deleted or secret wrong); registering "
+	         "again%s",
+	         h->name, h->host_id, dropped ? ", dropping its unsent results" : "");
+	if (unlink(h->identity_path) < 0 && errno != ENOENT)
+		log_warn("host %s: cannot remove %s: %s", h->name, h->identity_path,
+		         strerror(errno));
+	identity_clear(h);
+	while (h->out_head)
+		outbox_pop(h, true);
+	h->post_single_left = 0;
+	atomic_fetch_add(&h->gen, 1);
+	pthread_cond_broadcast(&h->poll_cond);
+	pthread_cond_broadcast(&h->exec_cond);
+}
+
+/* Facts for register and heartbeat. Called with h->lock held. */
+static json_t *host_facts(struct agent_host *h)
+{
+	json_t *facts = json_object();
+
+	h->a->driver->facts(h->dh, facts);
+	jset_str(facts, "version", AGENT_VERSION);
+	return facts;
+}
+
+static int read_join_token(const char *path, char **ret)
+{
+	char *data, *p;
+	int r;
+
+	r = file_read(path, 4096, &data, NULL);
+	if (r < 0)
+		return r;
+	p = data;
+	while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+		p++;
+	str_rstrip(p);
+	if (!*p) {
+		free(data);
+		return -ENODATA;
+	}
+	*ret = xstrdup(p);
+	explicit_bzero(data, strlen(data));
+	free(data);
+	return 0;
+}
+
+/* POST /agent/v1/register. 0 when the host has an identity afterwards. */
+static int host_register(struct agent_host *h, struct http_client *c)
+{
+	struct agent *a = h->a;
+	struct http_result res;
+	char *token = NULL;
+	json_t *body;
+	int r;
+
+	r = read_join_token(a->token_file, &token);
+	if (r < 0) {
+		pthread_mutex_lock(&a->lock);
+		if (!a->refusal_logged)
+			log_err("cannot read the join token from %s: %s", a->token_file,
+			        r == -ENODATA ? "file is empty" : strerror(-r));
+		a->refusal_logged = true;
+		pthread_mutex_unlock(&a->lock);
+		return r;
+	}
+	pthread_mutex_lock(&h->lock);
+	body = json_pack("{s:s, s:s, s:s, s:o}", "join_token", token, "name", h->name, "address",
+	                 a->address, "facts", host_facts(h));
+	pthread_mutex_unlock(&h->lock);
+	if (a->cluster_id)
+		jset_str(body, "cluster_id", a->cluster_id);
+	explicit_bzero(token, strlen(token));
+	free(token);
+
+	http_client_set_token(c, NULL);
+	r = http_client_request(c, "POST", "/agent/v1/register", body, CALL_TIMEOUT_S, &res);
+	json_decref(body);
+	if (r == -ECANCELED)
+		goto out;
+	if (r < 0 || res.status >= 500 || res.status == 429 || res.status == 408) {
+		note_failure(h, "register", r, &res);
+		r = r < 0 ? r : -EAGAIN;
+		goto out;
+	}
+	note_up(h);
+	if (res.status != 200 && res.status != 201) {
+		char excerpt[200];
+
+		body_excerpt(&res, excerpt, sizeof(excerpt));
+		pthread_mutex_lock(&a->lock);
+		if (!a->refusal_logged)
+			log_err("kumod refused to register host %s: HTTP %ld %s (check the join "
+			        "token in %s)",
+			        h->name, res.status, excerpt, a->token_file);
+		else
+			log_debug("host %s: registration refused: HTTP %ld", h->name, res.status);
+		a->refusal_logged = true;
+		pthread_mutex_unlock(&a->lock);
+		r = -EACCES;
+		goto out;
+	}
+	pthread_mutex_lock(&h->lock);
+	r = identity_set(h, res.json);
+	if (r < 0) {
+		pthread_mutex_unlock(&h->lock);
+		log_err("host %s: kumod's answer to register has no valid host_id and secret",
+		        h->name);
+		goto out;
+	}
+	r = identity_save(h);
+	if (r < 0)
+		log_err("host %s: cannot write %s: %s (the host registers again after a restart)",
+		        h->name, h->identity_path, strerror(-r));
+	log_info("host %s registered as %s", h->name, h->host_id);
+	pthread_cond_broadcast(&h->exec_cond);
+	pthread_mutex_unlock(&h->lock);
+	r = 0;
+out:
+	http_result_clear(&res);
+	return r;
+}
+
+/* --- the poller ------------------------------------------------------- */
+
+struct poll_cancel {
+	struct agent_host *h; /* weak */
+	unsigned gen;         /* the identity the current request uses */
+};
+
+static int poll_cancelled(void *cls)
+{
+	struct poll_cancel *pc = cls;
+
+	return stopping(pc->h->a) || atomic_load(&pc->h->gen) != pc->gen;
+}
+
+/* Sleeps up to ms, less when stopping. */
+static void poller_sleep(struct agent_host *h, int64_t ms)
+{
+	int64_t deadline = mono_ms() + ms;
+	struct timespec ts;
+
+	ms_to_timespec(deadline, &ts);
+	pthread_mutex_lock(&h->lock);
+	while (!stopping(h->a) && mono_ms() < deadline)
+		pthread_cond_timedwait(&h->poll_cond, &h->lock, &ts);
+	pthread_mutex_unlock(&h->lock);
+}
+
+static void incoming_push(struct agent_host *h, const char *id)
+{
+	if (h->nincoming == h->capincoming) {
+		h->capincoming = h->capincoming ? h->capincoming * 2 : 16;
+		h->incoming = xrealloc(h->incoming, h->capincoming * sizeof(*h->incoming));
+	}
+	h->incoming[h->nincoming++] = xstrdup(id);
+}
+
+static void load_queued(void *cls, const char *id, const char *type, const json_t *payload)
+{
+	incoming_push(cls, id);
+}
+
+/* One command from a poll answer. Called with h->lock held. */
+static void accept_command(struct agent_host *h, const json_t *cmd)
+{
+	const char *id = jstr(cmd, "id"), *type = jstr(cmd, "type"), *result = NULL;
+	const json_t *payload = json_object_get(cmd, "payload");
+	bool sent = false;
+	json_t *res;
+	int r;
+
+	switch (journal_cmd_lookup(h->j, id, &result, &sent)) {
+	case JCMD_DONE:
+		if (sent) {
+			log_debug("host %s: command %s delivered again: sending its result again",
+			          h->name, id);
+			journal_cmd_set_sent(h->j, id, false);
+			outbox_push(h, id, result);
+		}
+		return;
+	case JCMD_QUEUED:
+		log_debug("host %s: command %s delivered again while in progress: ignored", h->name,
+		          id);
+		return;
+	case JCMD_NEW:
+		break;
+	}
+	r = journal_cmd_queue(h->j, id, type, payload);
+	if (r == 0) {
+		incoming_push(h, id);
+		return;
+	}
+	if (r == -EINVAL && journal_id_valid(id)) {
+		/* Answerable: fail it rather than leave kumod waiting. */
+		log_warn("host %s: command %s has no valid type", h->name, id);
+		res = json_pack("{s:s, s:s, s:{s:s, s:s}}", "command_id", id, "status", "failed",
+		                "error", "code", "InvalidArgument", "message",
+		                "command has no valid type");
+		journal_cmd_done(h->j, id, res);
+		json_decref(res);
+		journal_cmd_lookup(h->j, id, &result, NULL);
+		outbox_push(h, id, result);
+	} else if (r == -EINVAL) {
+		log_warn("host %s: ignoring a command without a valid id", h->name);
+	} else {
+		log_warn("host %s: %zu commands queued; not taking command %s now (%s)", h->name,
+		         journal_queued_count(h->j), id, strerror(-r));
+	}
+}
+
+static void deliver(struct agent_host *h, const json_t *answer)
+{
+	const json_t *cmds = json_object_get(answer, "commands"), *cmd;
+	size_t i;
+
+	if (!json_is_array(cmds)) {
+		log_warn("host %s: kumod's answer to a poll has no \"commands\" array", h->name);
+		return;
+	}
+	if (json_array_size(cmds) == 0)
+		return;
+	pthread_mutex_lock(&h->lock);
+	json_array_foreach(cmds, i, cmd)
+	{
+		if (i == POLL_COMMANDS_MAX) {
+			log_warn("host %s: taking only %d of %zu commands from one poll", h->name,
+			         POLL_COMMANDS_MAX, json_array_size(cmds));
+			break;
+		}
+		if (json_is_object(cmd))
+			accept_command(h, cmd);
+	}
+	pthread_cond_signal(&h->exec_cond);
+	pthread_mutex_unlock(&h->lock);
+}
+
+static void *poller_main(void *arg)
+{
+	struct agent_host *h = arg;
+	struct agent *a = h->a;
+	struct poll_cancel pc = { h, 0 };
+	struct http_client *c = http_client_new(a->server);
+	int64_t backoff = 0;
+
+	if (!c) {
+		log_err("host %s: cannot create an HTTP client", h->name);
+		return NULL;
+	}
+	http_client_set_cancel(c, poll_cancelled, &pc);
+	while (!stopping(a)) {
+		struct http_result res;
+		char path[256];
+		long wait;
+		int r;
+
+		pthread_mutex_lock(&h->lock);
+		pc.gen = atomic_load(&h->gen);
+		if (h->have_id) {
+			http_client_set_token(c, h->secret);
+			snprintf(path, sizeof(path), "/agent/v1/hosts/%s/commands?wait=%ld",
+			         h->host_id, (long)h->poll_wait_s);
+			wait = (long)h->poll_wait_s;
+		} else {
+			path[0] = '\0';
+			wait = 0;
+		}
+		pthread_mutex_unlock(&h->lock);
+
+		if (!path[0]) {
+			r = host_register(h, c);
+			if (r < 0 && r != -ECANCELED) {
+				backoff = r == -EAGAIN || r == -ECONNREFUSED || r == -ETIMEDOUT ||
+				                  r == -EIO
+				              ? backoff_next(backoff)
+				              : BACKOFF_MAX_MS;
+				poller_sleep(h, backoff);
+			} else {
+				backoff = 0;
+			}
+			continue;
+		}
+
+		r = http_client_request(c, "GET", path, NULL, wait + 10, &res);
+		if (r == -ECANCELED) {
+			/* stopping, or the identity was dropped meanwhile */
+		} else if (r == 0 && res.status == 401) {
+			pthread_mutex_lock(&h->lock);
+			identity_invalidate(h, pc.gen);
+			pthread_mutex_unlock(&h->lock);
+		} else if (r < 0 || res.status != 200) {
+			note_failure(h, "poll", r, &res);
+			backoff = backoff_next(backoff);
+			poller_sleep(h, backoff);
+		} else {
+			note_up(h);
+			backoff = 0;
+			deliver(h, res.json);
+		}
+		http_result_clear(&res);
+	}
+	http_client_free(c);
+	return NULL;
+}
+
+/* --- the executor ----------------------------------------------------- */
+
+struct executor {
+	struct agent_host *h;  /* weak */
+	struct http_client *c; /* owned */
+	int64_t last_save;     /* mono_ms of the last journal write attempt */
+	bool save_failed;
+	int64_t next_post, post_backoff;
+	int64_t next_heartbeat;
+};
+
+static bool pending_before(const struct pending *x, const struct pending *y)
+{
+	return x->due < y->due || (x->due == y->due && x->seq < y->seq);
+}
+
+static void heap_push(struct agent_host *h, struct pending *p)
+{
+	size_t i;
+
+	if (h->nheap == h->capheap) {
+		h->capheap = h->capheap ? h->capheap * 2 : 64;
+		h->heap = xrealloc(h->heap, h->capheap * sizeof(*h->heap));
+	}
+	i = h->nheap++;
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+
+		if (!pending_before(p, h->heap[parent]))
+			break;
+		h->heap[i] = h->heap[parent];
+		i = parent;
+	}
+	h->heap[i] = p;
+}
+
+static struct pending *heap_pop(struct agent_host *h)
+{
+	struct pending *top = h->heap[0], *last;
+	size_t i = 0;
+
+	last = h->heap[--h->nheap];
+	while (h->nheap > 0) {
+		size_t child = 2 * i + 1;
+
+		if (child >= h->nheap)
+			break;
+		if (child + 1 < h->nheap && pending_before(h->heap[child + 1], h->heap[child]))
+			child++;
+		if (!pending_before(h->heap[child], last))
+			break;
+		h->heap[i] = h->heap[child];
+		i = child;
+	}
+	if (h->nheap > 0)
+		h->heap[i] = last;
+	return top;
+}
+
+/* Gives the commands the poller accepted their due time. */
+static void intake(struct agent_host *h, int64_t now)
+{
+	for (size_t i = 0; i < h->nincoming; i++) {
+		struct pending *p = xcalloc(1, sizeof(*p));
+		const char *type = "";
+
+		journal_cmd_queued_get(h->j, h->incoming[i], &type, NULL);
+		p->id = h->incoming[i];
+		p->due = now + h->a->driver->op_delay_ms(h->dh, type);
+		p->seq = h->seq++;
+		heap_push(h, p);
+	}
+	h->nincoming = 0;
+}
+
+/* Runs every command that is due; their results go to the journal and the
+ * outbox. */
+static void run_due(struct agent_host *h, int64_t now)
+{
+	while (h->nheap > 0 && h->heap[0]->due <= now) {
+		struct pending *p = heap_pop(h);
+		const json_t *payload = NULL;
+		const char *type = NULL, *stored = NULL;
+		json_t *res;
+
+		if (journal_cmd_queued_get(h->j, p->id, &type, &payload)) {
+			res = exec_command(h->a->driver, h->dh, h->j, p->id, type, payload);
+			journal_cmd_done(h->j, p->id, res);
+			json_decref(res);
+			journal_cmd_lookup(h->j, p->id, &stored, NULL);
+			outbox_push(h, p->id, stored);
+		}
+		free(p->id);
+		free(p);
+	}
+}
+
+/* Writes the journal when it is due. true when it did something. */
+static bool maybe_save(struct executor *x, int64_t now)
+{
+	struct agent_host *h = x->h;
+	enum journal_dirty d = journal_dirty(h->j);
+	uint64_t seq;
+	size_t len;
+	char *data;
+	int r;
+
+	if (d == JOURNAL_CLEAN ||
+	    now < x->last_save + (d == JOURNAL_URGENT ? SAVE_URGENT_MS : SAVE_LAZY_MS))
+		return false;
+	x->last_save = now;
+	r = journal_serialize(h->j, &data, &len, &seq);
+	if (r == 0) {
+		pthread_mutex_unlock(&h->lock);
+		r = file_write_atomic(journal_path(h->j), data, len, 0600);
+		pthread_mutex_lock(&h->lock);
+		free(data);
+	}
+	if (r < 0) {
+		if (!x->save_failed)
+			log_err("host %s: cannot write the journal %s: %s (retrying)", h->name,
+			        journal_path(h->j), strerror(-r));
+		x->save_failed = true;
+		return true;
+	}
+	if (x->save_failed)
+		log_info("host %s: journal %s written again", h->name, journal_path(h->j));
+	x->save_failed = false;
+	journal_saved(h->j, seq);
+	return true;
+}
+
+/* Posts a batch of results when there are some and it is time. Results
+ * go out only once the journal that records them is on disk (unless it
+ * cannot be written). true when it did something. */
+static bool maybe_post(struct executor *x, int64_t now)
+{
+	struct agent_host *h = x->h;
+	struct http_result res;
+	struct outbox_entry *e;
+	char path[256];
+	size_t n = 0, max;
+	unsigned gen;
+	struct buf b;
+	int r = 0;
+
+	if (!h->have_id || !h->out_head || now < x->next_post)
+		return false;
+	if (journal_dirty(h->j) == JOURNAL_URGENT && !x->save_failed)
+		return false;
+	max = h->post_single_left ? 1 : RESULTS_BATCH_MAX;
+	buf_init(&b, RESULTS_BODY_MAX + 64 * 1024);
+	r = buf_puts(&b, "{\"results\":[");
+	for (e = h->out_head; e && n < max && r == 0; e = e->next) {
+		if (n > 0 && b.len + strlen(e->result) > RESULTS_BODY_MAX)
+			break;
+		r = buf_printf(&b, "%s%s", n ? "," : "", e->result);
+		n++;
+	}
+	if (r == 0)
+		r = buf_puts(&b, "]}");
+	if (r < 0) {
+		/* One result larger than a body may be: it cannot be sent. */
+		log_warn("host %s: result of command %s is too large to send; dropping it", h->name,
+		         h->out_head->id);
+		outbox_pop(h, true);
+		buf_free(&b);
+		return true;
+	}
+	snprintf(path, sizeof(path), "/agent/v1/hosts/%s/results", h->host_id);
+	http_client_set_token(x->c, h->secret);
+	gen = atomic_load(&h->gen);
+
+	pthread_mutex_unlock(&h->lock);
+	r = http_client_request_raw(x->c, "POST", path, "application/json", b.data, b.len,
+	                            CALL_TIMEOUT_S, &res);
+	pthread_mutex_lock(&h->lock);
+	buf_free(&b);
+
+	if (r == -ECANCELED || atomic_load(&h->gen) != gen) {
+		/* stopping, or the identity (and the outbox) was dropped meanwhile */
+	} else if (r == 0 && res.status == 401) {
+		identity_invalidate(h, gen);
+	} else if (r < 0 || res.status >= 500 || res.status == 429 || res.status == 408) {
+		note_failure(h, "results", r, &res);
+		x->post_backoff = backoff_next(x->post_backoff);
+		x->next_post = mono_ms() + x->post_backoff;
+	} else if (res.status >= 200 && res.status < 300) {
+		note_up(h);
+		x->post_backoff = 0;
+		for (size_t i = 0; i < n; i++)
+			outbox_pop(h, true);
+		h->post_single_left = h->post_single_left > n ? h->post_single_left - n : 0;
+	} else if (n > 1) {
+		/* Refused as a whole: find out which one, one at a time. */
+		note_up(h);
+		h->post_single_left = n;
+	} else {
+		char excerpt[200];
+
+		note_up(h);
+		body_excerpt(&res, excerpt, sizeof(excerpt));
+		log_warn(
+		    "host %s: kumod refused the result of command %s: HTTP %ld %s; dropping it",
+		    h->name, h->out_head->id, res.status, excerpt);
+		outbox_pop(h, true);
+		if (h->post_single_left)
+			h->post_single_left--;
+	}
+	http_result_clear(&res);
+	return true;
+}
+
+struct hb_walk {
+	struct agent_host *h; /* weak */
+	json_t *vms;          /* weak */
+};
+
+static void hb_vm(void *cls, struct journal_vm *vm)
+{
+	struct hb_walk *w = cls;
+	const struct driver_ops *ops = w->h->a->driver;
+	const char *state = ops->vm_state ? ops->vm_state(w->h->dh, vm) : NULL;
+
+	json_array_append_new(
+	    w->vms, json_pack("{s:s, s:s}", "id", vm->id, "state", state ? state : vm->state));
+}
+
+static bool maybe_heartbeat(struct executor *x, int64_t now)
+{
+	struct agent_host *h = x->h;
+	struct http_result res;
+	struct hb_walk w = { h, json_array() };
+	char path[256];
+	json_t *body;
+	unsigned gen;
+	int64_t interval;
+	int r;
+
+	if (!h->have_id || now < x->next_heartbeat) {
+		json_decref(w.vms);
+		return false;
+	}
+	journal_vm_each(h->j, hb_vm, &w);
+	body = json_pack("{s:o, s:o}", "vms", w.vms, "facts", host_facts(h));
+	snprintf(path, sizeof(path), "/agent/v1/hosts/%s/heartbeat", h->host_id);
+	http_client_set_token(x->c, h->secret);
+	gen = atomic_load(&h->gen);
+
+	pthread_mutex_unlock(&h->lock);
+	r = http_client_request(x->c, "POST", path, body, CALL_TIMEOUT_S, &res);
+	pthread_mutex_lock(&h->lock);
+	json_decref(body);
+
+	if (r == -ECANCELED || atomic_load(&h->gen) != gen) {
+		/* stopping, or the identity was dropped meanwhile */
+	} else if (r == 0 && res.status == 401) {
+		identity_invalidate(h, gen);
+	} else if (r < 0 || res.status >= 300) {
+		note_failure(h, "heartbeat", r, &res);
+	} else {
+		int64_t v = jint(res.json, "interval", 0);
+
+		note_up(h);
+		if (v >= 1 && v <= 3600)
+			h->heartbeat_s = v;
+	}
+	interval = h->a->heartbeat_override_s ? h->a->heartbeat_override_s : h->heartbeat_s;
+	x->next_heartbeat = mono_ms() + interval * 1000;
+	http_result_clear(&res);
+	return true;
+}
+
+/* When the executor has something to do next (mono_ms). */
+static int64_t next_wake(const struct executor *x, int64_t now)
+{
+	const struct agent_host *h = x->h;
+	int64_t wake = now + 1000;
+	enum journal_dirty d = journal_dirty(h->j);
+
+	if (h->nheap > 0 && h->heap[0]->due < wake)
+		wake = h->heap[0]->due;
+	if (d != JOURNAL_CLEAN) {
+		int64_t t = x->last_save + (d == JOURNAL_URGENT ? SAVE_URGENT_MS : SAVE_LAZY_MS);
+
+		if (t < wake)
+			wake = t;
+	}
+	if (h->have_id && h->out_head && x->next_post < wake)
+		wake = x->next_post;
+	if (h->have_id && x->next_heartbeat < wake)
+		wake = x->next_heartbeat;
+	return wake;
+}
+
+static void *executor_main(void *arg)
+{
+	struct agent_host *h = arg;
+	struct executor x = { .h = h };
+
+	x.c = http_client_new(h->a->server);
+	if (!x.c) {
+		log_err("host %s: cannot create an HTTP client", h->name);
+		return NULL;
+	}
+	http_client_set_cancel(x.c, stop_cancelled, h->a);
+	pthread_mutex_lock(&h->lock);
+	for (;;) {
+		int64_t now = mono_ms(), wake;
+		struct timespec ts;
+
+		if (stopping(h->a))
+			break;
+		intake(h, now);
+		run_due(h, now);
+		if (maybe_save(&x, now) || maybe_post(&x, now) || maybe_heartbeat(&x, now))
+			continue;
+		if (h->nincoming > 0)
+			continue;
+		wake = next_wake(&x, now);
+		if (wake <= now)
+			continue;
+		ms_to_timespec(wake, &ts);
+		pthread_cond_timedwait(&h->exec_cond, &h->lock, &ts);
+	}
+	if (journal_dirty(h->j) != JOURNAL_CLEAN) {
+		int r = journal_save(h->j);
+
+		if (r < 0)
+			log_err("host %s: cannot write the journal %s: %s", h->name,
+			        journal_path(h->j), strerror(-r));
+	}
+	pthread_mutex_unlock(&h->lock);
+	http_client_free(x.c);
+	return NULL;
+}
+
+/* --- lifecycle ------------------------------------------------------------ */
+
+static char *host_name(const struct agent *a, unsigned index)
+{
+	if (a->name)
+		return a->nhosts > 1 ? xasprintf("%s-%u", a->name, index + 1) : xstrdup(a->name);
+	return xasprintf("%s-%s-%u", a->hostname, a->driver->name, index + 1);
+}
+
+static void restore_vm(void *cls, struct journal_vm *vm)
+{
+	struct agent_host *h = cls;
+
+	h->a->driver->vm_restore(h->dh, vm);
+}
+
+int agent_host_new(struct agent *a, unsigned index, struct agent_host **ret)
+{
+	struct agent_host *h = xcalloc(1, sizeof(*h));
+	pthread_condattr_t ca;
+	struct kerr warning;
+	char *jpath;
+	int r;
+
+	h->a = a;
+	h->index = index;
+	h->name = host_name(a, index);
+	h->dir = xasprintf("%s/hosts/%u", a->data_dir, index);
+	h->identity_path = xasprintf("%s/identity.json", h->dir);
+	atomic_init(&h->gen, 0);
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&h->exec_cond, &ca);
+	pthread_cond_init(&h->poll_cond, &ca);
+	pthread_condattr_destroy(&ca);
+
+	r = mkdir_p(h->dir, 0700);
+	if (r < 0) {
+		log_err("host %s: cannot create %s: %s", h->name, h->dir, strerror(-r));
+		goto fail;
+	}
+	r = a->driver->host_new(a->cfg, index, &h->dh);
+	if (r < 0) {
+		log_err("host %s: the %s driver cannot set up the host: %s", h->name,
+		        a->driver->name, strerror(-r));
+		goto fail;
+	}
+	jpath = xasprintf("%s/journal.json", h->dir);
+	r = journal_open(jpath, &h->j, &warning);
+	free(jpath);
+	if (r < 0) {
+		log_err("host %s: cannot read its journal: %s", h->name, strerror(-r));
+		goto fail;
+	}
+	if (warning.code)
+		log_warn("host %s: %s", h->name, warning.message);
+	identity_load(h);
+	if (a->driver->vm_restore)
+		journal_vm_each(h->j, restore_vm, h);
+	journal_cmd_each_queued(h->j, load_queued, h);
+	journal_cmd_each_unsent(h->j, load_unsent, h);
+	if (journal_vm_count(h->j) || h->nincoming || h->nout)
+		log_info("host %s: journal has %zu VMs, %zu queued commands, %zu results to send",
+		         h->name, journal_vm_count(h->j), h->nincoming, h->nout);
+	*ret = h;
+	return 0;
+fail:
+	agent_host_free(h);
+	return r;
+}
+
+static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	pthread_attr_t attr;
+	int r;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, HOST_THREAD_STACK);
+	r = -pthread_create(t, &attr, fn, arg);
+	pthread_attr_destroy(&attr);
+	return r;
+}
+
+int agent_host_start(struct agent_host *h)
+{
+	int r;
+
+	r = start_thread(&h->executor, executor_main, h);
+	if (r < 0)
+		return r;
+	h->executor_started = true;
+	r = start_thread(&h->poller, poller_main, h);
+	if (r < 0)
+		return r; /* the caller stops and frees the host */
+	h->poller_started = true;
+	return 0;
+}
+
+void agent_host_wake(struct agent_host *h)
+{
+	pthread_mutex_lock(&h->lock);
+	pthread_cond_broadcast(&h->exec_cond);
+	pthread_cond_broadcast(&h->poll_cond);
+	pthread_mutex_unlock(&h->lock);
+}
+
+struct agent_host *agent_host_free(struct agent_host *h)
+{
+	if (!h)
+		return NULL;
+	if (h->poller_started)
+		pthread_join(h->poller, NULL);
+	if (h->executor_started)
+		pthread_join(h->executor, NULL);
+	while (h->out_head)
+		outbox_pop(h, false);
+	for (size_t i = 0; i < h->nincoming; i++)
+		free(h->incoming[i]);
+	free(h->incoming);
+	for (size_t i = 0; i < h->nheap; i++) {
+		free(h->heap[i]->id);
+		free(h->heap[i]);
+	}
+	free(h->heap);
+	journal_free(h->j);
+	if (h->dh)
+		h->a->driver->host_free(h->dh);
+	identity_clear(h);
+	pthread_cond_destroy(&h->exec_cond);
+	pthread_cond_destroy(&h->poll_cond);
+	pthread_mutex_destroy(&h->lock);
+	free(h->identity_path);
+	free(h->dir);
+	free(h->name);
+	free(h);
+	return NULL;
+}

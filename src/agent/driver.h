@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The compute-driver interface: what a host's hypervisor must do for the
+ * agent. One ops table per driver (driver_sim.c now, driver_qemu.c later);
+ * main.c names them all in one list and picks one with --driver.
+ *
+ * The generic side (exec.c) owns the meaning of commands: it parses
+ * payloads, looks VMs up in the journal, answers NotFound, NotSupported and
+ * idempotent destroys, and records the new state when an op succeeds. A
+ * driver only makes the hypervisor do the thing, or explains why it could
+ * not (struct driver_err).
+ *
+ * Threading: a driver_host is used by one executor thread at a time, and
+ * every op is called with that host's lock held, so ops must not block for
+ * long. The sim's ops are instant; its operation time is simulated through
+ * op_delay_ms(), which the executor honours without sleeping. A driver whose
+ * operations really take time (qemu) answers 0 there and, once it needs to,
+ * runs the slow part on its own workers.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "agent/journal.h"
+#include "common/config.h"
+
+/* Why an op failed, as it goes into the command's result:
+ * {"code": code, "message": message}. */
+struct driver_err {
+	const char *code; /* static: "NotFound", "SimulatedFailure", "Internal", ... */
+	char message[256];
+};
+
+/* Fills e; returns -1 so ops can "return driver_fail(e, ...)". */
+static inline int driver_fail(struct driver_err *e, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static inline int driver_fail(struct driver_err *e, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+
+	e->code = code;
+	va_start(ap, fmt);
+	vsnprintf(e->message, sizeof(e->message), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+struct driver_host; /* a driver's state for one host; opaque */
+
+struct driver_ops {
+	const char *name; /* "sim": the --driver value and the config section */
+
+	/* Checks the driver's options (config section [<name>]) once, before
+	 * any host exists. 0, or -EINVAL with e->message saying what is wrong. */
+	int (*check_config)(const struct config *cfg, struct driver_err *e);
+	/* State for host number index (0-based) of this process. */
+	int (*host_new)(const struct config *cfg, unsigned index, struct driver_host **ret);
+	struct driver_host *(*host_free)(struct driver_host *dh);
+	/* Adds the host's facts: cpus, memory_mb, disk_gb, arch, accel, driver. */
+	void (*facts)(struct driver_host *dh, json_t *facts);
+	/* How long a command of this type takes in simulated time, in ms; 0 for
+	 * drivers whose ops take real time. */
+	int64_t (*op_delay_ms)(struct driver_host *dh, const char *type);
+	/* The journal was loaded: VMs that were there before a restart. A real
+	 * driver reattaches to them (or starts those that should run); it may
+	 * change vm->state to what it finds. Optional. */
+	void (*vm_restore)(struct driver_host *dh, struct journal_vm *vm);
+	/* The VM's actual state for a heartbeat, or NULL to report the journal's.
+	 * Optional. */
+	const char *(*vm_state)(struct driver_host *dh, const struct journal_vm *vm);
+
+	/* VM lifecycle: 0 or -1 with e filled. vm is the journal's record; for
+	 * create it is not in the journal yet (spec: the payload's vm object). */
+	int (*vm_create)(struct driver_host *dh, const struct journal_vm *vm, struct driver_err *e);
+	int (*vm_start)(struct driver_host *dh, const struct journal_vm *vm, struct driver_err *e);
+	int (*vm_stop)(struct driver_host *dh, const struct journal_vm *vm, bool force,
+	               struct driver_err *e);
+	int (*vm_reboot)(struct driver_host *dh, const struct journal_vm *vm, struct driver_err *e);
+	int (*vm_pause)(struct driver_host *dh, const struct journal_vm *vm, struct driver_err *e);
+	int (*vm_resume)(struct driver_host *dh, const struct journal_vm *vm, struct driver_err *e);
+	int (*vm_destroy)(struct driver_host *dh, const struct journal_vm *vm,
+	                  struct driver_err *e);
+
+	/* Volumes: payload is the command's ({"volume_id", "vm_id"?, ...}); vm
+	 * is the VM it names, or NULL. */
+	int (*volume_create)(struct driver_host *dh, const json_t *payload, struct driver_err *e);
+	int (*volume_delete)(struct driver_host *dh, const json_t *payload, struct driver_err *e);
+	int (*volume_attach)(struct driver_host *dh, const struct journal_vm *vm,
+	                     const json_t *payload, struct driver_err *e);
+	int (*volume_detach)(struct driver_host *dh, const struct journal_vm *vm,
+	                     const json_t *payload, struct driver_err *e);
+};
+
+extern const struct driver_ops driver_sim_ops;

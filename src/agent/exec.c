@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Command semantics, the same for every driver (see exec.h). The table
+ * below is the list of command types the agent understands; a type that is
+ * not in it fails with NotSupported. Payloads come from kumod and may carry
+ * more fields than are read here; missing ones fail with InvalidArgument.
+ *
+ *   vm.create   {"vm":{"id","name",...}}  -> running (existing id: its state)
+ *   vm.start    {"vm_id"}                 -> running
+ *   vm.stop     {"vm_id","force"}         -> stopped
+ *   vm.reboot   {"vm_id"}                 -> running
+ *   vm.pause    {"vm_id"}                 -> paused
+ *   vm.resume   {"vm_id"}                 -> running
+ *   vm.destroy  {"vm_id"}                 -> removed, "destroyed" (unknown VM: ok)
+ *   volume.create/delete/attach/detach {"volume_id","vm_id"?}
+ *                                         -> available/deleted/in_use/available
+ * A VM action on a VM this host does not have fails with NotFound.
+ *
+ * This file does not schedule, persist or send anything: channel.c does.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/exec.h"
+#include "common/json.h"
+#include "common/log.h"
+
+struct exec_ctx {
+	const struct driver_ops *ops; /* weak */
+	struct driver_host *dh;       /* weak */
+	struct journal *j;            /* weak */
+	const json_t *payload;        /* weak */
+	struct journal_vm *vm;        /* weak; the VM named by the payload, if any */
+	const char *vm_id;            /* weak */
+};
+
+struct exec_type {
+	const char *type;
+	/* Does it, fills data ({"state":...}); 0 or -1 with e filled. */
+	int (*run)(struct exec_ctx *x, json_t *data, struct driver_err *e);
+	/* The VM must exist on this host (else NotFound). */
+	bool needs_vm;
+	/* The state on success, for VM actions. */
+	const char *state;
+	/* The driver call of a simple VM action (run == NULL). */
+	int (*call)(struct exec_ctx *x, struct driver_err *e);
+};
+
+/* The VM id of a payload: "vm_id", else the "vm" object's "id". */
+static const char *payload_vm_id(const json_t *payload)
+{
+	const char *id = jstr(payload, "vm_id");
+
+	return id ? id : jstr(json_object_get(payload, "vm"), "id");
+}
+
+static int run_vm_create(struct exec_ctx *x, json_t *data, struct driver_err *e)
+{
+	const json_t *spec = json_object_get(x->payload, "vm");
+	struct journal_vm tmp = { 0 };
+	const char *name;
+
+	if (!json_is_object(spec))
+		spec = x->payload; /* tolerate a flat payload */
+	if (!x->vm_id)
+		return driver_fail(e, "InvalidArgument", "vm.create: payload has no vm id");
+	if (x->vm) {
+		/* Created already (a retry under another command id). */
+		jset_str(data, "state", x->vm->state);
+		return 0;
+	}
+	name = jstr(spec, "name");
+	tmp.id = (char *)x->vm_id;
+	tmp.name = (char *)(name ? name : x->vm_id);
+	snprintf(tmp.state, sizeof(tmp.state), "creating");
+	tmp.spec = (json_t *)spec;
+	if (x->ops->vm_create(x->dh, &tmp, e) < 0)
+		return -1;
+	if (!journal_vm_add(x->j, tmp.id, tmp.name, "running", spec))
+		return driver_fail(e, "Internal",
+		                   "vm %s: the host's journal is full or the id invalid", x->vm_id);
+	jset_str(data, "state", "running");
+	return 0;
+}
+
+static int call_start(struct exec_ctx *x, struct driver_err *e)
+{
+	return x->ops->vm_start(x->dh, x->vm, e);
+}
+
+static int call_stop(struct exec_ctx *x, struct driver_err *e)
+{
+	return x->ops->vm_stop(x->dh, x->vm, jbool(x->payload, "force", false), e);
+}
+
+static int call_reboot(struct exec_ctx *x, struct driver_err *e)
+{
+	return x->ops->vm_reboot(x->dh, x->vm, e);
+}
+
+static int call_pause(struct exec_ctx *x, struct driver_err *e)
+{
+	return x->ops->vm_pause(x->dh, x->vm, e);
+}
+
+static int call_resume(struct exec_ctx *x, struct driver_err *e)
+{
+	return x->ops->vm_resume(x->dh, x->vm, e);
+}
+
+/* start, stop, reboot, pause, resume: the driver call, then the new state. */
+static int run_vm_action(struct exec_ctx *x, const struct exec_type *t, json_t *data,
+                         struct driver_err *e)
+{
+	if (t->call(x, e) < 0)
+		return -1;
+	journal_vm_set_state(x->j, x->vm, t->state);
+	jset_str(data, "state", t->state);
+	return 0;
+}
+
+static int run_vm_destroy(struct exec_ctx *x, json_t *data, struct driver_err *e)
+{
+	if (!x->vm_id)
+		return driver_fail(e, "InvalidArgument", "vm.destroy: payload has no vm_id");
+	if (x->vm) {
+		if (x->ops->vm_destroy(x->dh, x->vm, e) < 0)
+			return -1;
+		journal_vm_remove(x->j, x->vm);
+		x->vm = NULL;
+	}
+	jset_str(data, "state", "destroyed");
+	return 0;
+}
+
+/* Volumes: volume_id required; a vm_id, when given, must name a VM here. */
+static int volume_check(struct exec_ctx *x, const char *type, struct driver_err *e)
+{
+	if (!jstr(x->payload, "volume_id"))
+		return driver_fail(e, "InvalidArgument", "%s: payload has no volume_id", type);
+	if (x->vm_id && !x->vm)
+		return driver_fail(e, "NotFound", "vm %s is not on this host", x->vm_id);
+	return 0;
+}
+
+static int run_volume_create(struct exec_ctx *x, json_t *data, struct driver_err *e)
+{
+	if (volume_check(x, "volume.create", e) < 0 ||
+	    x->ops->volume_create(x->dh, x->payload, e) < 0)
+		return -1;
+	jset_str(data, "state", "available");
+	return 0;
+}
+
+static int run_volume_delete(struct exec_ctx *x, json_t *data, struct driver_err *e)
+{
+	if (!jstr(x->payload, "volume_id"))
+		return driver_fail(e, "InvalidArgument", "volume.delete: payload has no volume_id");
+	if (x->ops->volume_delete(x->dh, x->payload, e) < 0)
+		return -1;
+	jset_str(data, "state", "deleted");
+	return 0;
+}
+
+static int run_volume_attach(struct exec_ctx *x, json_t *data, struct driver_err *e)
+{
+	if (volume_check(x, "volume.attach", e) < 0)
+		return -1;
+	if (!x->vm)
+		return driver_fail(e, "InvalidArgument", "volume.attach: payload has no vm_id");
+	if (x->ops->volume_attach(x->dh, x->vm, x->payload, e) < 0)
+		return -1;
+	jset_str(data, "state", "in_use");
+	return 0;
+}
+
+static int run_volume_detach(struct exec_ctx *x, json_t *data, struct driver_err *e)
+{
+	if (volume_check(x, "volume.detach", e) < 0 ||
+	    x->ops->volume_detach(x->dh, x->vm, x->payload, e) < 0)
+		return -1;
+	jset_str(data, "state", "available");
+	return 0;
+}
+
+static const struct exec_type exec_types[] = {
+	{ .type = "vm.create", .run = run_vm_create },
+	{ .type = "vm.start", .needs_vm = true, .state = "running", .call = call_start },
+	{ .type = "vm.stop", .needs_vm = true, .state = "stopped", .call = call_stop },
+	{ .type = "vm.reboot", .needs_vm = true, .state = "running", .call = call_reboot },
+	{ .type = "vm.pause", .needs_vm = true, .state = "paused", .call = call_pause },
+	{ .type = "vm.resume", .needs_vm = true, .state = "running", .call = call_resume },
+	{ .type = "vm.destroy", .run = run_vm_destroy },
+	{ .type = "volume.create", .run = run_volume_create },
+	{ .type = "volume.delete", .run = run_volume_delete },
+	{ .type = "volume.attach", .run = run_volume_attach },
+	{ .type = "volume.detach", .run = run_volume_detach },
+};
+
+json_t *exec_command(const struct driver_ops *ops, struct driver_host *dh, struct journal *j,
+                     const char *id, const char *type, const json_t *payload)
+{
+	struct exec_ctx x = { ops, dh, j, payload, NULL, NULL };
+	const struct exec_type *t = NULL;
+	struct driver_err e = { NULL, "" };
+	json_t *res, *data = json_object();
+	int r;
+
+	for (size_t i = 0; i < sizeof(exec_types) / sizeof(exec_types[0]); i++)
+		if (strcmp(exec_types[i].type, type) == 0)
+			t = &exec_types[i];
+	x.vm_id = payload_vm_id(payload);
+	x.vm = journal_vm_find(j, x.vm_id);
+	if (!t) {
+		r = driver_fail(&e, "NotSupported", "unknown command type %s", type);
+	} else if (t->needs_vm && !x.vm_id) {
+		r = driver_fail(&e, "InvalidArgument", "%s: payload has no vm_id", type);
+	} else if (t->needs_vm && !x.vm) {
+		r = driver_fail(&e, "NotFound", "vm %s is not on this host", x.vm_id);
+	} else if (t->run) {
+		r = t->run(&x, data, &e);
+	} else {
+		r = run_vm_action(&x, t, data, &e);
+	}
+
+	if (r == 0) {
+		res = json_pack("{s:s, s:s, s:o}", "command_id", id, "status", "succeeded", "data",
+		                data);
+	} else {
+		json_decref(data);
+		res =
+		    json_pack("{s:s, s:s, s:{s:s, s:s}}", "command_id", id, "status", "failed",
+		              "error", "code", e.code ? e.code : "Internal", "message", e.message);
+	}
+	if (!res)
+		abort();
+	log_debug("command %s %s%s%s: %s%s%s", id, type, x.vm_id ? " vm " : "",
+	          x.vm_id ? x.vm_id : "", r == 0 ? "succeeded" : "failed", r == 0 ? "" : ": ",
+	          r == 0 ? "" : e.message);
+	return res;
+}

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What commands mean on a host: one table row per command type ("vm.create",
+ * "vm.stop", "volume.attach", ...) that parses the payload, finds the VM in
+ * the journal, calls the driver and records the new state.
+ */
+#pragma once
+
+#include <jansson.h>
+
+#include "agent/driver.h"
+#include "agent/journal.h"
+
+/* Runs command id of type on the host and returns its result (new
+ * reference): {"command_id","status":"succeeded","data":{"state",...}} or
+ * {"command_id","status":"failed","error":{"code","message"}}. Updates the
+ * journal's VMs; does not record the command as done (the caller does). */
+json_t *exec_command(const struct driver_ops *ops, struct driver_host *dh, struct journal *j,
+                     const char *id, const char *type, const json_t *payload);

@@ -1,0 +1,419 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The kumo command table: every resource group of docs/API.md with its URL
+ * plural, default table columns, create and update fields (typed) and
+ * verbs. Parsing, help, completion and the generic verbs all read this
+ * table; nothing here talks to the network. Adding a field or a verb to
+ * the CLI means adding a line here.
+ */
+#include <string.h>
+
+#include "cli/cli.h"
+
+/* clang-format off */
+
+#define F_END { NULL, 0, 0, NULL, NULL, NULL }
+
+#define VERB_LIST(extra) { "list", CV_LIST, CO_LIST, 0, "", extra, NULL, NULL, "list (filters, sort, paging)" }
+#define VERB_GET { "get", CV_GET, 0, 1, "NAME|ID", NULL, NULL, NULL, "show one" }
+#define VERB_CREATE(o) { "create", CV_CREATE, CO_DATA | (o), 0, "", NULL, NULL, NULL, "create" }
+#define VERB_UPDATE(o) { "update", CV_UPDATE, CO_DATA | (o), 1, "NAME|ID", NULL, NULL, NULL, "change fields" }
+#define VERB_DELETE(o) { "delete", CV_DELETE, (o), 1, "NAME|ID", NULL, NULL, NULL, "delete" }
+#define VERB_ACTION(n, f, s) { n, CV_ACTION, CO_WAIT, 1, "NAME|ID", f, n, NULL, s }
+#define VERB_END { NULL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL }
+
+/* ---- zones ---- */
+static const struct cli_field zone_create[] = {
+	{ "name", CF_STRING, CFF_REQUIRED, NULL, NULL, NULL },
+	{ "description", CF_STRING, 0, NULL, NULL, NULL },
+	{ "state", CF_STRING, 0, NULL, NULL, "enabled|disabled" },
+	F_END,
+};
+static const struct cli_verb zone_verbs[] = {
+	VERB_LIST(NULL), VERB_GET, VERB_CREATE(0), VERB_UPDATE(0), VERB_DELETE(0), VERB_END,
+};
+
+/* ---- clusters ---- */
+static const struct cli_field cluster_create[] = {
+	{ "name", CF_STRING, CFF_REQUIRED, NULL, NULL, NULL },
+	{ "zone_id", CF_REF, CFF_REQUIRED, "zone", "zone", NULL },
+	{ "hypervisor", CF_STRING, CFF_REQUIRED, NULL, NULL, "qemu|sim" },
+	{ "arch", CF_STRING, 0, NULL, NULL, "x86_64" },
+	{ "description", CF_STRING, 0, NULL, NULL, NULL },
+	{ "state", CF_STRING, 0, NULL, NULL, "enabled|disabled" },
+	F_END,
+};
+static const struct cli_field cluster_update[] = {
+	{ "name", CF_STRING, 0, NULL, NULL, NULL },
+	{ "description", CF_STRING, 0, NULL, NULL, NULL },
+	{ "state", CF_STRING, 0, NULL, NULL, "enabled|disabled" },
+	F_END,
+};
+static const struct cli_verb cluster_verbs[] = {
+	VERB_LIST(NULL), VERB_GET, VERB_CREATE(0), VERB_UPDATE(0), VERB_DELETE(0), VERB_END,
+};
+
+/* ---- hosts (created by agent registration) ---- */
+static const struct cli_field host_update[] = {
+	{ "name", CF_STRING, 0, NULL, NULL, NULL },
+	{ "cluster_id", CF_REF, 0, "cluster", "cluster", NULL },
+	F_END,
+};
+static const struct cli_verb host_verbs[] = {
+	VERB_LIST(NULL), VERB_GET, VERB_UPDATE(0), VERB_DELETE(0),
+	VERB_ACTION("enable", NULL, "let the scheduler place VMs here"),
+	VERB_ACTION("disable", NULL, "place no new VMs here"),
+	VERB_END,
+};
+
+/* ---- images ---- */
+static const struct cli_field image_create[] = {
+	{ "name", CF_STRING, CFF_REQUIRED, NULL, NULL, NULL },
+	{ "format", CF_STRING, CFF_REQUIRED, NULL, NULL, "qcow2|raw|kernel" },
+	{ "size", CF_INT, 0, NULL, NULL, "bytes" },
+	{ "sha256", CF_STRING, 0, NULL, NULL, NULL },
+	{ "arch", CF_STRING, 0, NULL, NULL, "x86_64" },
+	{ "visibility", CF_STRING, 0, NULL, NULL, "private|public" },
+	{ "description", CF_STRING, 0, NULL, NULL, NULL },
+	F_END,
+};
+static const struct cli_field image_update[] = {
+	{ "name", CF_STRING, 0, NULL, NULL, NULL },
+	{ "visibility", CF_STRING, 0, NULL, NULL, "private|public" },
+	{ "description", CF_STRING, 0, NULL, NULL, NULL },
+	F_END,
+};
+static const struct cli_verb image_verbs[] = {
+	VERB_LIST(NULL), VERB_GET, VERB_CREATE(0), VERB_UPDATE(0), VERB_DELETE(0), VERB_END,
+};
+
+/* ---- instance offerings ---- */
+static const struct cli_field offering_create[] = {
+	{ "name", CF_STRING, CFF_REQUIRED, NULL, NULL, NULL },
+	{ "vcpus", CF_INT, CFF_REQUIRED, NULL, NULL, "1-256" },
+	{ "memory_mb", CF_INT, CFF_REQUIRED, NULL, NULL, "64-4194304" },
+	{ "root_disk_gb", CF_INT, 0, NULL, NULL, "1-65536, default 10" },
+	F_END,
+};
+static const struct cli_field offering_update[] = {
+	{ "name", CF_STRING, 0, NULL, NULL, NULL },
+	{ "vcpus", CF_INT, 0, NULL, NULL, "1-256" },
+	{ "memory_mb", CF_INT, 0, NULL, NULL, "64-4194304" },
+	{ "root_disk_gb", CF_INT, 0, NULL, NULL, "1-65536" },
+	F_END,
+};
+static const struct cli_verb offering_verbs[] = {
+	VERB_LIST(NULL), VERB_GET, VERB_CREATE(0), VERB_UPDATE(0), VERB_DELETE(0), VERB_END,
+};
+
+/* ---- L2 networks ---- */
+static const struct cli_field l2_create[] = {
+	{ "name", CF_STRING, CFF_REQUIRED, NULL, NULL, NULL },
+	{ "zone_id", CF_REF, CFF_REQUIRED, "zone", "zone", NULL },
+	{ "type", CF_STRING, CFF_REQUIRED, NULL, NULL, "flat|vxlan|vlan" },
+	{ "physical_interface", CF_STRING, 0, NULL, NULL, NULL },
+	{ "vni", CF_INT, 0, NULL, NULL, "1-16777215, vxlan" },
+	{ "vlan", CF_INT, 0, NULL, NULL, "1-4094, vlan" },
+	F_END,
+};
+static const struct cli_field l2_update[] = {
+	{ "name", CF_STRING, 0, NULL, NULL, NULL },
+	{ "physical_interface", CF_STRING, 0, NULL, NULL, NULL },
+	F_END,
+};
+static const struct cli_verb l2_verbs[] = {
+	VERB_LIST(NULL), VERB_GET, VERB_CREATE(0), VERB_UPDATE(0), VERB_DELETE(0), VERB_END,
+};
+
+/* ---- L3 networks ---- */
+static const struct cli_field l3_create[] = {
+	{ "name", CF_STRING, CFF_REQUIRED, NULL, NULL, NULL },
+	{ "l2_network_id", CF_REF, CFF_REQUIRED, "l2", "l2", NULL },
+	{ "cidr", CF_STRING, CFF_REQUIRED, NULL, NULL, "IPv4 CIDR" },
+	{ "gateway", CF_STRING, 0, NULL, NULL, NULL },
+	{ "dns", CF_STRING_LIST, 0, NULL, NULL, "IP list" },
+	{ "ip_ranges", CF_RANGE_LIST, 0, "ip-range", NULL, "repeatable" },
+	{ "services", CF_STRING_LIST, 0, "service", NULL,
+	  "dhcp,dns,snat,eip,port_forwarding,security_group,metadata" },
+	{ "shared", CF_BOOL, 0, NULL, NULL, NULL },
+	F_END,
+};
+static const struct cli_field l3_update[] = {
+	{ "name", CF_STRING, 0, NULL, NULL, NULL },
+	{ "gateway", CF_STRING, 0, NULL, NULL, NULL },
+	{ "dns", CF_STRING_LIST, 0, NULL, NULL, "IP list" },
+	{ "ip_ranges", CF_RANGE_LIST, 0, "ip-range", NULL, "repeatable" },
+	{ "services", CF_STRING_LIST, 0, "service", NULL, NULL },
+	{ "shared", CF_BOOL, 0, NULL, NULL, NULL },
+	F_END,
+};
+static const struct cli_verb l3_verbs[] = {
+	VERB_LIST(NULL), VERB_GET, VERB_CREATE(0), VERB_UPDATE(0), VERB_DELETE(0), VERB_END,
+};
+
+/* ---- VMs ---- */
+static const struct cli_field vm_create[] = {
+	{ "name", CF_STRING, CFF_REQUIRED, NULL, NULL, "with --count: name-1..name-N" },
+	{ "image_id", CF_REF, CFF_REQUIRED, "image", "image", NULL },
+	{ "instance_offering_id", CF_REF, 0, "offering", "offering", NULL },
+	{ "vcpus", CF_INT, 0, NULL, NULL, "instead of an offering" },
+	{ "memory_mb", CF_INT, 0, NULL, NULL, NULL },
+	{ "root_disk_gb", CF_INT, 0, NULL, NULL, NULL },
+	{ "l3_network_ids", CF_REF_LIST, 0, "l3", "l3", "repeatable" },
+	{ "zone_id", CF_REF, 0, "zone", "zone", NULL },
+	{ "cluster_id", CF_REF, 0, "cluster", "cluster", NULL },
+	{ "host_id", CF_REF, 0, "host", "host", "admin only" },
+	{ "user_data", CF_STRING, CFF_FILE, NULL, NULL, "TEXT or @file" },
+	{ "ssh_keys", CF_STRING_LIST, CFF_FILE | CFF_NOSPLIT, "ssh-key", NULL,
+	  "KEY or @file, repeatable" },
+	{ "ha", CF_STRING, 0, NULL, NULL, "none|restart" },
+	{ "strategy", CF_STRING, 0, NULL, NULL, "spread|pack" },
+	{ "count", CF_INT, 0, NULL, NULL, "1-1000" },
+	F_END,
+};
+static const struct cli_field vm_update[] = {
+	{ "name", CF_STRING, 0, NULL, NULL, NULL },
+	{ "ha", CF_STRING, 0, NULL, NULL, "none|restart" },
+	F_END,
+};
+static const struct cli_field vm_stop[] = {
+	{ "force", CF_BOOL, 0, NULL, NULL, "power off at once" },
+	F_END,
+};
+static const struct cli_verb vm_verbs[] = {
+	VERB_LIST(NULL), VERB_GET, VERB_CREATE(CO_WAIT), VERB_UPDATE(0), VERB_DELETE(CO_WAIT),
+	VERB_ACTION("start", NULL, "start a stopped VM"),
+	VERB_ACTION("stop", vm_stop, "shut down (--force: power off)"),
+	VERB_ACTION("reboot", NULL, "reboot"),
+	VERB_ACTION("pause", NULL, "pause the vCPUs"),
+	VERB_ACTION("resume", NULL, "resume a paused VM"),
+	VERB_END,
+};
+
+/* ---- volumes ---- */
+static const struct cli_field volume_create[] = {
+	{ "name", CF_STRING, CFF_REQUIRED, NULL, NULL, NULL },
+	{ "size_gb", CF_INT, CFF_REQUIRED, NULL, NULL, "1-65536" },
+	{ "vm_id", CF_REF, 0, "vm", "vm", "attach to" },
+	{ "host_id", CF_REF, 0, "host", "host", NULL },
+	{ "format", CF_STRING, 0, NULL, NULL, "qcow2" },
+	F_END,
+};
+static const struct cli_field volume_update[] = {
+	{ "name", CF_STRING, 0, NULL, NULL, NULL },
+	F_END,
+};
+static const struct cli_field volume_attach[] = {
+	{ "vm_id", CF_REF, CFF_REQUIRED, "vm", "vm", NULL },
+	F_END,
+};
+static const struct cli_verb volume_verbs[] = {
+	VERB_LIST(NULL), VERB_GET, VERB_CREATE(CO_WAIT), VERB_UPDATE(0), VERB_DELETE(CO_WAIT),
+	VERB_ACTION("attach", volume_attach, "attach to a VM (--vm)"),
+	VERB_ACTION("detach", NULL, "detach from its VM"),
+	VERB_END,
+};
+
+/* ---- accounts ---- */
+static const struct cli_field account_create[] = {
+	{ "name", CF_STRING, CFF_REQUIRED, NULL, NULL, NULL },
+	{ "description", CF_STRING, 0, NULL, NULL, NULL },
+	F_END,
+};
+static const struct cli_field account_update[] = {
+	{ "name", CF_STRING, 0, NULL, NULL, NULL },
+	{ "description", CF_STRING, 0, NULL, NULL, NULL },
+	{ "state", CF_STRING, 0, NULL, NULL, "enabled|disabled" },
+	F_END,
+};
+static const struct cli_verb account_verbs[] = {
+	VERB_LIST(NULL), VERB_GET, VERB_CREATE(0), VERB_UPDATE(0), VERB_DELETE(0), VERB_END,
+};
+
+/* ---- users ---- */
+static const struct cli_field user_create[] = {
+	{ "name", CF_STRING, CFF_REQUIRED, NULL, NULL, NULL },
+	{ "password", CF_SECRET, CFF_REQUIRED, NULL, NULL, "file; else prompted" },
+	{ "role", CF_STRING, 0, NULL, NULL, "owner|member|viewer|admin" },
+	{ "account_id", CF_REF, 0, "account", "account", NULL },
+	F_END,
+};
+static const struct cli_field user_update[] = {
+	{ "password", CF_SECRET, 0, NULL, NULL, "file" },
+	{ "role", CF_STRING, 0, NULL, NULL, "owner|member|viewer|admin" },
+	{ "state", CF_STRING, 0, NULL, NULL, "enabled|disabled" },
+	F_END,
+};
+static const struct cli_verb user_verbs[] = {
+	VERB_LIST(NULL), VERB_GET, VERB_CREATE(0), VERB_UPDATE(0), VERB_DELETE(0), VERB_END,
+};
+
+/* ---- API keys ---- */
+static const struct cli_field apikey_create[] = {
+	{ "name", CF_STRING, CFF_REQUIRED, NULL, NULL, NULL },
+	{ "expires_at", CF_STRING, 0, NULL, NULL, "RFC 3339 time" },
+	F_END,
+};
+static const struct cli_verb apikey_verbs[] = {
+	VERB_LIST(NULL), VERB_GET, VERB_CREATE(0), VERB_DELETE(0), VERB_END,
+};
+
+/* ---- quotas (ids are account ids) ---- */
+static const struct cli_field quota_update[] = {
+	{ "vm_count", CF_INT, 0, NULL, NULL, "-1 = unlimited" },
+	{ "vcpus", CF_INT, 0, NULL, NULL, "-1 = unlimited" },
+	{ "memory_mb", CF_INT, 0, NULL, NULL, "-1 = unlimited" },
+	F_END,
+};
+static const struct cli_verb quota_verbs[] = {
+	VERB_LIST(NULL),
+	{ "get", CV_GET, 0, 1, "ACCOUNT", NULL, NULL, NULL, "an account's quota and use" },
+	{ "set", CV_UPDATE, CO_DATA, 1, "ACCOUNT", NULL, NULL, NULL, "change an account's quota" },
+	VERB_END,
+};
+
+/* ---- jobs ---- */
+static const struct cli_verb job_verbs[] = {
+	VERB_LIST(NULL),
+	{ "get", CV_GET, 0, 1, "ID", NULL, NULL, NULL, "show one" },
+	{ "wait", CV_CUSTOM, CO_TIMEOUT, 1, "ID", NULL, NULL, cli_cmd_job_wait,
+	  "wait until the job is finished" },
+	VERB_END,
+};
+
+/* ---- events ---- */
+static const struct cli_field event_list[] = {
+	{ "after", CF_STRING, 0, NULL, NULL, "event id" },
+	F_END,
+};
+static const struct cli_verb event_verbs[] = {
+	VERB_LIST(event_list),
+	{ "follow", CV_CUSTOM, 0, 0, "", NULL, NULL, cli_cmd_event_follow,
+	  "print events as they happen (Ctrl-C ends)" },
+	VERB_END,
+};
+
+/* ---- top-level commands ---- */
+static const struct cli_field login_fields[] = {
+	{ "account", CF_STRING, CFF_REQUIRED, NULL, NULL, NULL },
+	{ "user", CF_STRING, CFF_REQUIRED, NULL, NULL, NULL },
+	F_END,
+};
+static const struct cli_verb login_verbs[] = {
+	{ "", CV_CUSTOM, CO_LOGIN, 0, "", login_fields, NULL, cli_cmd_login,
+	  "log in and save the session (password: --password-file, $KUMO_PASSWORD or prompt)" },
+	VERB_END,
+};
+static const struct cli_verb logout_verbs[] = {
+	{ "", CV_CUSTOM, 0, 0, "", NULL, NULL, cli_cmd_logout, "end the session and forget its token" },
+	VERB_END,
+};
+static const struct cli_verb whoami_verbs[] = {
+	{ "", CV_CUSTOM, 0, 0, "", NULL, NULL, cli_cmd_whoami, "show the caller: account, user, role" },
+	VERB_END,
+};
+static const struct cli_verb completion_verbs[] = {
+	{ "", CV_CUSTOM, 0, 1, "bash", NULL, NULL, cli_cmd_completion, "print the shell completion script" },
+	VERB_END,
+};
+
+const struct cli_group cli_groups[] = {
+	{ "login", NULL, false, NULL, NULL, NULL, NULL, login_verbs, NULL, "log in" },
+	{ "logout", NULL, false, NULL, NULL, NULL, NULL, logout_verbs, NULL, "log out" },
+	{ "whoami", NULL, false, NULL, NULL, NULL, NULL, whoami_verbs, NULL, "show who you are" },
+	{ "zone", "zones", true, NULL, "id,name,state,description",
+	  zone_create, zone_create, zone_verbs, NULL, "zones" },
+	{ "cluster", "clusters", true, NULL, "id,name,zone_id,hypervisor,arch,state",
+	  cluster_create, cluster_update, cluster_verbs, NULL, "clusters of hosts" },
+	{ "host", "hosts", true, NULL,
+	  "id,name,address,status,state,accel,VMS:vm_count,last_seen_at",
+	  NULL, host_update, host_verbs, NULL, "hosts (they join by running kumo-agent)" },
+	{ "image", "images", true, NULL, "id,name,format,size,visibility,status",
+	  image_create, image_update, image_verbs, NULL, "images" },
+	{ "offering", "instance-offerings", true, NULL, "id,name,vcpus,memory_mb,root_disk_gb",
+	  offering_create, offering_update, offering_verbs, NULL, "instance offerings (VM sizes)" },
+	{ "l2", "l2-networks", true, NULL, "id,name,type,zone_id,physical_interface,vni,vlan",
+	  l2_create, l2_update, l2_verbs, NULL, "L2 networks" },
+	{ "l3", "l3-networks", true, NULL, "id,name,cidr,gateway,ip_used,ip_total,shared",
+	  l3_create, l3_update, l3_verbs, NULL, "L3 networks" },
+	{ "vm", "vms", true, NULL, "id,name,state,vcpus,memory_mb,IP:nics[].ip,host_id",
+	  vm_create, vm_update, vm_verbs, NULL, "virtual machines" },
+	{ "volume", "volumes", true, NULL, "id,name,kind,size_gb,state,vm_id",
+	  volume_create, volume_update, volume_verbs, NULL, "volumes" },
+	{ "account", "accounts", true, NULL, "id,name,state,description",
+	  account_create, account_update, account_verbs, NULL, "accounts (tenants)" },
+	{ "user", "users", true, NULL, "id,name,role,account_id,state",
+	  user_create, user_update, user_verbs, NULL, "users" },
+	{ "apikey", "api-keys", true, NULL, "id,name,expires_at,created_at",
+	  apikey_create, NULL, apikey_verbs,
+	  "the key is shown this once: store it now", "API keys for scripts" },
+	{ "quota", "quotas", false, "account",
+	  "account_id,vm_count,vcpus,memory_mb,USED_VMS:used.vm_count,USED_VCPUS:used.vcpus,"
+	  "USED_MB:used.memory_mb",
+	  NULL, quota_update, quota_verbs, NULL, "quotas per account" },
+	{ "job", "jobs", false, NULL, "id,type,state,progress,resource_kind,resource_id,created_at",
+	  NULL, NULL, job_verbs, NULL, "jobs (long work)" },
+	{ "event", "events", false, NULL, "id,time,type,resource_kind,resource_id",
+	  NULL, NULL, event_verbs, NULL, "events" },
+	{ "completion", NULL, false, NULL, NULL, NULL, NULL, completion_verbs, NULL,
+	  "shell completion" },
+	{ NULL, NULL, false, NULL, NULL, NULL, NULL, NULL, NULL, NULL },
+};
+
+/* clang-format on */
+
+const struct cli_group *cli_group_find(const char *name)
+{
+	for (const struct cli_group *g = cli_groups; g->name; g++)
+		if (strcmp(g->name, name) == 0)
+			return g;
+	return NULL;
+}
+
+const struct cli_verb *cli_verb_find(const struct cli_group *g, const char *name)
+{
+	for (const struct cli_verb *v = g->verbs; v && v->name; v++)
+		if (strcmp(v->name, name) == 0)
+			return v;
+	return NULL;
+}
+
+void cli_flag_name(const char *key, char *out, size_t outlen)
+{
+	size_t i;
+
+	if (outlen == 0)
+		return;
+	for (i = 0; key[i] && i + 1 < outlen; i++)
+		out[i] = key[i] == '_' ? '-' : key[i];
+	out[i] = '\0';
+}
+
+const struct cli_field *cli_field_find(const struct cli_field *fields, const char *flag)
+{
+	char name[128];
+
+	for (const struct cli_field *f = fields; f && f->key; f++) {
+		cli_flag_name(f->key, name, sizeof(name));
+		if (f->type == CF_SECRET) {
+			/* secrets come from files only: --password-file */
+			if (strlen(name) + sizeof("-file") <= sizeof(name))
+				strcat(name, "-file");
+		}
+		if (strcmp(name, flag) == 0 || (f->alias && strcmp(f->alias, flag) == 0))
+			return f;
+	}
+	return NULL;
+}
+
+const struct cli_field *cli_verb_fields(const struct cli_group *g, const struct cli_verb *v)
+{
+	switch (v->kind) {
+	case CV_CREATE:
+		return g->create;
+	case CV_UPDATE:
+		return g->update;
+	default:
+		return v->fields;
+	}
+}

@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: MIT
+/*
+ * /v1/jobs: read-only views of long work. GET /v1/jobs/{id}?wait=S blocks
+ * until the job is final or S seconds pass, so clients need not poll fast.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "common/json.h"
+#include "kumod/api.h"
+#include "kumod/jobs.h"
+
+static const char *const job_states[] = { "pending", "running",   "succeeded",
+	                                  "failed",  "cancelled", NULL };
+
+static const struct field job_fields[] = {
+	API_COMMON_FIELDS,
+	{ "type", FT_STRING, F_READONLY | F_FILTER, 0, 0, NULL, NULL, "vm.create, vm.start, ..." },
+	{ "resource_kind", FT_STRING, F_READONLY | F_FILTER, 0, 0, NULL, NULL, NULL },
+	{ "resource_id", FT_STRING, F_READONLY | F_FILTER, 0, 0, NULL, NULL, NULL },
+	{ "state", FT_STRING, F_READONLY | F_FILTER, 0, 0, job_states, NULL, NULL },
+	{ "progress", FT_INT, F_READONLY | F_FILTER, 0, 100, NULL, NULL, NULL },
+	{ "error", FT_OBJECT, F_READONLY | F_NULLABLE, 0, 0, NULL, NULL, "{code, message}" },
+	{ "result", FT_ANY, F_READONLY | F_NULLABLE, 0, 0, NULL, NULL, NULL },
+	{ "parent_id", FT_UUID, F_READONLY | F_FILTER | F_NULLABLE, 0, 0, NULL, NULL, NULL },
+	{ "started_at", FT_TIME, F_READONLY | F_FILTER | F_NULLABLE, 0, 0, NULL, NULL, NULL },
+	{ "finished_at", FT_TIME, F_READONLY | F_FILTER | F_NULLABLE, 0, 0, NULL, NULL, NULL },
+	{ NULL },
+};
+static const struct schema job_schema = { "Job", job_fields };
+
+static void job_present(json_t *doc)
+{
+	json_object_del(doc, "params");
+	json_object_del(doc, "name");
+}
+
+const struct kind kind_job = {
+	.name = "jobs",
+	.singular = "job",
+	.schema = &job_schema,
+	.scope = SCOPE_ACCOUNT,
+	.present = job_present,
+};
+
+static void job_list(struct http_request *req, struct http_response *resp)
+{
+	api_list(&kind_job, req, resp);
+}
+
+static void job_get(struct http_request *req, struct http_response *resp)
+{
+	struct kerr e = { 0 };
+	json_t *doc = NULL, *latest = NULL;
+	const char *w = http_query(req, "wait");
+
+	if (api_check_wait(req, &e) < 0 ||
+	    api_load(&kind_job, req, http_param(req, "id"), false, &doc, &e) < 0) {
+		http_reply_kerr(resp, &e);
+		return;
+	}
+	if (w && atol(w) > 0 && !job_state_final(jstr(doc, "state")) &&
+	    job_wait(jstr(doc, "id"), atol(w) * 1000, &latest) == 0) {
+		json_decref(doc);
+		doc = latest;
+	}
+	http_reply_json(resp, 200, api_present(&kind_job, doc));
+	json_decref(doc);
+}
+
+const struct route api_job_routes[] = {
+	{ "GET", "/v1/jobs", job_list, ROLE_VIEWER, NULL, HTTP_LIST, "List jobs", 0, "jobs" },
+	{ "GET", "/v1/jobs/{id}", job_get, ROLE_VIEWER, NULL, HTTP_JOB,
+	  "Get a job; ?wait=S waits up to S seconds for it to finish", 0, "jobs" },
+	{ NULL },
+};

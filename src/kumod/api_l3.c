@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: MIT
+/*
+ * /v1/l3-networks: IPv4 subnets on an L2 network, with their address ranges
+ * and services. Members create networks in their account; admins may mark a
+ * network shared so every account can attach VMs to it. Addresses are
+ * handed out by IPAM (ipam.c, store_ip_*) when VMs are created.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "common/json.h"
+#include "kumod/api.h"
+#include "kumod/ipam.h"
+#include "kumod/store.h"
+
+static const char *const services[] = {
+	"dhcp", "dns", "snat", "eip", "port_forwarding", "security_group", "metadata", NULL
+};
+
+static const struct field range_fields[] = {
+	{ "start", FT_STRING, F_REQUIRED, 7, 15, NULL, NULL, "first address" },
+	{ "end", FT_STRING, F_REQUIRED, 7, 15, NULL, NULL, "last address" },
+	{ NULL },
+};
+static const struct schema range_schema = { "IpRange", range_fields };
+
+static const struct field l3_fields[] = {
+	API_COMMON_FIELDS,
+	{ "name", FT_NAME, F_REQUIRED | F_FILTER, 0, 0, NULL, NULL, NULL },
+	{ "l2_network_id", FT_UUID, F_REQUIRED | F_FILTER, 0, 0, NULL, NULL, NULL },
+	{ "cidr", FT_STRING, F_REQUIRED | F_FILTER, 9, 18, NULL, NULL, "e.g. 10.0.0.0/24" },
+	{ "gateway", FT_STRING, F_FILTER, 7, 15, NULL, NULL, NULL },
+	{ "dns", FT_STRING_ARRAY, 0, 0, 4, NULL, NULL, NULL },
+	{ "ip_ranges", FT_OBJECT_ARRAY, 0, 0, IPAM_MAX_RANGES, NULL, &range_schema, NULL },
+	{ "services", FT_STRING_ARRAY, 0, 0, 7, NULL, NULL, NULL },
+	{ "shared", FT_BOOL, F_FILTER, 0, 0, NULL, NULL, "usable by every account" },
+	{ "ip_total", FT_INT, F_READONLY, 0, 0, NULL, NULL, NULL },
+	{ "ip_used", FT_INT, F_READONLY, 0, 0, NULL, NULL, NULL },
+	{ "description", FT_STRING, 0, 0, 1024, NULL, NULL, NULL },
+	{ NULL },
+};
+static const struct schema l3_schema = { "L3Network", l3_fields };
+
+static const struct field l3_create_fields[] = {
+	{ "name", FT_NAME, F_REQUIRED, 0, 0, NULL, NULL, NULL },
+	{ "l2_network_id", FT_UUID, F_REQUIRED, 0, 0, NULL, NULL, NULL },
+	{ "cidr", FT_STRING, F_REQUIRED, 9, 18, NULL, NULL, NULL },
+	{ "gateway", FT_STRING, 0, 7, 15, NULL, NULL, NULL },
+	{ "dns", FT_STRING_ARRAY, 0, 0, 4, NULL, NULL, NULL },
+	{ "ip_ranges", FT_OBJECT_ARRAY, 0, 0, IPAM_MAX_RANGES, NULL, &range_schema, NULL },
+	{ "services", FT_STRING_ARRAY, 0, 0, 7, NULL, NULL, NULL },
+	{ "shared", FT_BOOL, 0, 0, 0, NULL, NULL, NULL },
+	{ "description", FT_STRING, 0, 0, 1024, NULL, NULL, NULL },
+	{ "account_id", FT_UUID, 0, 0, 0, NULL, NULL, "admins: create in this account" },
+	{ NULL },
+};
+static const struct schema l3_create_schema = { "L3NetworkCreate", l3_create_fields };
+
+static const struct field l3_update_fields[] = {
+	{ "name", FT_NAME, 0, 0, 0, NULL, NULL, NULL },
+	{ "shared", FT_BOOL, 0, 0, 0, NULL, NULL, NULL },
+	{ "description", FT_STRING, 0, 0, 1024, NULL, NULL, NULL },
+	{ NULL },
+};
+static const struct schema l3_update_schema = { "L3NetworkUpdate", l3_update_fields };
+
+static int check_services(const json_t *doc, struct kerr *e)
+{
+	json_t *list = json_object_get(doc, "services"), *v;
+	size_t i;
+
+	json_array_foreach(list, i, v)
+	{
+		bool ok = false;
+
+		for (int k = 0; services[k]; k++)
+			if (!strcmp(json_string_value(v), services[k]))
+				ok = true;
+		if (!ok)
+			return kerr_set(e, -EINVAL, "services",
+			                "unknown service \"%s\"; known: dhcp, dns, snat, eip, "
+			                "port_forwarding, security_group, metadata",
+			                json_string_value(v));
+	}
+	return 0;
+}
+
+static int check_overlap(const json_t *doc, const struct l3_plan *p, struct kerr *e)
+{
+	struct list_query q;
+	json_t *items = NULL, *it;
+	int64_t total;
+	size_t i;
+	int r;
+
+	list_query_init(&q);
+	query_add_eq(&q, "l2_network_id", jstr(doc, "l2_network_id"));
+	q.limit = QUERY_LIMIT_MAX;
+	r = store_list("l3-networks", &q, &items, &total);
+	list_query_free(&q);
+	if (r < 0)
+		return kerr_set(e, r, "", "cannot read the L2 network's L3 networks");
+	r = 0;
+	json_array_foreach(items, i, it)
+	{
+		uint32_t net, pfx;
+
+		if (cidr_parse(jstr(it, "cidr"), &net, &pfx) < 0)
+			continue;
+		if (cidr_overlap(net, pfx, p->network, p->prefix_len)) {
+			r = kerr_set(e, -EEXIST, "cidr",
+			             "%s overlaps %s of L3 network %s on the same L2 network",
+			             jstr(doc, "cidr"), jstr(it, "cidr"), jstr(it, "name"));
+			break;
+		}
+	}
+	json_decref(items);
+	return r;
+}
+
+static int l3_on_create(struct http_request *req, json_t *doc, struct kerr *e)
+{
+	struct l3_plan p;
+	json_t *ranges;
+	char a[16], b[16];
+	int r;
+
+	r = api_ref(&kind_l2, req, jstr(doc, "l2_network_id"), "l2_network_id", NULL, e);
+	if (r < 0)
+		return r;
+	if (jbool(doc, "shared", false) && !IS_ADMIN(req))
+		return kerr_set(e, -EPERM, "shared", "only admins may share a network");
+	r = check_services(doc, e);
+	if (r < 0)
+		return r;
+	r = ipam_plan_from_json(doc, &p, e);
+	if (r < 0)
+		return r;
+	r = check_overlap(doc, &p, e);
+	if (r < 0)
+		return r;
+	/* Store the plan as resolved, so that defaults are visible. */
+	if (p.gateway) {
+		ip_format(p.gateway, a);
+		jset_str(doc, "gateway", a);
+	}
+	ranges = json_array();
+	for (int i = 0; i < p.nranges; i++) {
+		ip_format(p.ranges[i].start, a);
+		ip_format(p.ranges[i].end, b);
+		json_array_append_new(ranges, json_pack("{s:s,s:s}", "start", a, "end", b));
+	}
+	json_object_set_new(doc, "ip_ranges", ranges);
+	if (!json_object_get(doc, "services"))
+		json_object_set_new(doc, "services", json_pack("[s,s]", "dhcp", "dns"));
+	if (!json_object_get(doc, "dns"))
+		json_object_set_new(doc, "dns", json_array());
+	if (!json_object_get(doc, "shared"))
+		jset_bool(doc, "shared", false);
+	jset_int(doc, "ip_total", ipam_plan_size(&p));
+	return 0;
+}
+
+static int l3_on_update(struct http_request *req, const json_t *old, json_t *doc, struct kerr *e)
+{
+	if (jbool(doc, "shared", false) != jbool(old, "shared", false) && !IS_ADMIN(req))
+		return kerr_set(e, -EPERM, "shared", "only admins may share a network");
+	return 0;
+}
+
+static int l3_on_delete(struct http_request *req, json_t *doc, struct kerr *e)
+{
+	int64_t n = 0;
+
+	if (store_ip_count(jstr(doc, "id"), &n) < 0)
+		return kerr_set(e, -EIO, "", "cannot read the network's addresses");
+	if (n > 0)
+		return kerr_set(e, -EBUSY, "", "in use: %lld addresses are allocated to VMs",
+		                (long long)n);
+	return 0;
+}
+
+static void l3_present(json_t *doc)
+{
+	int64_t n = 0;
+
+	store_ip_count(jstr(doc, "id"), &n);
+	jset_int(doc, "ip_used", n);
+}
+
+const struct kind kind_l3 = {
+	.name = "l3-networks",
+	.singular = "L3 network",
+	.schema = &l3_schema,
+	.create = &l3_create_schema,
+	.update = &l3_update_schema,
+	.scope = SCOPE_ACCOUNT_PUBLIC,
+	.unique_name = true,
+	.on_create = l3_on_create,
+	.on_update = l3_on_update,
+	.on_delete = l3_on_delete,
+	.present = l3_present,
+};
+
+API_CRUD_HANDLERS(l3, kind_l3)
+
+const struct route api_l3_routes[] = {
+	API_CRUD_ROUTES("l3-networks", "l3-networks", l3_list, l3_get, l3_create, l3_update,
+	                l3_delete, ROLE_VIEWER, ROLE_MEMBER, &l3_create_schema, &l3_update_schema),
+	{ NULL },
+};

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Authentication: passwords (Argon2id), session tokens, API keys, host
+ * secrets for the agent channel, the failed-login limiter, and the auth
+ * hook that the HTTP server calls before every handler.
+ *
+ * Tokens are random (libsodium), shown once, and stored only as SHA-256
+ * hashes: sessions "kst_<64 hex>" (the session's id is the hash), API keys
+ * "kak_<key id without dashes>_<64 hex>", host secrets "khs_<64 hex>".
+ */
+#pragma once
+
+#include <stdbool.h>
+
+#include "common/error.h"
+#include "common/http.h"
+
+/* Argon2id hash string of password (malloc'd), or NULL on failure. */
+char *auth_hash_password(const char *password);
+bool auth_check_password(const char *hash, const char *password);
+
+/* The HTTP server's hook (see http.h). */
+int auth_hook(struct http_request *req, int min_role, struct kerr *e);
+void auth_free(void *auth);
+
+/* Failed-login limiter: -EAGAIN when account or address is over the limit. */
+int auth_login_allowed(const char *account, const char *addr);
+void auth_login_failed(const char *account, const char *addr);
+void auth_login_succeeded(const char *account, const char *addr);
+
+/* First start: creates the admin account and user, writes
+ * DATA/admin.password and DATA/join.token (0600), loads the join token hash. */
+int auth_bootstrap(const char *data_dir);
+/* Removes every session and API key of a user (inside a transaction). */
+int auth_revoke_user(const char *user_id);

@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: MIT
+/*
+ * kumod: the management node. Parses the command line and config, opens the
+ * store, bootstraps the first start, starts the job workers, the HTTP
+ * server and the monitor (host liveness, command timeouts, housekeeping),
+ * and stops them cleanly on SIGINT/SIGTERM.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/config.h"
+#include "common/http.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "kumod/api.h"
+#include "kumod/auth.h"
+#include "kumod/events.h"
+#include "kumod/host.h"
+#include "kumod/jobs.h"
+#include "kumod/kumod.h"
+#include "kumod/metrics.h"
+#include "kumod/store.h"
+
+struct kumod_config kumod_cfg;
+
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: kumod --listen ADDR:PORT --data-dir DIR [--config FILE]\n"
+		   "             [--log-level debug|info|warn|error]\n"
+		   "\n"
+		   "Config file (INI), all optional:\n"
+		   "  [kumod] listen, data_dir, log_level, session_ttl_s (86400),\n"
+		   "          host_timeout_s (15), heartbeat_interval_s (5), poll_wait_s (25),\n"
+		   "          command_resend_s (30), command_timeout_s (600), job_workers (4),\n"
+		   "          login_max_failures (10), login_window_s (300),\n"
+		   "          metrics_open_on_loopback (true)\n"
+		   "  [scheduler] cpu_overcommit (4.0), mem_overcommit (1.0)\n");
+}
+
+static void load_settings(const struct config *c)
+{
+	kumod_cfg.session_ttl_ms = config_int(c, "kumod", "session_ttl_s", 86400) * 1000;
+	kumod_cfg.host_timeout_ms = config_int(c, "kumod", "host_timeout_s", 15) * 1000;
+	kumod_cfg.heartbeat_interval_s = config_int(c, "kumod", "heartbeat_interval_s", 5);
+	kumod_cfg.poll_wait_s = config_int(c, "kumod", "poll_wait_s", 25);
+	kumod_cfg.command_resend_ms = config_int(c, "kumod", "command_resend_s", 30) * 1000;
+	kumod_cfg.command_timeout_ms = config_int(c, "kumod", "command_timeout_s", 600) * 1000;
+	kumod_cfg.job_workers = (int)config_int(c, "kumod", "job_workers", 4);
+	kumod_cfg.login_max_failures = (int)config_int(c, "kumod", "login_max_failures", 10);
+	kumod_cfg.login_window_ms = config_int(c, "kumod", "login_window_s", 300) * 1000;
+	kumod_cfg.metrics_open_on_loopback =
+		config_bool(c, "kumod", "metrics_open_on_loopback", true);
+	sched_config_default(&kumod_cfg.sched);
+	kumod_cfg.sched.cpu_overcommit =
+		config_double(c, "scheduler", "cpu_overcommit", kumod_cfg.sched.cpu_overcommit);
+	kumod_cfg.sched.mem_overcommit =
+		config_double(c, "scheduler", "mem_overcommit", kumod_cfg.sched.mem_overcommit);
+	if (kumod_cfg.job_workers < 1)
+		kumod_cfg.job_workers = 1;
+	if (kumod_cfg.job_workers > 64)
+		kumod_cfg.job_workers = 64;
+	if (kumod_cfg.host_timeout_ms < 1000)
+		kumod_cfg.host_timeout_ms = 1000;
+	if (kumod_cfg.poll_wait_s < 1)
+		kumod_cfg.poll_wait_s = 1;
+}
+
+static void housekeeping(int64_t *last)
+{
+	int64_t now = mono_ms();
+
+	if (now - *last < 60000)
+		return;
+	*last = now;
+	store_idem_expire(24LL * 3600 * 1000);
+	store_event_expire(100000);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "data-dir", required_argument, NULL, 'd' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "log-level", required_argument, NULL, 'L' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *listen = NULL, *data_dir = NULL, *config_path = NULL, *level = NULL;
+	struct http_server_config hc = { 0 };
+	struct http_server *srv = NULL;
+	struct config *cfg = NULL;
+	enum log_level lvl = KLOG_INFO;
+	int64_t last_house = 0;
+	int opt, port = 0, r;
+
+	log_init("kumod", KLOG_INFO);
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'l':
+			listen = optarg;
+			break;
+		case 'd':
+			data_dir = optarg;
+			break;
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'L':
+			level = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "kumod: unexpected argument %s\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (config_path) {
+		r = config_load(config_path, &cfg);
+		if (r < 0) {
+			fprintf(stderr, "kumod: cannot read config %s: %s\n", config_path,
+				r == -ENOENT ? "no such file" : "syntax error");
+			return 2;
+		}
+	} else {
+		cfg = config_new();
+	}
+	listen = listen ? listen : config_str(cfg, "kumod", "listen", "127.0.0.1:8080");
+	data_dir = data_dir ? data_dir : config_str(cfg, "kumod", "data_dir", NULL);
+	level = level ? level : config_str(cfg, "kumod", "log_level", "info");
+	if (!data_dir) {
+		fprintf(stderr, "kumod: --data-dir is required\n");
+		usage(stderr);
+		config_free(cfg);
+		return 2;
+	}
+	if (log_level_parse(level, &lvl) < 0) {
+		fprintf(stderr, "kumod: unknown log level %s\n", level);
+		config_free(cfg);
+		return 2;
+	}
+	log_set_level(lvl);
+	load_settings(cfg);
+	kumod_cfg.listen = xstrdup(listen);
+	kumod_cfg.data_dir = xstrdup(data_dir);
+	kumod_cfg.db_path = xasprintf("%s/kumo.db", data_dir);
+
+	r = mkdir_p(data_dir, 0700);
+	if (r < 0) {
+		log_err("cannot create %s: %s", data_dir, strerror(-r));
+		return 1;
+	}
+	r = store_open(kumod_cfg.db_path);
+	if (r < 0) {
+		log_err("cannot open the store %s: %s", kumod_cfg.db_path, strerror(-r));
+		return 1;
+	}
+	r = auth_bootstrap(data_dir);
+	if (r < 0) {
+		log_err("first-start setup failed: %s", strerror(-r));
+		return 1;
+	}
+	jobs_recover();
+
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+
+	r = jobs_start(kumod_cfg.job_workers);
+	if (r < 0) {
+		log_err("cannot start job workers: %s", strerror(-r));
+		return 1;
+	}
+	hc.listen = listen;
+	hc.tables = api_tables;
+	hc.auth = auth_hook;
+	hc.auth_free = auth_free;
+	hc.on_done = metrics_on_done;
+	r = http_server_start(&hc, &srv, &port);
+	if (r < 0) {
+		log_err("cannot listen on %s: %s", listen, strerror(-r));
+		jobs_stop();
+		return 1;
+	}
+	log_info("kumod listening on %s (port %d), data in %s, store schema v%d", listen, port,
+		 data_dir, store_version());
+
+	while (!stopping) {
+		usleep(500 * 1000);
+		host_check_liveness();
+		jobs_check_timeouts();
+		housekeeping(&last_house);
+	}
+	log_info("stopping");
+	event_wake_all();
+	http_server_stop(srv);
+	jobs_stop();
+	store_close();
+	config_free(cfg);
+	return 0;
+}

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The SQLite store's schema, as an ordered list of migrations. The runner
+ * (migrate() in store_sqlite.c) applies each one not yet applied in its own
+ * transaction and sets PRAGMA user_version to the number applied, so a
+ * database of any earlier version is brought up to date at start.
+ *
+ * Never edit a migration that has shipped: append a new one.
+ */
+#include "kumod/store_sqlite.h"
+
+const char *const store_migrations[] = {
+	/* 1: the initial schema */
+	"CREATE TABLE objects ("
+	"  id TEXT NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  account_id TEXT,"
+	"  name TEXT,"
+	"  created_at TEXT NOT NULL,"
+	"  updated_at TEXT NOT NULL,"
+	"  doc TEXT NOT NULL,"
+	"  PRIMARY KEY(kind, id));" /* store.h: keyed by (kind, id) */
+	"CREATE INDEX objects_kind_account ON objects(kind, account_id, created_at);"
+	"CREATE INDEX objects_kind_name ON objects(kind, name);"
+	"CREATE INDEX objects_kind_created ON objects(kind, created_at);"
+
+	"CREATE TABLE idempotency ("
+	"  account_id TEXT NOT NULL,"
+	"  key TEXT NOT NULL,"
+	"  method TEXT NOT NULL,"
+	"  path TEXT NOT NULL,"
+	"  status INTEGER NOT NULL,"
+	"  body TEXT,"
+	"  location TEXT,"
+	"  created_at INTEGER NOT NULL," /* ms since the epoch */
+	"  PRIMARY KEY(account_id, key));"
+	"CREATE INDEX idempotency_created ON idempotency(created_at);"
+
+	"CREATE TABLE events ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  time TEXT NOT NULL,"
+	"  type TEXT NOT NULL,"
+	"  resource_kind TEXT,"
+	"  resource_id TEXT,"
+	"  account_id TEXT,"
+	"  data TEXT);"
+	"CREATE INDEX events_account ON events(account_id, seq);"
+
+	"CREATE TABLE commands ("
+	"  id TEXT PRIMARY KEY,"
+	"  host_id TEXT NOT NULL,"
+	"  seq INTEGER NOT NULL," /* insertion order */
+	"  type TEXT NOT NULL,"
+	"  payload TEXT NOT NULL,"
+	"  job_id TEXT,"
+	"  state TEXT NOT NULL DEFAULT 'queued' CHECK(state IN ('queued', 'sent', 'done')),"
+	"  created_at TEXT NOT NULL,"
+	"  sent_at INTEGER);" /* ms since the epoch */
+	"CREATE INDEX commands_host_state ON commands(host_id, state);"
+	"CREATE UNIQUE INDEX commands_seq ON commands(seq);"
+
+	"CREATE TABLE ip_allocations ("
+	"  l3_id TEXT NOT NULL,"
+	"  ip INTEGER NOT NULL,"
+	"  owner_id TEXT,"
+	"  PRIMARY KEY(l3_id, ip));"
+	"CREATE INDEX ip_allocations_owner ON ip_allocations(owner_id);",
+};
+
+const int store_nmigrations = (int)(sizeof(store_migrations) / sizeof(store_migrations[0]));

@@ -1,0 +1,1130 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The SQLite backend of the store (store.h): connections, transactions, the
+ * migration runner, the objects table and the SQL built for lists. The
+ * other tables (idempotency, events, commands, IP allocations) are in
+ * store_sqlite_tables.c, the schema in store_migrations.c; nothing outside
+ * these files speaks SQL. The store does not know what a VM or a host is:
+ * resources are JSON documents of a kind, and filters arrive already
+ * checked by query.c (field names are checked again here, as they become
+ * SQL text).
+ *
+ * Each thread has its own connection (WAL mode, so readers never wait for
+ * the writer), opened on first use from the path given to store_open() and
+ * closed when the thread exits or at store_close(). The path must name a
+ * file: ":memory:" would give every thread a database of its own.
+ *
+ * A connection keeps its prepared statements: the objects table's fixed
+ * ones in an array indexed by enum sql_id (store_get is the hot path: one
+ * cached statement, one JSON parse), every other SQL text in a small hash
+ * table (sq_stmt).
+ * A statement is always reset and its bindings cleared before the function
+ * that used it returns, so bound strings may point at the caller's memory.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "kumod/store.h"
+#include "kumod/store_sqlite.h"
+
+#define BUSY_TIMEOUT_MS 10000
+#define STMT_BUCKETS 64
+#define STMT_CACHE_MAX 128 /* statements kept in the hash table per connection */
+#define SQL_MAX (64 * 1024)
+
+/* The fixed statements, prepared once per connection on first use. */
+enum sql_id {
+	S_BEGIN,
+	S_BEGIN_READ,
+	S_COMMIT,
+	S_ROLLBACK,
+	S_GET,
+	S_GET_ACCOUNT,
+	S_GET_PUBLIC,
+	S_GET_NAME,
+	S_GET_NAME_ACCOUNT,
+	S_NAME_TAKEN,
+	S_INSERT,
+	S_UPDATE,
+	S_DELETE,
+	S__MAX
+};
+
+#define PUBLIC_SQL                                                                                 \
+	"json_extract(doc, '$.visibility') = 'public' OR json_extract(doc, '$.shared') = 1"
+
+static const char *const sql_text[S__MAX] = {
+	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_BEGIN_READ] = "BEGIN",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_GET] = "SELECT doc FROM objects WHERE id = ?1 AND kind = ?2",
+	[S_GET_ACCOUNT] = "SELECT doc FROM objects WHERE id = ?1 AND kind = ?2 AND account_id = ?3",
+	[S_GET_PUBLIC] = "SELECT doc FROM objects WHERE id = ?1 AND kind = ?2"
+	                 " AND (account_id = ?3 OR " PUBLIC_SQL ")",
+	[S_GET_NAME] = "SELECT doc FROM objects WHERE kind = ?1 AND name = ?2"
+	               " ORDER BY created_at, id LIMIT 1",
+	[S_GET_NAME_ACCOUNT] = "SELECT doc FROM objects WHERE kind = ?1 AND name = ?2"
+	                       " AND account_id = ?3 ORDER BY created_at, id LIMIT 1",
+	[S_NAME_TAKEN] = "SELECT 1 FROM objects WHERE kind = ?1 AND account_id IS ?2"
+	                 " AND name = ?3 LIMIT 1",
+	[S_INSERT] = "INSERT INTO objects (id, kind, account_id, name, created_at, updated_at, doc)"
+	             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[S_UPDATE] = "UPDATE objects SET account_id = ?3, name = ?4, updated_at = ?5, doc = ?6"
+	             " WHERE id = ?1 AND kind = ?2",
+	[S_DELETE] = "DELETE FROM objects WHERE id = ?1 AND kind = ?2",
+};
+
+struct stmt_entry {
+	struct stmt_entry *next;
+	uint32_t hash;
+	char *sql;        /* owned */
+	sqlite3_stmt *st; /* owned */
+};
+
+struct conn {
+	sqlite3 *db;                 /* owned */
+	int depth;                   /* store_begin nesting; 0 = no transaction */
+	bool failed;                 /* rolled back below the outermost level */
+	sqlite3_stmt *fixed[S__MAX]; /* owned, prepared on first use */
+	struct stmt_entry *buckets[STMT_BUCKETS];
+	int ncached;
+	struct conn *prev, *next; /* registry of open connections */
+};
+
+/* Process-wide state. path and key are written by store_open/store_close
+ * only, while no other thread uses the store. */
+static struct {
+	pthread_mutex_t lock; /* guards conns */
+	bool open;
+	char *path; /* owned */
+	pthread_key_t key;
+	int version;
+	struct conn *conns;
+} g = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* --- errors and statements ------------------------------------------- */
+
+int sq_err(struct conn *c, int rc, const char *what)
+{
+	int r;
+
+	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
+		r = -EEXIST;
+	else if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+		r = -EBUSY;
+	else
+		r = -EIO;
+	log_debug("store: %s: %s (%d)", what, c && c->db ? sqlite3_errmsg(c->db) : "?", rc);
+	return r;
+}
+
+void sq_stmt_end(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+static int stmt_fixed(struct conn *c, enum sql_id id, sqlite3_stmt **ret)
+{
+	int rc;
+
+	if (!c->fixed[id]) {
+		rc = sqlite3_prepare_v3(c->db, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT,
+		                        &c->fixed[id], NULL);
+		if (rc != SQLITE_OK)
+			return sq_err(c, rc, sql_text[id]);
+	}
+	*ret = c->fixed[id];
+	return 0;
+}
+
+static uint32_t hash_str(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+/* Drops cached statements that are not in use. */
+static void stmt_cache_trim(struct conn *c, bool all)
+{
+	for (int i = 0; i < STMT_BUCKETS; i++) {
+		struct stmt_entry **pp = &c->buckets[i];
+
+		while (*pp) {
+			struct stmt_entry *e = *pp;
+
+			if (!all && sqlite3_stmt_busy(e->st)) {
+				pp = &e->next;
+				continue;
+			}
+			*pp = e->next;
+			sqlite3_finalize(e->st);
+			free(e->sql);
+			free(e);
+			c->ncached--;
+		}
+	}
+}
+
+int sq_stmt(struct conn *c, const char *sql, sqlite3_stmt **ret)
+{
+	uint32_t h = hash_str(sql);
+	struct stmt_entry *e;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	for (e = c->buckets[h % STMT_BUCKETS]; e; e = e->next) {
+		if (e->hash == h && strcmp(e->sql, sql) == 0) {
+			*ret = e->st;
+			return 0;
+		}
+	}
+	if (c->ncached >= STMT_CACHE_MAX)
+		stmt_cache_trim(c, false);
+	rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sq_err(c, rc, sql);
+	e = xmalloc(sizeof(*e));
+	e->hash = h;
+	e->sql = xstrdup(sql);
+	e->st = st;
+	e->next = c->buckets[h % STMT_BUCKETS];
+	c->buckets[h % STMT_BUCKETS] = e;
+	c->ncached++;
+	*ret = st;
+	return 0;
+}
+
+static int bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	return s ? sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
+
+static int vbind(struct conn *c, sqlite3_stmt *st, const char *types, va_list ap)
+{
+	int rc = SQLITE_OK;
+
+	for (int i = 0; types[i] && rc == SQLITE_OK; i++) {
+		if (types[i] == 's')
+			rc = bind_text(st, i + 1, va_arg(ap, const char *));
+		else if (types[i] == 'i')
+			rc = sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+		else
+			assert(!"bad bind type");
+	}
+	if (rc != SQLITE_OK) {
+		sq_stmt_end(st);
+		return sq_err(c, rc, "bind");
+	}
+	return 0;
+}
+
+int sq_bind(struct conn *c, sqlite3_stmt *st, const char *types, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, types);
+	r = vbind(c, st, types, ap);
+	va_end(ap);
+	return r;
+}
+
+/* Steps a statement that returns no rows, then resets it. */
+static int step_done(struct conn *c, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+	int r = rc == SQLITE_DONE ? 0 : sq_err(c, rc, what);
+
+	sq_stmt_end(st);
+	return r;
+}
+
+/* Binds, steps a statement that returns no rows, and resets it. */
+static int exec_stmt(struct conn *c, sqlite3_stmt *st, const char *what, int64_t *ret_changes,
+                     const char *types, va_list ap)
+{
+	int r = vbind(c, st, types, ap);
+
+	if (r < 0)
+		return r;
+	r = step_done(c, st, what);
+	if (r == 0 && ret_changes)
+		*ret_changes = sqlite3_changes64(c->db);
+	return r;
+}
+
+static int exec_fixed(struct conn *c, enum sql_id id, int64_t *ret_changes, const char *types, ...)
+{
+	sqlite3_stmt *st = NULL;
+	va_list ap;
+	int r;
+
+	r = stmt_fixed(c, id, &st);
+	if (r < 0)
+		return r;
+	va_start(ap, types);
+	r = exec_stmt(c, st, sql_text[id], ret_changes, types, ap);
+	va_end(ap);
+	return r;
+}
+
+int sq_exec(struct conn *c, const char *sql, int64_t *ret_changes, const char *types, ...)
+{
+	sqlite3_stmt *st = NULL;
+	va_list ap;
+	int r;
+
+	r = sq_stmt(c, sql, &st);
+	if (r < 0)
+		return r;
+	va_start(ap, types);
+	r = exec_stmt(c, st, sql, ret_changes, types, ap);
+	va_end(ap);
+	return r;
+}
+
+const char *sq_col_text(sqlite3_stmt *st, int i)
+{
+	return (const char *)sqlite3_column_text(st, i);
+}
+
+json_t *sq_col_json(sqlite3_stmt *st, int i)
+{
+	const char *s = sq_col_text(st, i);
+	json_error_t jerr;
+	json_t *v;
+
+	if (!s)
+		return json_null();
+	v = json_loadb(s, (size_t)sqlite3_column_bytes(st, i), JSON_DECODE_ANY, &jerr);
+	if (!v)
+		log_debug("store: bad JSON in the database: %s", jerr.text);
+	return v;
+}
+
+json_t *sq_col_str(sqlite3_stmt *st, int i)
+{
+	const char *s = sq_col_text(st, i);
+
+	return s ? json_string(s) : json_null();
+}
+
+/* --- connections ------------------------------------------------------ */
+
+static void conn_free(struct conn *c)
+{
+	if (!c)
+		return;
+	stmt_cache_trim(c, true);
+	for (int i = 0; i < S__MAX; i++)
+		sqlite3_finalize(c->fixed[i]);
+	sqlite3_close_v2(c->db);
+	free(c);
+}
+
+/* pthread_key destructor: the thread exits, its connection goes. */
+static void conn_thread_exit(void *p)
+{
+	struct conn *c, *found = NULL;
+
+	pthread_mutex_lock(&g.lock);
+	for (c = g.conns; c; c = c->next) {
+		if (c == p) {
+			found = c;
+			if (c->prev)
+				c->prev->next = c->next;
+			else
+				g.conns = c->next;
+			if (c->next)
+				c->next->prev = c->prev;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&g.lock);
+	conn_free(found);
+}
+
+static int conn_exec(struct conn *c, const char *sql)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
+
+	if (rc != SQLITE_OK) {
+		int r = sq_err(c, rc, sql);
+
+		sqlite3_free(msg);
+		return r;
+	}
+	return 0;
+}
+
+static int conn_open(struct conn **ret)
+{
+	struct conn *c = xcalloc(1, sizeof(*c));
+	int rc, r;
+
+	rc = sqlite3_open_v2(
+	    g.path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		r = sq_err(c, rc, g.path);
+		goto fail;
+	}
+	sqlite3_extended_result_codes(c->db, 1);
+	sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+	r = conn_exec(c, "PRAGMA busy_timeout = 10000;"
+	                 "PRAGMA journal_mode = WAL;"
+	                 "PRAGMA synchronous = NORMAL;"
+	                 "PRAGMA foreign_keys = ON;");
+	if (r < 0)
+		goto fail;
+
+	pthread_mutex_lock(&g.lock);
+	c->next = g.conns;
+	if (g.conns)
+		g.conns->prev = c;
+	g.conns = c;
+	pthread_mutex_unlock(&g.lock);
+	*ret = c;
+	return 0;
+fail:
+	conn_free(c);
+	return r;
+}
+
+sqlite3 *sq_db(struct conn *c)
+{
+	return c->db;
+}
+
+/* The calling thread's connection, opened on first use. */
+static int conn_get(struct conn **ret)
+{
+	struct conn *c;
+	int r;
+
+	if (!g.open)
+		return -EIO;
+	c = pthread_getspecific(g.key);
+	if (!c) {
+		r = conn_open(&c);
+		if (r < 0)
+			return r;
+		if (pthread_setspecific(g.key, c) != 0) {
+			conn_thread_exit(c);
+			return -EIO;
+		}
+	}
+	*ret = c;
+	return 0;
+}
+
+int sq_conn_use(struct conn **ret)
+{
+	struct conn *c;
+	int r = conn_get(&c);
+
+	if (r < 0)
+		return r;
+	if (c->depth > 0 && !c->failed && sqlite3_get_autocommit(c->db)) {
+		/* SQLite rolled the transaction back by itself (I/O error, full disk). */
+		log_debug("store: transaction lost: %s", sqlite3_errmsg(c->db));
+		c->failed = true;
+	}
+	if (c->failed)
+		return -EIO;
+	*ret = c;
+	return 0;
+}
+
+/* --- transactions ----------------------------------------------------- */
+
+static int tx_begin(struct conn *c)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if (c->depth > 0) {
+		if (c->failed)
+			return -EIO;
+		c->depth++;
+		return 0;
+	}
+	r = stmt_fixed(c, S_BEGIN, &st);
+	if (r == 0)
+		r = step_done(c, st, "begin");
+	if (r < 0)
+		return r;
+	c->depth = 1;
+	c->failed = false;
+	return 0;
+}
+
+static void tx_abort(struct conn *c)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (!sqlite3_get_autocommit(c->db) && stmt_fixed(c, S_ROLLBACK, &st) == 0)
+		step_done(c, st, "rollback");
+}
+
+static void tx_rollback(struct conn *c)
+{
+	if (c->depth == 0) {
+		log_debug("store: rollback without a transaction");
+		return;
+	}
+	if (!c->failed) {
+		tx_abort(c);
+		c->failed = true;
+	}
+	if (--c->depth == 0)
+		c->failed = false;
+}
+
+static int tx_commit(struct conn *c)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if (c->depth == 0) {
+		log_debug("store: commit without a transaction");
+		return -EIO;
+	}
+	if (c->failed) {
+		if (--c->depth == 0)
+			c->failed = false;
+		return -EIO;
+	}
+	if (c->depth > 1) {
+		c->depth--;
+		return 0;
+	}
+	c->depth = 0;
+	r = stmt_fixed(c, S_COMMIT, &st);
+	if (r == 0)
+		r = step_done(c, st, "commit");
+	if (r < 0)
+		tx_abort(c);
+	return r;
+}
+
+int sq_auto_begin(struct conn *c, bool *own)
+{
+	int r = 0;
+
+	*own = c->depth == 0;
+	if (*own)
+		r = tx_begin(c);
+	return r;
+}
+
+int sq_auto_end(struct conn *c, bool own, int r)
+{
+	if (!own)
+		return r;
+	if (r < 0) {
+		tx_rollback(c);
+		return r;
+	}
+	return tx_commit(c);
+}
+
+int store_begin(void)
+{
+	struct conn *c;
+	int r = conn_get(&c);
+
+	return r < 0 ? r : tx_begin(c);
+}
+
+int store_commit(void)
+{
+	struct conn *c;
+	int r = conn_get(&c);
+
+	return r < 0 ? r : tx_commit(c);
+}
+
+void store_rollback(void)
+{
+	struct conn *c;
+
+	if (conn_get(&c) == 0)
+		tx_rollback(c);
+}
+
+/* --- open, migrations, close ------------------------------------------ */
+
+static int user_version(struct conn *c, int *ret)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sq_err(c, rc, "user_version");
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		int r = sq_err(c, rc, "user_version");
+
+		sqlite3_finalize(st);
+		return r;
+	}
+	*ret = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static int migrate(struct conn *c)
+{
+	const int n = (int)store_nmigrations;
+	int v, r;
+
+	for (;;) {
+		char set[64];
+
+		r = user_version(c, &v);
+		if (r < 0)
+			return r;
+		if (v > n) {
+			log_debug("store: database schema %d is newer than this kumod (%d)", v, n);
+			return -EIO;
+		}
+		if (v == n)
+			break;
+		r = tx_begin(c);
+		if (r < 0)
+			return r;
+		/* Another process may have migrated while we waited for the lock. */
+		r = user_version(c, &v);
+		if (r == 0 && v < n) {
+			snprintf(set, sizeof(set), "PRAGMA user_version = %d", v + 1);
+			r = conn_exec(c, store_migrations[v]);
+			if (r == 0)
+				r = conn_exec(c, set);
+			if (r == 0)
+				log_debug("store: migrated to schema %d", v + 1);
+		}
+		if (r < 0) {
+			tx_rollback(c);
+			return r;
+		}
+		r = tx_commit(c);
+		if (r < 0)
+			return r;
+	}
+	g.version = v;
+	return 0;
+}
+
+int store_open(const char *path)
+{
+	struct conn *c;
+	int r;
+
+	if (g.open)
+		return -EALREADY;
+	if (pthread_key_create(&g.key, conn_thread_exit) != 0)
+		return -EAGAIN;
+	g.path = xstrdup(path);
+	g.open = true;
+	r = conn_get(&c);
+	if (r == 0)
+		r = migrate(c);
+	if (r < 0)
+		store_close();
+	return r;
+}
+
+void store_close(void)
+{
+	struct conn *list;
+
+	if (!g.open)
+		return;
+	pthread_mutex_lock(&g.lock);
+	list = g.conns;
+	g.conns = NULL;
+	g.open = false;
+	pthread_key_delete(g.key);
+	pthread_mutex_unlock(&g.lock);
+	while (list) {
+		struct conn *next = list->next;
+
+		conn_free(list);
+		list = next;
+	}
+	free(g.path);
+	g.path = NULL;
+	g.version = 0;
+}
+
+int store_version(void)
+{
+	return g.version;
+}
+
+/* --- objects ---------------------------------------------------------- */
+
+struct doc_cols {
+	const char *id, *account_id, *name, *created_at, *updated_at; /* weak, in the doc */
+};
+
+static int doc_cols(const json_t *doc, struct doc_cols *ret)
+{
+	const char *id = json_string_value(json_object_get(doc, "id"));
+
+	if (!json_is_object(doc) || str_empty(id))
+		return -EINVAL;
+	ret->id = id;
+	ret->account_id = json_string_value(json_object_get(doc, "account_id"));
+	ret->name = json_string_value(json_object_get(doc, "name"));
+	ret->created_at = json_string_value(json_object_get(doc, "created_at"));
+	ret->updated_at = json_string_value(json_object_get(doc, "updated_at"));
+	return 0;
+}
+
+static char *doc_dump(const json_t *doc)
+{
+	return json_dumps(doc, JSON_COMPACT);
+}
+
+static int name_check(struct conn *c, const char *kind, const struct doc_cols *d)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, r;
+
+	if (!d->name)
+		return 0;
+	r = stmt_fixed(c, S_NAME_TAKEN, &st);
+	if (r == 0)
+		r = sq_bind(c, st, "ssss", kind, d->account_id, d->name, d->id);
+	if (r < 0)
+		return r;
+	rc = sqlite3_step(st);
+	r = rc == SQLITE_ROW ? -EEXIST : rc == SQLITE_DONE ? 0 : sq_err(c, rc, "name check");
+	sq_stmt_end(st);
+	return r;
+}
+
+int store_insert(const char *kind, json_t *doc, bool unique_name)
+{
+	struct doc_cols d;
+	struct conn *c;
+	char *text = NULL;
+	bool own;
+	int r;
+
+	r = sq_conn_use(&c);
+	if (r < 0)
+		return r;
+	r = doc_cols(doc, &d);
+	if (r < 0)
+		return r;
+	if (!d.created_at) {
+		char *now = time_now_str();
+
+		json_object_set_new(doc, "created_at", json_string(now));
+		free(now);
+	}
+	if (!d.updated_at)
+		json_object_set(doc, "updated_at", json_object_get(doc, "created_at"));
+	r = doc_cols(doc, &d);
+	if (r < 0)
+		return r;
+	text = doc_dump(doc);
+	if (!text)
+		return -EINVAL;
+
+	r = sq_auto_begin(c, &own);
+	if (r < 0)
+		goto out;
+	if (unique_name)
+		r = name_check(c, kind, &d);
+	if (r == 0)
+		r = exec_fixed(c, S_INSERT, NULL, "sssssss", d.id, kind, d.account_id, d.name,
+		               d.created_at, d.updated_at, text);
+	r = sq_auto_end(c, own, r);
+out:
+	free(text);
+	return r;
+}
+
+int store_update(const char *kind, json_t *doc, bool unique_name)
+{
+	struct doc_cols d;
+	struct conn *c;
+	char *text = NULL, *now;
+	int64_t changed = 0;
+	bool own;
+	int r;
+
+	r = sq_conn_use(&c);
+	if (r < 0)
+		return r;
+	if (doc_cols(doc, &d) < 0)
+		return -EINVAL;
+	now = time_now_str();
+	json_object_set_new(doc, "updated_at", json_string(now));
+	free(now);
+	r = doc_cols(doc, &d);
+	if (r < 0)
+		return r;
+	text = doc_dump(doc);
+	if (!text)
+		return -EINVAL;
+
+	r = sq_auto_begin(c, &own);
+	if (r < 0)
+		goto out;
+	if (unique_name)
+		r = name_check(c, kind, &d);
+	if (r == 0)
+		r = exec_fixed(c, S_UPDATE, &changed, "ssssss", d.id, kind, d.account_id, d.name,
+		               d.updated_at, text);
+	if (r == 0 && changed == 0)
+		r = -ENOENT;
+	r = sq_auto_end(c, own, r);
+out:
+	free(text);
+	return r;
+}
+
+int store_delete(const char *kind, const char *id)
+{
+	int64_t changed = 0;
+	struct conn *c;
+	int r;
+
+	r = sq_conn_use(&c);
+	if (r < 0)
+		return r;
+	r = exec_fixed(c, S_DELETE, &changed, "ss", id, kind);
+	if (r == 0 && changed == 0)
+		r = -ENOENT;
+	return r;
+}
+
+/* Steps st for one row whose column 0 is a document. */
+static int fetch_doc(struct conn *c, sqlite3_stmt *st, json_t **ret)
+{
+	int rc = sqlite3_step(st);
+	json_t *doc;
+	int r;
+
+	if (rc == SQLITE_ROW) {
+		doc = sq_col_json(st, 0);
+		r = doc ? 0 : -EIO;
+		if (doc)
+			*ret = doc;
+	} else if (rc == SQLITE_DONE) {
+		r = -ENOENT;
+	} else {
+		r = sq_err(c, rc, "get");
+	}
+	sq_stmt_end(st);
+	return r;
+}
+
+int store_get(const char *kind, const char *id, const char *account_id, bool include_public,
+              json_t **ret)
+{
+	enum sql_id sid = !account_id ? S_GET : include_public ? S_GET_PUBLIC : S_GET_ACCOUNT;
+	sqlite3_stmt *st = NULL;
+	struct conn *c;
+	int r;
+
+	r = sq_conn_use(&c);
+	if (r == 0)
+		r = stmt_fixed(c, sid, &st);
+	if (r == 0)
+		r = sq_bind(c, st, account_id ? "sss" : "ss", id, kind, account_id);
+	if (r < 0)
+		return r;
+	return fetch_doc(c, st, ret);
+}
+
+int store_get_by_name(const char *kind, const char *name, const char *account_id, json_t **ret)
+{
+	sqlite3_stmt *st = NULL;
+	struct conn *c;
+	int r;
+
+	r = sq_conn_use(&c);
+	if (r == 0)
+		r = stmt_fixed(c, account_id ? S_GET_NAME_ACCOUNT : S_GET_NAME, &st);
+	if (r == 0)
+		r = sq_bind(c, st, account_id ? "sss" : "ss", kind, name, account_id);
+	if (r < 0)
+		return r;
+	return fetch_doc(c, st, ret);
+}
+
+/* --- lists ------------------------------------------------------------ */
+
+static bool is_column(const char *field)
+{
+	static const char *const cols[] = { "id", "account_id", "name", "created_at",
+		                            "updated_at" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(cols); i++)
+		if (strcmp(field, cols[i]) == 0)
+			return true;
+	return false;
+}
+
+/* The SQL expression of a field: its column, or its place in the doc. The
+ * name goes into the SQL text, so it must be [a-z0-9_]+ whatever the
+ * caller checked before. */
+static int field_sql(struct buf *b, const char *field)
+{
+	size_t n = strspn(field, "abcdefghijklmnopqrstuvwxyz0123456789_");
+
+	if (n == 0 || field[n] != '\0' || n > 63) {
+		log_debug("store: refused field name \"%.64s\"", field);
+		return -EINVAL;
+	}
+	if (is_column(field))
+		return buf_puts(b, field);
+	return buf_printf(b, "json_extract(doc, '$.%s')", field);
+}
+
+static const char *const op_sql[] = {
+	[OP_EQ] = " = ?",  [OP_NE] = " IS NOT ?", [OP_GT] = " > ?",      [OP_LT] = " < ?",
+	[OP_GE] = " >= ?", [OP_LE] = " <= ?",     [OP_LIKE] = " LIKE ?", [OP_IN] = " IN (",
+};
+
+/* Appends " WHERE ..." for kind and q; where_bind binds the same way. */
+static int where_sql(struct buf *b, const struct list_query *q)
+{
+	int r = buf_puts(b, " WHERE kind = ?");
+
+	if (r == 0 && q->account_id)
+		r = buf_puts(b, q->include_public ? " AND (account_id = ? OR " PUBLIC_SQL ")"
+		                                  : " AND account_id = ?");
+	if (q->nfilters < 0 || q->nfilters > QUERY_MAX_FILTERS)
+		return -EINVAL;
+	for (int i = 0; i < q->nfilters && r == 0; i++) {
+		const struct filter *f = &q->filters[i];
+
+		if ((unsigned)f->op >= ARRAY_SIZE(op_sql) || f->nvalues < 1 ||
+		    f->nvalues > QUERY_MAX_IN || (f->op != OP_IN && f->nvalues != 1))
+			return -EINVAL;
+		r = buf_puts(b, " AND ");
+		if (r == 0)
+			r = field_sql(b, f->field);
+		if (r == 0)
+			r = buf_puts(b, op_sql[f->op]);
+		if (r == 0 && f->op == OP_IN) {
+			for (int j = 0; j < f->nvalues && r == 0; j++)
+				r = buf_puts(b, j ? ", ?" : "?");
+			if (r == 0)
+				r = buf_puts(b, ")");
+		}
+	}
+	return r;
+}
+
+static int where_bind(sqlite3_stmt *st, const char *kind, const struct list_query *q, int *idx)
+{
+	int rc = bind_text(st, ++*idx, kind);
+
+	if (rc == SQLITE_OK && q->account_id)
+		rc = bind_text(st, ++*idx, q->account_id);
+	for (int i = 0; i < q->nfilters && rc == SQLITE_OK; i++) {
+		const struct filter *f = &q->filters[i];
+
+		for (int j = 0; j < f->nvalues && rc == SQLITE_OK; j++) {
+			if (f->vtype == FV_INT || f->vtype == FV_BOOL)
+				rc = sqlite3_bind_int64(st, ++*idx, f->ivalues[j]);
+			else if (f->values[j])
+				rc = bind_text(st, ++*idx, f->values[j]);
+			else
+				return -EINVAL;
+		}
+	}
+	return rc == SQLITE_OK ? 0 : -EIO;
+}
+
+/* Builds "<head> FROM objects WHERE ...<tail>" and gets its statement,
+ * bound up to the WHERE clause; *ret_idx is the last parameter bound. */
+static int list_stmt(struct conn *c, const char *head, const char *kind, const struct list_query *q,
+                     const char *sort_field, bool desc, sqlite3_stmt **ret, int *ret_idx)
+{
+	sqlite3_stmt *st = NULL;
+	struct buf b;
+	int idx = 0, r;
+
+	buf_init(&b, SQL_MAX);
+	r = buf_puts(&b, head);
+	if (r == 0)
+		r = buf_puts(&b, " FROM objects");
+	if (r == 0)
+		r = where_sql(&b, q);
+	if (r == 0 && sort_field) {
+		r = buf_puts(&b, " ORDER BY ");
+		if (r == 0)
+			r = field_sql(&b, sort_field);
+		if (r == 0)
+			r = buf_puts(&b, desc ? " DESC, id DESC LIMIT ? OFFSET ?"
+			                      : " ASC, id ASC LIMIT ? OFFSET ?");
+	}
+	if (r < 0)
+		goto out;
+	r = sq_stmt(c, b.data, &st);
+	if (r < 0)
+		goto out;
+	r = where_bind(st, kind, q, &idx);
+	if (r < 0) {
+		sq_stmt_end(st);
+		goto out;
+	}
+	*ret = st;
+	*ret_idx = idx;
+out:
+	buf_free(&b);
+	return r == -EMSGSIZE ? -EINVAL : r;
+}
+
+/* Runs a query whose single row holds one integer. */
+int sq_query_int(struct conn *c, sqlite3_stmt *st, int64_t *ret)
+{
+	int rc = sqlite3_step(st);
+	int r = 0;
+
+	if (rc == SQLITE_ROW)
+		*ret = sqlite3_column_int64(st, 0);
+	else
+		r = sq_err(c, rc, "aggregate");
+	sq_stmt_end(st);
+	return r;
+}
+
+static int aggregate(const char *kind, const struct list_query *q, const char *field, int64_t *ret)
+{
+	struct list_query empty;
+	sqlite3_stmt *st = NULL;
+	struct conn *c;
+	struct buf head;
+	int idx, r;
+
+	if (!q) {
+		list_query_init(&empty);
+		q = &empty;
+	}
+	r = sq_conn_use(&c);
+	if (r < 0)
+		return r;
+	buf_init(&head, 256);
+	if (field) {
+		r = buf_puts(&head, "SELECT COALESCE(SUM(");
+		if (r == 0)
+			r = field_sql(&head, field);
+		if (r == 0)
+			r = buf_puts(&head, "), 0)");
+	} else {
+		r = buf_puts(&head, "SELECT COUNT(*)");
+	}
+	if (r == 0)
+		r = list_stmt(c, head.data, kind, q, NULL, false, &st, &idx);
+	buf_free(&head);
+	if (r < 0)
+		return r;
+	return sq_query_int(c, st, ret);
+}
+
+int store_list(const char *kind, const struct list_query *q, json_t **ret_items, int64_t *ret_total)
+{
+	struct list_query empty;
+	json_t *items = NULL;
+	int64_t total = 0;
+	sqlite3_stmt *st = NULL;
+	struct conn *c;
+	bool snapshot = false;
+	int idx, rc, r;
+
+	if (!q) {
+		list_query_init(&empty);
+		q = &empty;
+	}
+	r = sq_conn_use(&c);
+	if (r < 0)
+		return r;
+	/* Items and total from one snapshot when the caller has no transaction. */
+	if (ret_total && c->depth == 0) {
+		r = stmt_fixed(c, S_BEGIN_READ, &st);
+		if (r == 0)
+			r = step_done(c, st, "begin");
+		if (r < 0)
+			return r;
+		snapshot = true;
+	}
+
+	r = list_stmt(c, "SELECT doc", kind, q, q->sort[0] ? q->sort : "created_at", q->sort_desc,
+	              &st, &idx);
+	if (r < 0)
+		goto out;
+	rc = sqlite3_bind_int64(st, ++idx, q->limit > 0 ? q->limit : -1);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(st, ++idx, q->offset > 0 ? q->offset : 0);
+	if (rc != SQLITE_OK) {
+		sq_stmt_end(st);
+		r = sq_err(c, rc, "bind");
+		goto out;
+	}
+	items = json_array();
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		json_t *doc = sq_col_json(st, 0);
+
+		if (!doc) {
+			rc = SQLITE_CORRUPT;
+			break;
+		}
+		json_array_append_new(items, doc);
+	}
+	if (rc != SQLITE_DONE)
+		r = sq_err(c, rc, "list");
+	sq_stmt_end(st);
+	if (r == 0 && ret_total) {
+		r = list_stmt(c, "SELECT COUNT(*)", kind, q, NULL, false, &st, &idx);
+		if (r == 0)
+			r = sq_query_int(c, st, &total);
+	}
+out:
+	if (snapshot)
+		tx_abort(c); /* read-only: nothing to commit */
+	if (r < 0) {
+		json_decref(items);
+		return r;
+	}
+	*ret_items = items;
+	if (ret_total)
+		*ret_total = total;
+	return 0;
+}
+
+int store_count(const char *kind, const struct list_query *q, int64_t *ret)
+{
+	return aggregate(kind, q, NULL, ret);
+}
+
+int store_sum(const char *kind, const struct list_query *q, const char *field, int64_t *ret)
+{
+	if (!field)
+		return -EINVAL;
+	return aggregate(kind, q, field, ret);
+}

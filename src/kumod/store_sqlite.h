@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to the SQLite backend of the store (store_sqlite*.c,
+ * store_migrations.c): the per-thread connection and the statement helpers
+ * the backend's files share. Nothing else includes this; the rest of kumod
+ * sees only store.h.
+ *
+ * Statement discipline: a statement from sq_stmt() is used, then reset with
+ * sq_stmt_end() (or by the helper that stepped it) before the same thread
+ * asks for another one, so the cache may recycle idle statements. Bound
+ * strings are not copied: they must live until the statement is reset.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct conn;
+
+/* Migrations in order; the schema version is how many have been applied. */
+extern const char *const store_migrations[];
+extern const int store_nmigrations;
+
+/* The calling thread's connection for a data operation: -EIO while its
+ * transaction has been rolled back but not yet ended, or when the store is
+ * not open. */
+int sq_conn_use(struct conn **ret);
+sqlite3 *sq_db(struct conn *c);
+
+/* Maps a SQLite result code to -EEXIST (primary key or unique), -EBUSY
+ * (busy, locked) or -EIO, and logs it at debug with what and the message. */
+int sq_err(struct conn *c, int rc, const char *what);
+
+/* The connection's prepared statement for sql (cached by its text). */
+int sq_stmt(struct conn *c, const char *sql, sqlite3_stmt **ret);
+void sq_stmt_end(sqlite3_stmt *st);
+/* Binds parameters 1..n by types: 's' const char * (NULL binds null),
+ * 'i' int64_t (pass int64_t, never int). Resets st on failure. */
+int sq_bind(struct conn *c, sqlite3_stmt *st, const char *types, ...);
+/* Prepares, binds and steps a statement that returns no rows, and resets it.
+ * ret_changes (may be NULL) gets the number of rows changed. */
+int sq_exec(struct conn *c, const char *sql, int64_t *ret_changes, const char *types, ...);
+/* Steps st for a single row holding one integer, and resets it. */
+int sq_query_int(struct conn *c, sqlite3_stmt *st, int64_t *ret);
+
+const char *sq_col_text(sqlite3_stmt *st, int i);
+/* The column parsed as JSON (any value; SQL NULL gives json null), or NULL
+ * when it does not parse. */
+json_t *sq_col_json(sqlite3_stmt *st, int i);
+/* The column as a JSON string, or json null. */
+json_t *sq_col_str(sqlite3_stmt *st, int i);
+
+/* A transaction around one store call when the caller has none open:
+ * sq_auto_begin sets *own; sq_auto_end(c, own, r) commits (r == 0) or rolls
+ * back what sq_auto_begin opened and returns the final result. */
+int sq_auto_begin(struct conn *c, bool *own);
+int sq_auto_end(struct conn *c, bool own, int r);

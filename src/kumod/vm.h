@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What a VM is to kumod: its document, the state changes (all through
+ * vm_state.c's table), the resources it holds (host capacity, addresses,
+ * root volume) and the job types that run its operations on hosts. The
+ * HTTP side is api_vm.c.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "common/error.h"
+#include "kumod/jobs.h"
+#include "kumod/vm_state.h"
+
+/* Sets a VM's state (and reason), stores it and emits vm.state. */
+int vm_set_state(json_t *vm, enum vm_state s, const char *reason);
+/* Releases what a VM holds: addresses, host allocation. */
+int vm_release(json_t *vm);
+/* Removes a destroyed VM: releases, deletes its root volume, detaches its
+ * data volumes, deletes the document. */
+int vm_remove(json_t *vm);
+/* Starts an action: checks the transition, sets the transitional state,
+ * creates the job (pending). *ret_job gets it. Inside a transaction. */
+int vm_begin_action(json_t *vm, enum vm_action a, const json_t *params, json_t **ret_job,
+		    struct kerr *e);
+
+extern const struct job_type job_vm_create, job_vm_start, job_vm_stop, job_vm_reboot,
+	job_vm_pause, job_vm_resume, job_vm_destroy, job_vm_batch;
