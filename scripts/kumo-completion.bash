@@ -4,6 +4,7 @@
 # Use: source <(kumo completion bash), or copy to /etc/bash_completion.d/kumo
 
 # The names of a group's resources, for NAME|ID arguments and --image etc.
+# Only --url is passed on: a token never goes on a command line.
 _kumo_names()
 {
 	"${COMP_WORDS[0]}" "${_kumo_gopts[@]}" -o json "$1" list --fields name --all 2>/dev/null |
@@ -19,14 +20,14 @@ _kumo()
 {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
 	local i w group= verb= key words=
-	_kumo_gopts=()
+	local -a _kumo_gopts=() # seen by _kumo_names (dynamic scope)
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		w=${COMP_WORDS[i]}
 		case $w in
-		--url | --token)
-			_kumo_gopts+=("$w" "${COMP_WORDS[i + 1]}")
+		--url)
+			_kumo_gopts+=(--url "${COMP_WORDS[i + 1]}")
 			((i++)) ;;
-		-o | --output) ((i++)) ;;
+		-o | --output | --token) ((i++)) ;;
 		-*) ;;
 		*)
 			if [[ -z $group ]]; then

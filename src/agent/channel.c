@@ -107,9 +107,38 @@ struct agent_host {
 	struct outbox_entry *out_head, *out_tail;
 	size_t nout;
 	size_t post_single_left; /* after a refused batch: send one at a time */
-
-	bool down; /* under a->lock: the last call to kumod failed */
+	unsigned down;           /* under a->lock: enum call bits whose last try failed */
 };
+
+/* The kinds of calls to kumod, for reachability. A host is "down" from a
+ * failure until it is undone: a transport failure (kumod unreachable) by any
+ * answer from kumod, an error status (kumod answers 5xx to one kind of call)
+ * only by a success of that kind, so that a half-working kumod is not
+ * logged as going away and back at every retry. */
+enum call {
+	CALL_REGISTER = 1 << 0,
+	CALL_POLL = 1 << 1,
+	CALL_RESULTS = 1 << 2,
+	CALL_HEARTBEAT = 1 << 3,
+	CALL_TRANSPORT = 1 << 4, /* not a call: the "unreachable" bit */
+};
+
+static const char *call_name(enum call what)
+{
+	switch (what) {
+	case CALL_REGISTER:
+		return "register";
+	case CALL_POLL:
+		return "poll";
+	case CALL_RESULTS:
+		return "results";
+	case CALL_HEARTBEAT:
+		return "heartbeat";
+	case CALL_TRANSPORT:
+		break;
+	}
+	return "?";
+}
 
 /* --- small helpers ------------------------------------------------------ */
 
@@ -181,33 +210,33 @@ static void body_excerpt(const struct http_result *res, char *out, size_t outlen
 
 /* --- reachability of kumod (process-wide, logged once per outage) ------- */
 
-static void note_down(struct agent_host *h, const char *what, const char *why)
+static void note_down(struct agent_host *h, enum call what, bool transport, const char *why)
 {
 	struct agent *a = h->a;
 
 	pthread_mutex_lock(&a->lock);
-	if (!h->down) {
-		h->down = true;
+	if (!h->down)
 		a->hosts_down++;
-	}
+	h->down |= transport ? CALL_TRANSPORT : what;
 	if (!a->outage_logged) {
 		a->outage_logged = true;
 		log_warn("cannot reach kumod at %s (host %s, %s: %s); retrying with backoff",
-		         a->server, h->name, what, why);
+		         a->server, h->name, call_name(what), why);
 	} else {
-		log_debug("host %s: %s: %s", h->name, what, why);
+		log_debug("host %s: %s: %s", h->name, call_name(what), why);
 	}
 	pthread_mutex_unlock(&a->lock);
 }
 
-static void note_up(struct agent_host *h)
+static void note_up(struct agent_host *h, enum call what)
 {
 	struct agent *a = h->a;
 
 	pthread_mutex_lock(&a->lock);
-	if (h->down) {
-		h->down = false;
-		a->hosts_down--;
+	if (h->down & (what | CALL_TRANSPORT)) {
+		h->down &= ~(unsigned)(what | CALL_TRANSPORT);
+		if (!h->down)
+			a->hosts_down--;
 		if (a->hosts_down == 0 && a->outage_logged) {
 			a->outage_logged = false;
 			log_info("kumod at %s is reachable again", a->server);
@@ -217,8 +246,7 @@ static void note_up(struct agent_host *h)
 }
 
 /* Transport failure or a status that means "try again later". */
-static void note_failure(struct agent_host *h, const char *what, int r,
-                         const struct http_result *res)
+static void note_failure(struct agent_host *h, enum call what, int r, const struct http_result *res)
 {
 	char why[300];
 
@@ -230,7 +258,7 @@ static void note_failure(struct agent_host *h, const char *what, int r,
 		body_excerpt(res, body, sizeof(body));
 		snprintf(why, sizeof(why), "HTTP %ld %s", res->status, body);
 	}
-	note_down(h, what, why);
+	note_down(h, what, r < 0, why);
 }
 
 /* --- outbox ------------------------------------------------------------- */
@@ -356,6 +384,7 @@ static void identity_invalidate(struct agent_host *h, unsigned gen)
 	identity_clear(h);
 	while (h->out_head)
 		outbox_pop(h, true);
+	note_up(h, CALL_RESULTS); /* nothing left to retry */
 	h->post_single_left = 0;
 	atomic_fetch_add(&h->gen, 1);
 	pthread_cond_broadcast(&h->poll_cond);
@@ -428,11 +457,11 @@ static int host_register(struct agent_host *h, struct http_client *c)
 	if (r == -ECANCELED)
 		goto out;
 	if (r < 0 || res.status >= 500 || res.status == 429 || res.status == 408) {
-		note_failure(h, "register", r, &res);
+		note_failure(h, CALL_REGISTER, r, &res);
 		r = r < 0 ? r : -EAGAIN;
 		goto out;
 	}
-	note_up(h);
+	note_up(h, CALL_REGISTER);
 	if (res.status != 200 && res.status != 201) {
 		char excerpt[200];
 
@@ -639,11 +668,11 @@ static void *poller_main(void *arg)
 			identity_invalidate(h, pc.gen);
 			pthread_mutex_unlock(&h->lock);
 		} else if (r < 0 || res.status != 200) {
-			note_failure(h, "poll", r, &res);
+			note_failure(h, CALL_POLL, r, &res);
 			backoff = backoff_next(backoff);
 			poller_sleep(h, backoff);
 		} else {
-			note_up(h);
+			note_up(h, CALL_POLL);
 			backoff = 0;
 			deliver(h, res.json);
 		}
@@ -837,23 +866,21 @@ static bool maybe_post(struct executor *x, int64_t now)
 	} else if (r == 0 && res.status == 401) {
 		identity_invalidate(h, gen);
 	} else if (r < 0 || res.status >= 500 || res.status == 429 || res.status == 408) {
-		note_failure(h, "results", r, &res);
+		note_failure(h, CALL_RESULTS, r, &res);
 		x->post_backoff = backoff_next(x->post_backoff);
 		x->next_post = mono_ms() + x->post_backoff;
 	} else if (res.status >= 200 && res.status < 300) {
-		note_up(h);
+		note_up(h, CALL_RESULTS);
 		x->post_backoff = 0;
 		for (size_t i = 0; i < n; i++)
 			outbox_pop(h, true);
 		h->post_single_left = h->post_single_left > n ? h->post_single_left - n : 0;
-	} else if (n > 1) {
-		/* Refused as a whole: find out which one, one at a time. */
-		note_up(h);
+	} else if (n > 1) { /* Refused as a whole: find out which one, one at a time. */
+		note_up(h, CALL_RESULTS);
 		h->post_single_left = n;
 	} else {
 		char excerpt[200];
-
-		note_up(h);
+		note_up(h, CALL_RESULTS);
 		body_excerpt(&res, excerpt, sizeof(excerpt));
 		log_warn(
 		    "host %s: kumod refused the result of command %s: HTTP %ld %s; dropping it",
@@ -912,11 +939,10 @@ static bool maybe_heartbeat(struct executor *x, int64_t now)
 	} else if (r == 0 && res.status == 401) {
 		identity_invalidate(h, gen);
 	} else if (r < 0 || res.status >= 300) {
-		note_failure(h, "heartbeat", r, &res);
+		note_failure(h, CALL_HEARTBEAT, r, &res);
 	} else {
 		int64_t v = jint(res.json, "interval", 0);
-
-		note_up(h);
+		note_up(h, CALL_HEARTBEAT);
 		if (v >= 1 && v <= 3600)
 			h->heartbeat_s = v;
 	}

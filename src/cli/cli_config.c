@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -53,6 +54,7 @@ static char *dup_or_null(const json_t *o, const char *key)
 
 int cli_creds_load(const char *dir, struct cli_creds *c)
 {
+	struct stat st;
 	char *path, *data = NULL;
 	size_t len = 0;
 	json_t *o;
@@ -63,6 +65,8 @@ int cli_creds_load(const char *dir, struct cli_creds *c)
 		return 0;
 	path = xasprintf("%s/%s", dir, CREDS_FILE);
 	r = file_read(path, CREDS_MAX, &data, &len);
+	if (r == 0 && stat(path, &st) == 0 && (st.st_mode & 077))
+		fprintf(stderr, "warning: %s can be read by others: chmod 600 it\n", path);
 	free(path);
 	if (r == -ENOENT)
 		return 0;
@@ -106,10 +110,12 @@ int cli_creds_save(const char *dir, const struct cli_creds *c)
 		jset_str(o, "user", c->user);
 	if (c->expires_at)
 		jset_str(o, "expires_at", c->expires_at);
-	data = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	data = json_dumps(o, JSON_INDENT(2));
 	json_decref(o);
 	if (!data)
 		return -ENOMEM;
+	data = xrealloc(data, strlen(data) + 2);
+	strcat(data, "\n");
 	path = xasprintf("%s/%s", dir, CREDS_FILE);
 	/* file_write_atomic creates the file 0600 before a byte is written */
 	r = file_write_atomic(path, data, strlen(data), 0600);

@@ -166,7 +166,7 @@ void cli_help_main(FILE *out)
 
 /* Appends the flag names a verb takes, space-separated (completion, help). */
 static void verb_flags(struct buf *b, const struct cli_group *g, const struct cli_verb *v,
-		       bool with_globals)
+                       bool with_globals)
 {
 	const struct cli_field *fields = cli_verb_fields(g, v);
 	const char *sep = "";
@@ -348,6 +348,7 @@ char *cli_completion_bash(void)
 	         "/etc/bash_completion.d/kumo\n"
 	         "\n"
 	         "# The names of a group's resources, for NAME|ID arguments and --image etc.\n"
+	         "# Only --url is passed on: a token never goes on a command line.\n"
 	         "_kumo_names()\n"
 	         "{\n"
 	         "\t\"${COMP_WORDS[0]}\" \"${_kumo_gopts[@]}\" -o json \"$1\" list --fields name "
@@ -364,14 +365,14 @@ char *cli_completion_bash(void)
 	         "{\n"
 	         "\tlocal cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}\n"
 	         "\tlocal i w group= verb= key words=\n"
-	         "\t_kumo_gopts=()\n"
+	         "\tlocal -a _kumo_gopts=() # seen by _kumo_names (dynamic scope)\n"
 	         "\tfor ((i = 1; i < COMP_CWORD; i++)); do\n"
 	         "\t\tw=${COMP_WORDS[i]}\n"
 	         "\t\tcase $w in\n"
-	         "\t\t--url | --token)\n"
-	         "\t\t\t_kumo_gopts+=(\"$w\" \"${COMP_WORDS[i + 1]}\")\n"
+	         "\t\t--url)\n"
+	         "\t\t\t_kumo_gopts+=(--url \"${COMP_WORDS[i + 1]}\")\n"
 	         "\t\t\t((i++)) ;;\n"
-	         "\t\t-o | --output) ((i++)) ;;\n"
+	         "\t\t-o | --output | --token) ((i++)) ;;\n"
 	         "\t\t-*) ;;\n"
 	         "\t\t*)\n"
 	         "\t\t\tif [[ -z $group ]]; then\n"

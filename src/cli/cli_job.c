@@ -7,6 +7,7 @@
  * and event list/get verbs are the generic ones of cli_resource.c.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,13 +72,35 @@ static int job_done(struct cli_ctx *ctx, const struct http_result *res)
 	return CLI_EXIT_API;
 }
 
+/* Ctrl-C while waiting: end the progress line and say how to wait again
+ * (prepared before, written with write(2) from the handler). */
+static char interrupt_msg[256];
+static size_t interrupt_len;
+
+static void on_interrupt(int sig)
+{
+	ssize_t n = write(STDERR_FILENO, interrupt_msg, interrupt_len);
+
+	(void)n;
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 int cli_job_wait(struct cli_ctx *ctx, const char *job_id, long timeout_s)
 {
 	bool tty = isatty(fileno(ctx->err));
+	struct sigaction sa = { .sa_handler = on_interrupt }, old_int;
 	int64_t deadline = mono_ms() + (int64_t)timeout_s * 1000;
-	char *eid = http_escape(job_id), line[256];
+	char *eid = http_escape(job_id), *safe_id, line[256];
 	int r;
 
+	safe_id = xstrdup(job_id);
+	cli_sanitize(safe_id);
+	snprintf(interrupt_msg, sizeof(interrupt_msg),
+	         "%sinterrupted; the job goes on: kumo job wait %s\n", tty ? "\n" : "", safe_id);
+	free(safe_id);
+	interrupt_len = strlen(interrupt_msg);
+	sigaction(SIGINT, &sa, &old_int);
 	for (;;) {
 		struct http_result res;
 		int64_t start = mono_ms(), left = (deadline - start + 999) / 1000;
@@ -123,6 +146,7 @@ int cli_job_wait(struct cli_ctx *ctx, const char *job_id, long timeout_s)
 		if (mono_ms() - start < 1000)
 			sleep(1);
 	}
+	sigaction(SIGINT, &old_int, NULL);
 	free(eid);
 	return r;
 }

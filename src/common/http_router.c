@@ -460,6 +460,16 @@ static json_t *operation_tags(const struct route *r)
 	return json_pack("[s]", tag);
 }
 
+static bool body_required(const struct route *r)
+{
+	if (strcmp(r->method, "PATCH") == 0 || !r->body->fields)
+		return false;
+	for (const struct field *f = r->body->fields; f->name; f++)
+		if ((f->flags & F_REQUIRED) && !(f->flags & F_READONLY))
+			return true;
+	return false;
+}
+
 static json_t *request_body(const struct route *r)
 {
 	json_t *schema;
@@ -478,8 +488,9 @@ static json_t *request_body(const struct route *r)
 	} else {
 		schema = schema_openapi(r->body, false);
 	}
-	return json_pack("{s:b, s:{s:{s:o}}}", "required", true, "content", "application/json",
-	                 "schema", schema);
+	/* The body may be left out when nothing in it is required. */
+	return json_pack("{s:b, s:{s:{s:o}}}", "required", body_required(r), "content",
+	                 "application/json", "schema", schema);
 }
 
 static json_t *operation(const struct route *r)

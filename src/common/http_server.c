@@ -506,11 +506,11 @@ static bool body_announced(struct MHD_Connection *conn, bool *ret_has_len, uint6
 
 		errno = 0;
 		v = strtoull(cl, &end, 10);
-		if (errno == 0 && end != cl) {
+		if (end != cl) {
 			*ret_has_len = true;
-			*ret_len = v;
+			*ret_len = errno == ERANGE ? UINT64_MAX : v;
 		}
-		if (v > 0)
+		if (*ret_len > 0)
 			return true;
 	}
 	return te != NULL;

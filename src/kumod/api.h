@@ -22,7 +22,7 @@ struct auth {
 	char account_id[UUID_LEN + 1];
 	char user_id[UUID_LEN + 1];
 	char host_id[UUID_LEN + 1]; /* agent routes only */
-	char token_id[80]; /* session id (token hash) or api key id */
+	char token_id[80];          /* session id (token hash) or api key id */
 	bool is_session;
 	int role;
 };
@@ -31,15 +31,15 @@ struct auth {
 #define IS_ADMIN(req) (AUTH(req) && AUTH(req)->role >= ROLE_ADMIN && AUTH(req)->role != ROLE_AGENT)
 
 enum kind_scope {
-	SCOPE_GLOBAL, /* no account (zones, clusters, hosts...): everyone may read */
-	SCOPE_ACCOUNT, /* owned by an account: others get 404 */
+	SCOPE_GLOBAL,         /* no account (zones, clusters, hosts...): everyone may read */
+	SCOPE_ACCOUNT,        /* owned by an account: others get 404 */
 	SCOPE_ACCOUNT_PUBLIC, /* owned, but public/shared ones readable by all */
-	SCOPE_SELF, /* the accounts kind itself: an account sees its own record */
+	SCOPE_SELF,           /* the accounts kind itself: an account sees its own record */
 };
 
 struct kind {
-	const char *name; /* store kind and URL plural: "zones" */
-	const char *singular; /* event prefix: "zone" */
+	const char *name;            /* store kind and URL plural: "zones" */
+	const char *singular;        /* event prefix: "zone" */
 	const struct schema *schema; /* the resource as answered (filters, fields) */
 	const struct schema *create; /* weak */
 	const struct schema *update; /* weak */
@@ -67,11 +67,11 @@ void api_delete(const struct kind *k, struct http_request *req, struct http_resp
 /* Loads an object the caller may see (404 otherwise). for_write: public
  * objects of other accounts are not writable (404 too). */
 int api_load(const struct kind *k, struct http_request *req, const char *id, bool for_write,
-	     json_t **ret, struct kerr *e);
+             json_t **ret, struct kerr *e);
 /* Checks that a referenced object exists and is visible to the caller;
  * field names the body field for the error. */
 int api_ref(const struct kind *k, struct http_request *req, const char *id, const char *field,
-	    json_t **ret, struct kerr *e);
+            json_t **ret, struct kerr *e);
 /* A new document: id, created_at, updated_at, account_id per scope. */
 json_t *api_new_doc(const struct kind *k, struct http_request *req, const json_t *body);
 /* Applies a kind's present hook to a copy (new reference). */
@@ -86,10 +86,12 @@ const char *api_owner_account(struct http_request *req, const json_t *body);
  * is stored with the change. */
 bool api_idem_replay(struct http_request *req, struct http_response *resp);
 int api_idem_save(struct http_request *req, int status, const json_t *body, const char *location);
+/* Stores a 202 job answer under the Idempotency-Key (if any). */
+int api_idem_save_job(struct http_request *req, const json_t *job);
 
 /* 201 + Location + body (stolen); stores it under the Idempotency-Key. */
 int api_reply_created(struct http_request *req, struct http_response *resp, const char *plural,
-		      json_t *body);
+                      json_t *body);
 /* 202 + Location: /v1/jobs/{id} + the job (or, with ?wait=S, 200 when it
  * finishes within S seconds). job is borrowed. Call after commit. */
 void api_reply_job(struct http_request *req, struct http_response *resp, const json_t *job);
@@ -118,53 +120,55 @@ extern const struct route *const api_tables[];
 
 /* Kinds shared between files. */
 extern const struct kind kind_zone, kind_cluster, kind_host, kind_image, kind_offering, kind_l2,
-	kind_l3, kind_vm, kind_volume, kind_account, kind_user, kind_apikey, kind_quota, kind_job,
-	kind_session;
+    kind_l3, kind_vm, kind_volume, kind_account, kind_user, kind_apikey, kind_quota, kind_job,
+    kind_session;
 
 /* Fields every resource has, read-only; for the resource schemas. */
-#define API_COMMON_FIELDS                                                                  \
-	{ "id", FT_UUID, F_READONLY | F_FILTER, 0, 0, NULL, NULL, "the resource's id" },   \
-		{ "account_id", FT_UUID, F_READONLY | F_FILTER | F_NULLABLE, 0, 0, NULL,   \
-		  NULL, "owning account" },                                                \
-		{ "created_at", FT_TIME, F_READONLY | F_FILTER, 0, 0, NULL, NULL, NULL },  \
-		{ "updated_at", FT_TIME, F_READONLY | F_FILTER, 0, 0, NULL, NULL, NULL }
+#define API_COMMON_FIELDS                                                                          \
+	{ "id", FT_UUID, F_READONLY | F_FILTER, 0, 0, NULL, NULL, "the resource's id" },           \
+	    { "account_id", FT_UUID,         F_READONLY | F_FILTER | F_NULLABLE, 0, 0, NULL,       \
+	      NULL,         "owning account" },                                                    \
+	    { "created_at", FT_TIME, F_READONLY | F_FILTER, 0, 0, NULL, NULL, NULL },              \
+	{                                                                                          \
+		"updated_at", FT_TIME, F_READONLY | F_FILTER, 0, 0, NULL, NULL, NULL               \
+	}
 
 /* Validates ?wait before any work is done: 0 or -EINVAL with e. */
 int api_check_wait(struct http_request *req, struct kerr *e);
 /* Standard route rows for a kind: list, get, create, patch, delete. */
-#define API_CRUD_ROUTES(plural, tag, list_fn, get_fn, create_fn, update_fn, delete_fn, rrole,     \
-			wrole, create_schema, update_schema)                                     \
-	{ "GET", "/v1/" plural, list_fn, rrole, NULL, HTTP_LIST, "List " tag, 0, tag },          \
-		{ "GET", "/v1/" plural "/{id}", get_fn, rrole, NULL, 0, "Get one of " tag, 0,    \
-		  tag },                                                                         \
-		{ "POST", "/v1/" plural, create_fn, wrole, create_schema, 0, "Create in " tag,   \
-		  0, tag },                                                                      \
-		{ "PATCH", "/v1/" plural "/{id}", update_fn, wrole, update_schema, 0,            \
-		  "Update one of " tag, 0, tag },                                                \
-		{ "DELETE", "/v1/" plural "/{id}", delete_fn, wrole, NULL, 0,                    \
-		  "Delete one of " tag, 0, tag }
+#define API_CRUD_ROUTES(plural, tag, list_fn, get_fn, create_fn, update_fn, delete_fn, rrole,        \
+                        wrole, create_schema, update_schema)                                         \
+	{ "GET", "/v1/" plural, list_fn, rrole, NULL, HTTP_LIST, "List " tag, 0, tag },              \
+	    { "GET", "/v1/" plural "/{id}", get_fn, rrole, NULL, 0, "Get one of " tag, 0, tag },     \
+	    { "POST", "/v1/" plural, create_fn, wrole, create_schema, 0, "Create in " tag, 0, tag }, \
+	    { "PATCH", "/v1/" plural "/{id}", update_fn, wrole, update_schema,                       \
+	      0,       "Update one of " tag,  0,         tag },                                      \
+	{                                                                                            \
+		"DELETE", "/v1/" plural "/{id}", delete_fn, wrole, NULL, 0, "Delete one of " tag,    \
+		    0, tag                                                                           \
+	}
 /* Handler wrappers binding the generic handlers to a kind. */
-#define API_CRUD_HANDLERS(prefix, kindvar)                                                   \
-	static void prefix##_list(struct http_request *req, struct http_response *resp)      \
-	{                                                                                    \
-		api_list(&kindvar, req, resp);                                               \
-	}                                                                                    \
-	static void prefix##_get(struct http_request *req, struct http_response *resp)       \
-	{                                                                                    \
-		api_get(&kindvar, req, resp);                                                \
-	}                                                                                    \
-	static void prefix##_create(struct http_request *req, struct http_response *resp)    \
-	{                                                                                    \
-		api_create(&kindvar, req, resp);                                             \
-	}                                                                                    \
-	static void prefix##_update(struct http_request *req, struct http_response *resp)    \
-	{                                                                                    \
-		api_update(&kindvar, req, resp);                                             \
-	}                                                                                    \
-	static void prefix##_delete(struct http_request *req, struct http_response *resp)    \
-	{                                                                                    \
-		api_delete(&kindvar, req, resp);                                             \
+#define API_CRUD_HANDLERS(prefix, kindvar)                                                         \
+	static void prefix##_list(struct http_request *req, struct http_response *resp)            \
+	{                                                                                          \
+		api_list(&kindvar, req, resp);                                                     \
+	}                                                                                          \
+	static void prefix##_get(struct http_request *req, struct http_response *resp)             \
+	{                                                                                          \
+		api_get(&kindvar, req, resp);                                                      \
+	}                                                                                          \
+	static void prefix##_create(struct http_request *req, struct http_response *resp)          \
+	{                                                                                          \
+		api_create(&kindvar, req, resp);                                                   \
+	}                                                                                          \
+	static void prefix##_update(struct http_request *req, struct http_response *resp)          \
+	{                                                                                          \
+		api_update(&kindvar, req, resp);                                                   \
+	}                                                                                          \
+	static void prefix##_delete(struct http_request *req, struct http_response *resp)          \
+	{                                                                                          \
+		api_delete(&kindvar, req, resp);                                                   \
 	}
 /* -EBUSY with e ("in use by N <what>") when any object of kind has field == id. */
 int api_check_unused(const char *kind, const char *field, const char *id, const char *what,
-		     struct kerr *e);
+                     struct kerr *e);

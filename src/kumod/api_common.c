@@ -501,3 +501,15 @@ int api_check_unused(const char *kind, const char *field, const char *id, const 
 		return kerr_set(e, -EBUSY, "", "in use by %lld %s", (long long)n, what);
 	return 0;
 }
+
+int api_idem_save_job(struct http_request *req, const json_t *job)
+{
+	char *loc = xasprintf("/v1/jobs/%s", jstr(job, "id"));
+	json_t *p = api_present(&kind_job, job);
+	int r;
+
+	r = api_idem_save(req, 202, p, loc);
+	json_decref(p);
+	free(loc);
+	return r;
+}

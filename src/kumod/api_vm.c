@@ -25,10 +25,10 @@
 #define VM_BATCH_MAX 1000
 #define VM_NICS_MAX 8
 
-static const char *const vm_states[] = { "creating", "starting", "running",  "stopping",
-					 "stopped",  "rebooting", "pausing", "paused",
-					 "migrating", "destroying", "destroyed", "error",
-					 "unknown",  NULL };
+static const char *const vm_states[] = { "creating",  "starting",   "running",   "stopping",
+	                                 "stopped",   "rebooting",  "pausing",   "paused",
+	                                 "migrating", "destroying", "destroyed", "error",
+	                                 "unknown",   NULL };
 static const char *const ha_policies[] = { "none", "restart", NULL };
 static const char *const strategies[] = { "spread", "pack", NULL };
 
@@ -115,8 +115,8 @@ const struct kind kind_vm = {
 /* What a create asks for, resolved and checked before the transaction. */
 struct vm_spec {
 	int64_t vcpus, memory_mb, root_disk_gb, count;
-	json_t *image; /* owned */
-	json_t *l3s; /* owned: array of l3 docs */
+	json_t *image;                              /* owned */
+	json_t *l3s;                                /* owned: array of l3 docs */
 	const char *zone_id, *cluster_id, *host_id; /* weak, from the body */
 	enum sched_strategy strategy;
 };
@@ -140,10 +140,10 @@ static int spec_resolve(struct http_request *req, struct vm_spec *s, struct kerr
 		return r;
 	if (strcmp(jstr(s->image, "status"), "ready") != 0)
 		return kerr_set(e, -EBUSY, "image_id", "image %s is %s, not ready",
-				jstr(s->image, "name"), jstr(s->image, "status"));
+		                jstr(s->image, "name"), jstr(s->image, "status"));
 	if (jstr(b, "instance_offering_id")) {
 		r = api_ref(&kind_offering, req, jstr(b, "instance_offering_id"),
-			    "instance_offering_id", &off, e);
+		            "instance_offering_id", &off, e);
 		if (r < 0)
 			return r;
 		s->vcpus = jint(off, "vcpus", 1);
@@ -154,8 +154,8 @@ static int spec_resolve(struct http_request *req, struct vm_spec *s, struct kerr
 		s->root_disk_gb = 10;
 		if (!json_object_get(b, "vcpus") || !json_object_get(b, "memory_mb"))
 			return kerr_set(e, -EINVAL,
-					json_object_get(b, "vcpus") ? "memory_mb" : "vcpus",
-					"give instance_offering_id, or vcpus and memory_mb");
+			                json_object_get(b, "vcpus") ? "memory_mb" : "vcpus",
+			                "give instance_offering_id, or vcpus and memory_mb");
 	}
 	s->vcpus = jint(b, "vcpus", s->vcpus);
 	s->memory_mb = jint(b, "memory_mb", s->memory_mb);
@@ -170,9 +170,9 @@ static int spec_resolve(struct http_request *req, struct vm_spec *s, struct kerr
 		snprintf(field, sizeof(field), "l3_network_ids[%zu]", i);
 		for (size_t k = 0; k < i; k++)
 			if (!strcmp(json_string_value(id),
-				    json_string_value(json_array_get(ids, k))))
+			            json_string_value(json_array_get(ids, k))))
 				return kerr_set(e, -EINVAL, field, "network %s is listed twice",
-						json_string_value(id));
+				                json_string_value(id));
 		r = api_ref(&kind_l3, req, json_string_value(id), field, &l3, e);
 		if (r < 0)
 			return r;
@@ -221,8 +221,8 @@ static int net_alloc_init(json_t *l3s, struct net_alloc **ret, struct kerr *e)
 				free(na[k].used);
 			free(na);
 			return kerr_set(e, r < 0 ? r : -EIO, "l3_network_ids",
-					"cannot read the addresses of network %s",
-					jstr(l3, "name"));
+			                "cannot read the addresses of network %s",
+			                jstr(l3, "name"));
 		}
 	}
 	*ret = na;
@@ -237,7 +237,7 @@ static void net_alloc_free(struct net_alloc *na, size_t n)
 }
 
 static int take_ip(struct net_alloc *a, const json_t *l3, const char *owner, uint32_t *ret,
-		   struct kerr *e)
+                   struct kerr *e)
 {
 	uint32_t ip;
 	int r, pos;
@@ -245,12 +245,12 @@ static int take_ip(struct net_alloc *a, const json_t *l3, const char *owner, uin
 	r = ipam_pick(&a->plan, a->used, a->nused, &ip);
 	if (r < 0)
 		return kerr_set(e, -ENOSPC, "l3_network_ids",
-				"network %s has no free address left (%lld in use)",
-				jstr(l3, "name"), (long long)a->nused);
+		                "network %s has no free address left (%lld in use)",
+		                jstr(l3, "name"), (long long)a->nused);
 	r = store_ip_take(jstr(l3, "id"), ip, owner);
 	if (r < 0)
 		return kerr_set(e, r == -EEXIST ? -EBUSY : r, "l3_network_ids",
-				"address allocation on %s collided; retry", jstr(l3, "name"));
+		                "address allocation on %s collided; retry", jstr(l3, "name"));
 	/* keep used[] sorted */
 	a->used = xrealloc(a->used, (size_t)(a->nused + 1) * sizeof(uint32_t));
 	pos = a->nused;
@@ -265,7 +265,7 @@ static int take_ip(struct net_alloc *a, const json_t *l3, const char *owner, uin
 }
 
 static json_t *new_vm_doc(struct http_request *req, const struct vm_spec *s,
-			  const struct sched_host *h, const char *name)
+                          const struct sched_host *h, const char *name)
 {
 	const json_t *b = req->body;
 	json_t *vm = api_new_doc(&kind_vm, req, NULL);
@@ -284,8 +284,8 @@ static json_t *new_vm_doc(struct http_request *req, const struct vm_spec *s,
 	jset_int(vm, "root_disk_gb", s->root_disk_gb);
 	jset_str(vm, "user_data", jstr(b, "user_data"));
 	json_object_set(vm, "ssh_keys",
-			json_object_get(b, "ssh_keys") ? json_object_get(b, "ssh_keys")
-						       : json_array());
+	                json_object_get(b, "ssh_keys") ? json_object_get(b, "ssh_keys")
+	                                               : json_array());
 	jset_str(vm, "ha", jstr(b, "ha") ? jstr(b, "ha") : "none");
 	json_object_set_new(vm, "nics", json_array());
 	json_object_set_new(vm, "volumes", json_array());
@@ -301,11 +301,11 @@ static int add_root_volume(json_t *vm, struct kerr *e)
 	uuid_new(id);
 	snprintf(name, sizeof(name), "%s-root", jstr(vm, "name"));
 	v = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:s,s:s,s:s}", "id", id, "account_id",
-		      jstr(vm, "account_id"), "name", name, "vm_id", jstr(vm, "id"), "host_id",
-		      jstr(vm, "host_id"), "kind", "root", "size_gb",
-		      (json_int_t)jint(vm, "root_disk_gb", 10), "format", "qcow2", "state",
-		      "creating", "created_at", jstr(vm, "created_at"), "updated_at",
-		      jstr(vm, "created_at"));
+	              jstr(vm, "account_id"), "name", name, "vm_id", jstr(vm, "id"), "host_id",
+	              jstr(vm, "host_id"), "kind", "root", "size_gb",
+	              (json_int_t)jint(vm, "root_disk_gb", 10), "format", "qcow2", "state",
+	              "creating", "created_at", jstr(vm, "created_at"), "updated_at",
+	              jstr(vm, "created_at"));
 	r = store_insert("volumes", v, false);
 	json_decref(v);
 	if (r < 0)
@@ -350,12 +350,12 @@ static void vm_create(struct http_request *req, struct http_response *resp)
 		goto out;
 	}
 	sr = (struct sched_request){ .zone_id = s.zone_id,
-				     .cluster_id = s.cluster_id,
-				     .host_id = s.host_id,
-				     .vcpus = s.vcpus,
-				     .memory_mb = s.memory_mb,
-				     .disk_gb = s.root_disk_gb,
-				     .strategy = s.strategy };
+		                     .cluster_id = s.cluster_id,
+		                     .host_id = s.host_id,
+		                     .vcpus = s.vcpus,
+		                     .memory_mb = s.memory_mb,
+		                     .disk_gb = s.root_disk_gb,
+		                     .strategy = s.strategy };
 	placed = xcalloc((size_t)s.count, sizeof(int));
 	r = sched_place_many(hosts, nhosts, &sr, (int)s.count, &kumod_cfg.sched, placed, &e);
 	if (r < 0) {
@@ -366,8 +366,8 @@ static void vm_create(struct http_request *req, struct http_response *resp)
 	if (r < 0)
 		goto out;
 	if (s.count > 1) {
-		parent = job_new("vm.create_batch", "vms", NULL, api_owner_account(req, NULL),
-				 NULL, NULL);
+		parent = job_new("vm.create_batch", "vms", NULL, api_owner_account(req, NULL), NULL,
+		                 NULL);
 		jset_str(parent, "state", "running");
 		jset_int(parent, "children_total", s.count);
 		jset_int(parent, "children_done", 0);
@@ -387,7 +387,7 @@ static void vm_create(struct http_request *req, struct http_response *resp)
 
 		if (s.count > 1)
 			snprintf(name, sizeof(name), "%s-%lld", jstr(req->body, "name"),
-				 (long long)i + 1);
+			         (long long)i + 1);
 		else
 			snprintf(name, sizeof(name), "%s", jstr(req->body, "name"));
 		if (strlen(name) > 63) {
@@ -409,9 +409,9 @@ static void vm_create(struct http_request *req, struct http_response *resp)
 			ipam_random_mac(mac);
 			ip_format(ip, ip_s);
 			json_array_append_new(json_object_get(vm, "nics"),
-					      json_pack("{s:s,s:s,s:s,s:s}", "id", nic_id,
-							"l3_network_id", jstr(l3, "id"), "ip",
-							ip_s, "mac", mac));
+			                      json_pack("{s:s,s:s,s:s,s:s}", "id", nic_id,
+			                                "l3_network_id", jstr(l3, "id"), "ip", ip_s,
+			                                "mac", mac));
 		}
 		r = add_root_volume(vm, &e);
 		if (r < 0) {
@@ -422,7 +422,7 @@ static void vm_create(struct http_request *req, struct http_response *resp)
 			json_t *p = json_pack("{s:s,s:s}", "action", "create", "from", "creating");
 
 			job = job_new("vm.create", "vms", jstr(vm, "id"), jstr(vm, "account_id"), p,
-				      parent ? jstr(parent, "id") : NULL);
+			              parent ? jstr(parent, "id") : NULL);
 			json_decref(p);
 		}
 		jset_str(vm, "job_id", jstr(job, "id"));
@@ -448,9 +448,8 @@ static void vm_create(struct http_request *req, struct http_response *resp)
 			json_decref(d);
 			if (parent)
 				json_array_append_new(
-					json_object_get(json_object_get(parent, "result"),
-							"vm_ids"),
-					json_string(jstr(vm, "id")));
+				    json_object_get(json_object_get(parent, "result"), "vm_ids"),
+				    json_string(jstr(vm, "id")));
 			else
 				reply_job = json_incref(job);
 		}
@@ -467,12 +466,7 @@ static void vm_create(struct http_request *req, struct http_response *resp)
 		}
 		reply_job = json_incref(parent);
 	}
-	{
-		char *loc = xasprintf("/v1/jobs/%s", jstr(reply_job, "id"));
-
-		r = api_idem_save(req, 202, reply_job, loc);
-		free(loc);
-	}
+	r = api_idem_save_job(req, reply_job);
 	if (r == 0)
 		r = store_commit();
 	in_tx = false;
@@ -518,10 +512,7 @@ static void vm_action(struct http_request *req, struct http_response *resp, enum
 		r = vm_begin_action(vm, a, params, &job, &e);
 	}
 	if (r == 0) {
-		char *loc = xasprintf("/v1/jobs/%s", jstr(job, "id"));
-
-		r = api_idem_save(req, 202, job, loc);
-		free(loc);
+		r = api_idem_save_job(req, job);
 		if (r < 0)
 			kerr_set(&e, r, "", "cannot store the request");
 	}
@@ -544,10 +535,10 @@ out:
 	json_decref(params);
 }
 
-#define ACTION(verb, act)                                                                        \
-	static void vm_##verb(struct http_request *req, struct http_response *resp)              \
-	{                                                                                        \
-		vm_action(req, resp, act);                                                       \
+#define ACTION(verb, act)                                                                          \
+	static void vm_##verb(struct http_request *req, struct http_response *resp)                \
+	{                                                                                          \
+		vm_action(req, resp, act);                                                         \
 	}
 ACTION(start, VMA_START)
 ACTION(stop, VMA_STOP)
@@ -580,14 +571,14 @@ const struct route api_vm_routes[] = {
 	  "Rename a VM or change its HA policy", 0, "vms" },
 	{ "DELETE", "/v1/vms/{id}", vm_destroy, ROLE_MEMBER, NULL, HTTP_JOB, "Destroy a VM", 0,
 	  "vms" },
-	{ "POST", "/v1/vms/{id}/actions/start", vm_start, ROLE_MEMBER, &vm_action_schema,
-	  HTTP_JOB, "Start a stopped VM", 0, "vms" },
+	{ "POST", "/v1/vms/{id}/actions/start", vm_start, ROLE_MEMBER, &vm_action_schema, HTTP_JOB,
+	  "Start a stopped VM", 0, "vms" },
 	{ "POST", "/v1/vms/{id}/actions/stop", vm_stop, ROLE_MEMBER, &vm_stop_schema, HTTP_JOB,
 	  "Stop a VM (force: no graceful shutdown)", 0, "vms" },
 	{ "POST", "/v1/vms/{id}/actions/reboot", vm_reboot, ROLE_MEMBER, &vm_action_schema,
 	  HTTP_JOB, "Reboot a running VM", 0, "vms" },
-	{ "POST", "/v1/vms/{id}/actions/pause", vm_pause, ROLE_MEMBER, &vm_action_schema,
-	  HTTP_JOB, "Pause a running VM", 0, "vms" },
+	{ "POST", "/v1/vms/{id}/actions/pause", vm_pause, ROLE_MEMBER, &vm_action_schema, HTTP_JOB,
+	  "Pause a running VM", 0, "vms" },
 	{ "POST", "/v1/vms/{id}/actions/resume", vm_resume, ROLE_MEMBER, &vm_action_schema,
 	  HTTP_JOB, "Resume a paused VM", 0, "vms" },
 	{ NULL },

@@ -16,8 +16,9 @@
 #include "kumod/store.h"
 
 static const char *const kinds[] = { "root", "data", NULL };
-static const char *const states[] = { "creating", "available", "in_use", "deleting", "error",
-				      NULL };
+static const char *const states[] = {
+	"creating", "available", "in_use", "deleting", "error", NULL
+};
 
 static const struct field volume_fields[] = {
 	API_COMMON_FIELDS,
@@ -77,7 +78,7 @@ static int vol_job_run(json_t *job, struct kerr *e)
 	if (r < 0)
 		return kerr_set(e, -ENOENT, "", "the volume no longer exists");
 	payload = json_pack("{s:s,s:O,s:s?}", "volume_id", jstr(v, "id"), "volume", v, "vm_id",
-			    jstr(p, "vm_id"));
+	                    jstr(p, "vm_id"));
 	r = job_command(job, jstr(p, "host_id"), jstr(job, "type"), payload);
 	json_decref(payload);
 	json_decref(v);
@@ -124,11 +125,11 @@ static int vol_job_end(json_t *job, bool ok, const char *code, const char *msg)
 		if (ok) {
 			store_delete("volumes", jstr(v, "id"));
 			event_emit("volume.deleted", "volumes", jstr(v, "id"),
-				   jstr(v, "account_id"), NULL);
+			           jstr(v, "account_id"), NULL);
 			json_decref(v);
 			return job_finish(job, true, NULL, NULL,
-					  json_pack("{s:s,s:s}", "id", jstr(job, "resource_id"),
-						    "state", "deleted"));
+			                  json_pack("{s:s,s:s}", "id", jstr(job, "resource_id"),
+			                            "state", "deleted"));
 		}
 		jset_str(v, "state", "available");
 	} else if (!strcmp(type, "volume.attach")) {
@@ -160,14 +161,14 @@ static int vol_job_end(json_t *job, bool ok, const char *code, const char *msg)
 }
 
 static int vol_job_result(json_t *job, const json_t *cmd, const char *status, const json_t *data,
-			  const json_t *error)
+                          const json_t *error)
 {
 	if (!strcmp(status, "running"))
 		return job_set_running(job, (int)jint(data, "progress", 0));
 	return vol_job_end(job, !strcmp(status, "succeeded"),
-			   error ? jstr(error, "code") : "HostError",
-			   error && jstr(error, "message") ? jstr(error, "message")
-							   : "the host reported a failure");
+	                   error ? jstr(error, "code") : "HostError",
+	                   error && jstr(error, "message") ? jstr(error, "message")
+	                                                   : "the host reported a failure");
 }
 
 static void vol_job_abort(json_t *job, const char *code, const char *message)
@@ -176,17 +177,17 @@ static void vol_job_abort(json_t *job, const char *code, const char *message)
 }
 
 const struct job_type job_volume_attach = { "volume.attach", vol_job_run, vol_job_result,
-					    vol_job_abort };
+	                                    vol_job_abort };
 const struct job_type job_volume_detach = { "volume.detach", vol_job_run, vol_job_result,
-					    vol_job_abort };
+	                                    vol_job_abort };
 const struct job_type job_volume_delete = { "volume.delete", vol_job_run, vol_job_result,
-					    vol_job_abort };
+	                                    vol_job_abort };
 
 /* --- handlers ------------------------------------------------------------ */
 
 /* Starts a job on a volume inside the caller's transaction. */
 static int vol_begin(struct http_request *req, json_t *v, const char *type, const char *vm_id,
-		     const char *host_id, json_t **ret_job, struct kerr *e)
+                     const char *host_id, json_t **ret_job, struct kerr *e)
 {
 	json_t *p, *job;
 	int r;
@@ -212,7 +213,7 @@ static int vol_begin(struct http_request *req, json_t *v, const char *type, cons
 }
 
 static int attach_check(struct http_request *req, json_t *v, const char *vm_id, json_t **ret_vm,
-			struct kerr *e)
+                        struct kerr *e)
 {
 	json_t *vm = NULL;
 	const char *st;
@@ -228,12 +229,13 @@ static int attach_check(struct http_request *req, json_t *v, const char *vm_id, 
 	}
 	if (strcmp(jstr(vm, "account_id"), jstr(v, "account_id")) != 0) {
 		json_decref(vm);
-		return kerr_set(e, -EINVAL, "vm_id", "the vm and the volume are in different accounts");
+		return kerr_set(e, -EINVAL, "vm_id",
+		                "the vm and the volume are in different accounts");
 	}
 	if (jstr(v, "host_id") && strcmp(jstr(v, "host_id"), jstr(vm, "host_id")) != 0) {
 		json_decref(vm);
 		return kerr_set(e, -EBUSY, "vm_id",
-				"the volume is stored on another host than the vm's");
+		                "the volume is stored on another host than the vm's");
 	}
 	if (json_array_size(json_object_get(vm, "volumes")) >= 16) {
 		json_decref(vm);
@@ -244,14 +246,10 @@ static int attach_check(struct http_request *req, json_t *v, const char *vm_id, 
 }
 
 static void finish(struct http_request *req, struct http_response *resp, json_t *job, int r,
-		   struct kerr *e)
+                   struct kerr *e)
 {
-	if (r == 0 && job) {
-		char *loc = xasprintf("/v1/jobs/%s", jstr(job, "id"));
-
-		r = api_idem_save(req, 202, job, loc);
-		free(loc);
-	}
+	if (r == 0 && job)
+		r = api_idem_save_job(req, job);
 	if (r == 0)
 		r = store_commit();
 	else
@@ -298,7 +296,7 @@ static void volume_create(struct http_request *req, struct http_response *resp)
 		r = store_insert("volumes", v, true);
 		if (r == -EEXIST)
 			kerr_set(&e, r, "name", "a volume named \"%s\" already exists",
-				 jstr(v, "name"));
+			         jstr(v, "name"));
 		else if (r < 0)
 			kerr_set(&e, r, "", "cannot store the volume");
 	}
@@ -357,7 +355,7 @@ static void volume_act(struct http_request *req, struct http_response *resp, con
 			r = store_delete("volumes", jstr(v, "id"));
 			if (r == 0)
 				event_emit("volume.deleted", "volumes", jstr(v, "id"),
-					   jstr(v, "account_id"), NULL);
+				           jstr(v, "account_id"), NULL);
 			if (r == 0)
 				r = store_commit();
 			if (r < 0) {

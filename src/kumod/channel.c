@@ -119,8 +119,8 @@ static int pick_cluster(const char *want, const char *driver, json_t **ret, stru
 
 		uuid_new(id);
 		zone = json_pack("{s:s,s:n,s:s,s:s,s:s,s:s,s:s}", "id", id, "account_id", "name",
-				 "default", "description", "made for the first host", "state",
-				 "enabled", "created_at", now, "updated_at", now);
+		                 "default", "description", "made for the first host", "state",
+		                 "enabled", "created_at", now, "updated_at", now);
 		free(now);
 		r = store_insert("zones", zone, true);
 		if (r < 0) {
@@ -136,9 +136,9 @@ static int pick_cluster(const char *want, const char *driver, json_t **ret, stru
 		uuid_new(id);
 		snprintf(name, sizeof(name), "default-%s", driver);
 		cl = json_pack("{s:s,s:n,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "id", id, "account_id",
-			       "name", name, "zone_id", jstr(zone, "id"), "hypervisor", driver,
-			       "arch", "x86_64", "state", "enabled", "created_at", now,
-			       "updated_at", now);
+		               "name", name, "zone_id", jstr(zone, "id"), "hypervisor", driver,
+		               "arch", "x86_64", "state", "enabled", "created_at", now,
+		               "updated_at", now);
 		free(now);
 	}
 	json_decref(zone);
@@ -177,7 +177,7 @@ static void agent_register(struct http_request *req, struct http_response *resp)
 	if (!str_eq_ct(h, kumod_cfg.join_token_hash)) {
 		free(h);
 		log_warn("registration of host %s from %s refused: wrong join token",
-			 jstr(b, "name"), req->client_addr);
+		         jstr(b, "name"), req->client_addr);
 		http_reply_error(resp, -EACCES, "join_token", "wrong join token");
 		return;
 	}
@@ -229,12 +229,12 @@ static void agent_register(struct http_request *req, struct http_response *resp)
 		goto fail;
 	}
 	log_info("host %s (%s) registered from %s in cluster %s", jstr(host, "name"),
-		 jstr(host, "id"), req->client_addr, jstr(cl, "name"));
+	         jstr(host, "id"), req->client_addr, jstr(cl, "name"));
 	http_reply_json(resp, 201,
-			json_pack("{s:s,s:s,s:I,s:I}", "host_id", jstr(host, "id"), "secret",
-				  secret, "heartbeat_interval",
-				  (json_int_t)kumod_cfg.heartbeat_interval_s, "poll_wait",
-				  (json_int_t)kumod_cfg.poll_wait_s));
+	                json_pack("{s:s,s:s,s:I,s:I}", "host_id", jstr(host, "id"), "secret",
+	                          secret, "heartbeat_interval",
+	                          (json_int_t)kumod_cfg.heartbeat_interval_s, "poll_wait",
+	                          (json_int_t)kumod_cfg.poll_wait_s));
 	goto out;
 fail:
 	store_rollback();
@@ -313,8 +313,7 @@ static void reconcile(const char *host_id, const json_t *vms)
 				if (!strcmp(st, "unknown") && jstr(vm, "state_before_lost")) {
 					jset_str(vm, "state", jstr(vm, "state_before_lost"));
 					json_object_del(vm, "state_before_lost");
-					vm_set_state(vm, vm_state_parse(jstr(vm, "state")),
-						     NULL);
+					vm_set_state(vm, vm_state_parse(jstr(vm, "state")), NULL);
 				}
 				json_decref(job);
 				continue;
@@ -343,14 +342,15 @@ static void reconcile(const char *host_id, const json_t *vms)
 			continue;
 		}
 		{
-			json_t *job = job_new("vm.orphan", "vms", jstr(rep, "id"), NULL, NULL, NULL);
+			json_t *job =
+			    job_new("vm.orphan", "vms", jstr(rep, "id"), NULL, NULL, NULL);
 			json_t *p = json_pack("{s:s,s:b}", "vm_id", jstr(rep, "id"), "force", 1);
 
 			jset_str(job, "state", "running");
 			if (job_insert(job) == 0)
 				job_command(job, host_id, "vm.destroy", p);
 			log_info("host %s runs vm %s that kumod does not know: destroying it",
-				 host_id, jstr(rep, "id"));
+			         host_id, jstr(rep, "id"));
 			json_decref(p);
 			json_decref(job);
 		}
@@ -379,10 +379,10 @@ static void agent_heartbeat(struct http_request *req, struct http_response *resp
 			const char *old = jstr(host, "status");
 			bool back = !old || strcmp(old, "connected") != 0;
 
-			if (facts && (jint(host, "cpu_total", 0) != jint(facts, "cpus", 0) ||
-				      jint(host, "memory_mb_total", 0) !=
-					      jint(facts, "memory_mb", 0) ||
-				      jint(host, "disk_gb_total", 0) != jint(facts, "disk_gb", 0))) {
+			if (facts &&
+			    (jint(host, "cpu_total", 0) != jint(facts, "cpus", 0) ||
+			     jint(host, "memory_mb_total", 0) != jint(facts, "memory_mb", 0) ||
+			     jint(host, "disk_gb_total", 0) != jint(facts, "disk_gb", 0))) {
 				set_facts(host, facts);
 				store_update("hosts", host, false);
 			}
@@ -405,7 +405,7 @@ static void agent_heartbeat(struct http_request *req, struct http_response *resp
 	}
 	json_decref(host);
 	http_reply_json(resp, 200,
-			json_pack("{s:I}", "interval", (json_int_t)kumod_cfg.heartbeat_interval_s));
+	                json_pack("{s:I}", "interval", (json_int_t)kumod_cfg.heartbeat_interval_s));
 }
 
 /* --- commands and results ---------------------------------------------------- */
@@ -466,13 +466,13 @@ static void apply_result(const char *host_id, const json_t *res)
 	t = job_type_find(jstr(job, "type"));
 	if (t && t->on_result)
 		r = t->on_result(job, cmd, status, json_object_get(res, "data"),
-				 json_object_get(res, "error"));
+		                 json_object_get(res, "error"));
 	else if (strcmp(status, "running") != 0)
 		r = job_finish(job, !strcmp(status, "succeeded"), "HostError",
-			       "the host reported a failure", NULL);
+		               "the host reported a failure", NULL);
 	if (r < 0) {
 		log_warn("result of command %s (%s) on host %s: cannot apply: %d", cid,
-			 jstr(cmd, "type"), host_id, r);
+		         jstr(cmd, "type"), host_id, r);
 		goto rollback;
 	}
 commit:
@@ -498,16 +498,16 @@ static void agent_results(struct http_request *req, struct http_response *resp)
 	host_seen(AUTH(req)->host_id);
 	json_array_foreach(list, i, res) apply_result(AUTH(req)->host_id, res);
 	http_reply_json(resp, 200,
-			json_pack("{s:I}", "accepted", (json_int_t)json_array_size(list)));
+	                json_pack("{s:I}", "accepted", (json_int_t)json_array_size(list)));
 }
 
 static int orphan_result(json_t *job, const json_t *cmd, const char *status, const json_t *data,
-			 const json_t *error)
+                         const json_t *error)
 {
 	if (!strcmp(status, "running"))
 		return 0;
 	return job_finish(job, !strcmp(status, "succeeded"), "HostError",
-			  "the host could not destroy the orphan vm", NULL);
+	                  "the host could not destroy the orphan vm", NULL);
 }
 
 const struct job_type job_vm_orphan = { "vm.orphan", NULL, orphan_result, NULL };
@@ -519,7 +519,7 @@ const struct route channel_routes[] = {
 	  "Long-poll for commands (?wait=S)", 0, "agent" },
 	{ "POST", "/agent/v1/hosts/{id}/results", agent_results, ROLE_AGENT, &results_schema, 0,
 	  "Results and progress of commands", 0, "agent" },
-	{ "POST", "/agent/v1/hosts/{id}/heartbeat", agent_heartbeat, ROLE_AGENT,
-	  &heartbeat_schema, 0, "Heartbeat with VM states and facts", 0, "agent" },
+	{ "POST", "/agent/v1/hosts/{id}/heartbeat", agent_heartbeat, ROLE_AGENT, &heartbeat_schema,
+	  0, "Heartbeat with VM states and facts", 0, "agent" },
 	{ NULL },
 };

@@ -12,7 +12,7 @@
  * data is borrowed (may be NULL). Failures are logged, not returned: an event
  * never fails the change it describes. */
 void event_emit(const char *type, const char *resource_kind, const char *resource_id,
-		const char *account_id, const json_t *data);
+                const char *account_id, const json_t *data);
 /* Blocks until an event newer than seq may exist, or timeout_ms passes. */
 void event_wait(int64_t seq, int64_t timeout_ms);
 /* Wakes every waiter (used at shutdown). */

@@ -19,7 +19,7 @@ int host_load_sched(struct sched_host **ret, int *ret_n);
 /* Adds (or with negative values removes) a VM's resources to a host's
  * allocations. */
 int host_adjust(const char *host_id, int64_t vcpus, int64_t memory_mb, int64_t disk_gb,
-		int64_t vms);
+                int64_t vms);
 
 /* Liveness: called on every authenticated agent request. Returns true when
  * the host was not marked connected in this process before (so the caller

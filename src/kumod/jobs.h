@@ -31,14 +31,14 @@ struct job_type {
 	/* A host's result for a command of this job, inside a transaction.
 	 * status: "succeeded", "failed" or "running" (progress). */
 	int (*on_result)(json_t *job, const json_t *cmd, const char *status, const json_t *data,
-			 const json_t *error);
+	                 const json_t *error);
 	/* The job failed without a host answer (timeout, host deleted). */
 	void (*on_abort)(json_t *job, const char *code, const char *message);
 };
 
 /* A new pending job doc (not stored). params borrowed. */
 json_t *job_new(const char *type, const char *resource_kind, const char *resource_id,
-		const char *account_id, const json_t *params, const char *parent_id);
+                const char *account_id, const json_t *params, const char *parent_id);
 /* Stores a new job (inside the caller's transaction). */
 int job_insert(json_t *job);
 /* Wakes the workers; call after the commit that added pending jobs. */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/config.h"
@@ -39,15 +40,15 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: kumod --listen ADDR:PORT --data-dir DIR [--config FILE]\n"
-		   "             [--log-level debug|info|warn|error]\n"
-		   "\n"
-		   "Config file (INI), all optional:\n"
-		   "  [kumod] listen, data_dir, log_level, session_ttl_s (86400),\n"
-		   "          host_timeout_s (15), heartbeat_interval_s (5), poll_wait_s (25),\n"
-		   "          command_resend_s (30), command_timeout_s (600), job_workers (4),\n"
-		   "          login_max_failures (10), login_window_s (300),\n"
-		   "          metrics_open_on_loopback (true)\n"
-		   "  [scheduler] cpu_overcommit (4.0), mem_overcommit (1.0)\n");
+	           "             [--log-level debug|info|warn|error]\n"
+	           "\n"
+	           "Config file (INI), all optional:\n"
+	           "  [kumod] listen, data_dir, log_level, session_ttl_s (86400),\n"
+	           "          host_timeout_s (15), heartbeat_interval_s (5), poll_wait_s (25),\n"
+	           "          command_resend_s (30), command_timeout_s (600), job_workers (4),\n"
+	           "          login_max_failures (10), login_window_s (300),\n"
+	           "          metrics_open_on_loopback (true)\n"
+	           "  [scheduler] cpu_overcommit (4.0), mem_overcommit (1.0)\n");
 }
 
 static void load_settings(const struct config *c)
@@ -62,12 +63,12 @@ static void load_settings(const struct config *c)
 	kumod_cfg.login_max_failures = (int)config_int(c, "kumod", "login_max_failures", 10);
 	kumod_cfg.login_window_ms = config_int(c, "kumod", "login_window_s", 300) * 1000;
 	kumod_cfg.metrics_open_on_loopback =
-		config_bool(c, "kumod", "metrics_open_on_loopback", true);
+	    config_bool(c, "kumod", "metrics_open_on_loopback", true);
 	sched_config_default(&kumod_cfg.sched);
 	kumod_cfg.sched.cpu_overcommit =
-		config_double(c, "scheduler", "cpu_overcommit", kumod_cfg.sched.cpu_overcommit);
+	    config_double(c, "scheduler", "cpu_overcommit", kumod_cfg.sched.cpu_overcommit);
 	kumod_cfg.sched.mem_overcommit =
-		config_double(c, "scheduler", "mem_overcommit", kumod_cfg.sched.mem_overcommit);
+	    config_double(c, "scheduler", "mem_overcommit", kumod_cfg.sched.mem_overcommit);
 	if (kumod_cfg.job_workers < 1)
 		kumod_cfg.job_workers = 1;
 	if (kumod_cfg.job_workers > 64)
@@ -108,6 +109,7 @@ int main(int argc, char **argv)
 	int opt, port = 0, r;
 
 	log_init("kumod", KLOG_INFO);
+	umask(077); /* the store and the secret files are for kumod alone */
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'l':
@@ -139,7 +141,7 @@ int main(int argc, char **argv)
 		r = config_load(config_path, &cfg);
 		if (r < 0) {
 			fprintf(stderr, "kumod: cannot read config %s: %s\n", config_path,
-				r == -ENOENT ? "no such file" : "syntax error");
+			        r == -ENOENT ? "no such file" : "syntax error");
 			return 2;
 		}
 	} else {
@@ -203,7 +205,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_info("kumod listening on %s (port %d), data in %s, store schema v%d", listen, port,
-		 data_dir, store_version());
+	         data_dir, store_version());
 
 	while (!stopping) {
 		usleep(500 * 1000);

@@ -14,6 +14,6 @@
 /* -EDQUOT with e naming the quota when adding count VMs of the given size
  * would exceed the account's limits. */
 int quota_check(const char *account_id, int64_t count, int64_t vcpus, int64_t memory_mb,
-		struct kerr *e);
+                struct kerr *e);
 /* {"vm_count","vcpus","memory_mb"} in use by the account (new reference). */
 json_t *quota_usage(const char *account_id);

@@ -76,7 +76,7 @@ static const char *const sql_text[S__MAX] = {
 	[S_GET_NAME_ACCOUNT] = "SELECT doc FROM objects WHERE kind = ?1 AND name = ?2"
 	                       " AND account_id = ?3 ORDER BY created_at, id LIMIT 1",
 	[S_NAME_TAKEN] = "SELECT 1 FROM objects WHERE kind = ?1 AND account_id IS ?2"
-	                 " AND name = ?3 LIMIT 1",
+	                 " AND name = ?3 AND id <> ?4 LIMIT 1",
 	[S_INSERT] = "INSERT INTO objects (id, kind, account_id, name, created_at, updated_at, doc)"
 	             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[S_UPDATE] = "UPDATE objects SET account_id = ?3, name = ?4, updated_at = ?5, doc = ?6"
@@ -638,6 +638,9 @@ int store_open(const char *path)
 
 	if (g.open)
 		return -EALREADY;
+	/* No global allocation statistics: they take a global mutex on every
+	 * malloc. Refused (harmlessly) once SQLite is initialized. */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	if (pthread_key_create(&g.key, conn_thread_exit) != 0)
 		return -EAGAIN;
 	g.path = xstrdup(path);

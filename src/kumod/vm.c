@@ -98,8 +98,8 @@ int vm_remove(json_t *vm)
 }
 
 static const char *const action_types[VMA_MAX] = {
-	[VMA_CREATE] = "vm.create",   [VMA_START] = "vm.start", [VMA_STOP] = "vm.stop",
-	[VMA_REBOOT] = "vm.reboot",   [VMA_PAUSE] = "vm.pause", [VMA_RESUME] = "vm.resume",
+	[VMA_CREATE] = "vm.create",   [VMA_START] = "vm.start",     [VMA_STOP] = "vm.stop",
+	[VMA_REBOOT] = "vm.reboot",   [VMA_PAUSE] = "vm.pause",     [VMA_RESUME] = "vm.resume",
 	[VMA_DESTROY] = "vm.destroy", [VMA_FORCE_STOP] = "vm.stop",
 };
 

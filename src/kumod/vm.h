@@ -24,7 +24,7 @@ int vm_remove(json_t *vm);
 /* Starts an action: checks the transition, sets the transitional state,
  * creates the job (pending). *ret_job gets it. Inside a transaction. */
 int vm_begin_action(json_t *vm, enum vm_action a, const json_t *params, json_t **ret_job,
-		    struct kerr *e);
+                    struct kerr *e);
 
-extern const struct job_type job_vm_create, job_vm_start, job_vm_stop, job_vm_reboot,
-	job_vm_pause, job_vm_resume, job_vm_destroy, job_vm_batch;
+extern const struct job_type job_vm_create, job_vm_start, job_vm_stop, job_vm_reboot, job_vm_pause,
+    job_vm_resume, job_vm_destroy, job_vm_batch;

@@ -28,14 +28,14 @@ static const struct field vm_fields[] = {
 	{ "host_id", FT_UUID, F_FILTER | F_NULLABLE, 0, 0, NULL, NULL, NULL },
 	{ "description", FT_STRING, 0, 0, 0, NULL, NULL, NULL },
 	{ "password", FT_STRING, F_WRITEONLY | F_FILTER, 0, 0, NULL, NULL, NULL },
-	{ NULL },
+	{ .name = NULL },
 };
 static const struct schema vm_schema = { "Vm", vm_fields };
 
 /* A schema without name and account_id. */
 static const struct field bare_fields[] = {
 	{ "size", FT_INT, F_FILTER, 0, 0, NULL, NULL, NULL },
-	{ NULL },
+	{ .name = NULL },
 };
 static const struct schema bare_schema = { "Bare", bare_fields };
 

@@ -322,6 +322,7 @@ static void test_openapi(void **state)
 	assert_string_equal(
 	    jstr(jget(o, "requestBody", "content", "application/json", "schema", NULL), "$ref"),
 	    "#/components/schemas/VmCreate");
+	assert_true(jbool(jget(o, "requestBody", NULL), "required", false));
 
 	/* Path parameters. */
 	o = op(doc, "/v1/vms/{vm_id}/nics/{nic_id}", "get");
@@ -335,6 +336,7 @@ static void test_openapi(void **state)
 	/* PATCH: the schema inline, nothing required. */
 	o = op(doc, "/v1/vms/{id}", "patch");
 	p = jget(o, "requestBody", "content", "application/json", "schema", NULL);
+	assert_false(jbool(jget(o, "requestBody", NULL), "required", true));
 	assert_non_null(p);
 	assert_null(json_object_get(p, "required"));
 	assert_non_null(json_object_get(json_object_get(p, "properties"), "vcpus"));

@@ -35,7 +35,7 @@ static const struct field item_fields[] = {
 	{ "state", FT_STRING, F_FILTER, 0, 0, NULL, NULL, NULL },
 	{ "vcpus", FT_INT, F_FILTER, 0, 0, NULL, NULL, NULL },
 	{ "shared", FT_BOOL, F_FILTER, 0, 0, NULL, NULL, NULL },
-	{ NULL },
+	{ .name = NULL },
 };
 static const struct schema item_schema = { "Item", item_fields };
 
