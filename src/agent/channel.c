@@ -49,7 +49,11 @@
 #endif
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 5000
-#define SAVE_URGENT_MS 50 /* debounce of journal writes before results go out */
+/* Debounce of journal writes that results wait for: at least
+ * SAVE_URGENT_MIN_MS apart, and twice as long as the last write took, so a big
+ * journal under a stream of commands costs at most a third of the time. */
+#define SAVE_URGENT_MIN_MS 20
+#define SAVE_URGENT_MAX_MS 1000
 #define SAVE_LAZY_MS 2000 /* debounce of bookkeeping-only writes */
 #define RESULTS_BATCH_MAX 256
 #define RESULTS_BODY_MAX ((size_t)900 * 1024) /* below kumod's 1 MiB body limit */
@@ -67,6 +71,7 @@ struct pending {
 };
 
 struct outbox_entry {
+	uint64_t seq; /* the journal change that recorded it (0: on disk already) */
 	char *id;     /* owned */
 	char *result; /* owned; compact JSON */
 	struct outbox_entry *next;
@@ -263,10 +268,11 @@ static void note_failure(struct agent_host *h, enum call what, int r, const stru
 
 /* --- outbox ------------------------------------------------------------- */
 
-static void outbox_push(struct agent_host *h, const char *id, const char *result)
+static void outbox_push(struct agent_host *h, const char *id, const char *result, uint64_t seq)
 {
 	struct outbox_entry *e = xcalloc(1, sizeof(*e));
 
+	e->seq = seq;
 	e->id = xstrdup(id);
 	e->result = xstrdup(result);
 	if (h->out_tail)
@@ -297,7 +303,7 @@ static void outbox_pop(struct agent_host *h, bool sent)
 
 static void load_unsent(void *cls, const char *id, const char *result)
 {
-	outbox_push(cls, id, result);
+	outbox_push(cls, id, result, 0);
 }
 
 /* --- identity ----------------------------------------------------------- */
@@ -555,7 +561,7 @@ static void accept_command(struct agent_host *h, const json_t *cmd)
 			log_debug("host %s: command %s delivered again: sending its result again",
 			          h->name, id);
 			journal_cmd_set_sent(h->j, id, false);
-			outbox_push(h, id, result);
+			outbox_push(h, id, result, 0);
 		}
 		return;
 	case JCMD_QUEUED:
@@ -579,7 +585,7 @@ static void accept_command(struct agent_host *h, const json_t *cmd)
 		journal_cmd_done(h->j, id, res);
 		json_decref(res);
 		journal_cmd_lookup(h->j, id, &result, NULL);
-		outbox_push(h, id, result);
+		outbox_push(h, id, result, journal_seq(h->j));
 	} else if (r == -EINVAL) {
 		log_warn("host %s: ignoring a command without a valid id", h->name);
 	} else {
@@ -688,6 +694,7 @@ struct executor {
 	struct agent_host *h;  /* weak */
 	struct http_client *c; /* owned */
 	int64_t last_save;     /* mono_ms of the last journal write attempt */
+	int64_t save_gap;      /* current debounce of urgent writes, ms */
 	bool save_failed;
 	int64_t next_post, post_backoff;
 	int64_t next_heartbeat;
@@ -772,7 +779,7 @@ static void run_due(struct agent_host *h, int64_t now)
 			journal_cmd_done(h->j, p->id, res);
 			json_decref(res);
 			journal_cmd_lookup(h->j, p->id, &stored, NULL);
-			outbox_push(h, p->id, stored);
+			outbox_push(h, p->id, stored, journal_seq(h->j));
 		}
 		free(p->id);
 		free(p);
@@ -790,7 +797,7 @@ static bool maybe_save(struct executor *x, int64_t now)
 	int r;
 
 	if (d == JOURNAL_CLEAN ||
-	    now < x->last_save + (d == JOURNAL_URGENT ? SAVE_URGENT_MS : SAVE_LAZY_MS))
+	    now < x->last_save + (d == JOURNAL_URGENT ? x->save_gap : SAVE_LAZY_MS))
 		return false;
 	x->last_save = now;
 	r = journal_serialize(h->j, &data, &len, &seq);
@@ -805,8 +812,14 @@ static bool maybe_save(struct executor *x, int64_t now)
 			log_err("host %s: cannot write the journal %s: %s (retrying)", h->name,
 			        journal_path(h->j), strerror(-r));
 		x->save_failed = true;
+		x->save_gap = SAVE_URGENT_MAX_MS;
 		return true;
 	}
+	x->save_gap = 2 * (mono_ms() - now);
+	if (x->save_gap < SAVE_URGENT_MIN_MS)
+		x->save_gap = SAVE_URGENT_MIN_MS;
+	if (x->save_gap > SAVE_URGENT_MAX_MS)
+		x->save_gap = SAVE_URGENT_MAX_MS;
 	if (x->save_failed)
 		log_info("host %s: journal %s written again", h->name, journal_path(h->j));
 	x->save_failed = false;
@@ -830,13 +843,14 @@ static bool maybe_post(struct executor *x, int64_t now)
 
 	if (!h->have_id || !h->out_head || now < x->next_post)
 		return false;
-	if (journal_dirty(h->j) == JOURNAL_URGENT && !x->save_failed)
-		return false;
+	if (h->out_head->seq > journal_saved_seq(h->j) && !x->save_failed)
+		return false; /* not on disk yet */
 	max = h->post_single_left ? 1 : RESULTS_BATCH_MAX;
 	buf_init(&b, RESULTS_BODY_MAX + 64 * 1024);
 	r = buf_puts(&b, "{\"results\":[");
 	for (e = h->out_head; e && n < max && r == 0; e = e->next) {
-		if (n > 0 && b.len + strlen(e->result) > RESULTS_BODY_MAX)
+		if (n > 0 && (b.len + strlen(e->result) > RESULTS_BODY_MAX ||
+		              (e->seq > journal_saved_seq(h->j) && !x->save_failed)))
 			break;
 		r = buf_printf(&b, "%s%s", n ? "," : "", e->result);
 		n++;
@@ -962,12 +976,14 @@ static int64_t next_wake(const struct executor *x, int64_t now)
 	if (h->nheap > 0 && h->heap[0]->due < wake)
 		wake = h->heap[0]->due;
 	if (d != JOURNAL_CLEAN) {
-		int64_t t = x->last_save + (d == JOURNAL_URGENT ? SAVE_URGENT_MS : SAVE_LAZY_MS);
+		int64_t t = x->last_save + (d == JOURNAL_URGENT ? x->save_gap : SAVE_LAZY_MS);
 
 		if (t < wake)
 			wake = t;
 	}
-	if (h->have_id && h->out_head && x->next_post < wake)
+	/* Results not on disk yet wait for the save above. */
+	if (h->have_id && h->out_head && x->next_post < wake &&
+	    (h->out_head->seq <= journal_saved_seq(h->j) || x->save_failed))
 		wake = x->next_post;
 	if (h->have_id && x->next_heartbeat < wake)
 		wake = x->next_heartbeat;
@@ -977,7 +993,7 @@ static int64_t next_wake(const struct executor *x, int64_t now)
 static void *executor_main(void *arg)
 {
 	struct agent_host *h = arg;
-	struct executor x = { .h = h };
+	struct executor x = { .h = h, .save_gap = SAVE_URGENT_MIN_MS };
 
 	x.c = http_client_new(h->a->server);
 	if (!x.c) {

@@ -453,6 +453,16 @@ int journal_serialize(const struct journal *j, char **ret_data, size_t *ret_len,
 	return 0;
 }
 
+uint64_t journal_seq(const struct journal *j)
+{
+	return j->seq;
+}
+
+uint64_t journal_saved_seq(const struct journal *j)
+{
+	return j->saved_seq;
+}
+
 void journal_saved(struct journal *j, uint64_t seq)
 {
 	if (seq > j->saved_seq)

@@ -69,6 +69,10 @@ int journal_save(struct journal *j);
 int journal_serialize(const struct journal *j, char **ret_data, size_t *ret_len, uint64_t *ret_seq);
 void journal_saved(struct journal *j, uint64_t seq);
 enum journal_dirty journal_dirty(const struct journal *j);
+/* Changes are numbered: the number of the latest one, and of the latest one
+ * on disk (a change n is durable when n <= journal_saved_seq()). */
+uint64_t journal_seq(const struct journal *j);
+uint64_t journal_saved_seq(const struct journal *j);
 
 /* --- commands --- */
 /* Ids (of commands and VMs) are 1..JOURNAL_ID_MAX bytes without control

@@ -90,6 +90,9 @@ enum cli_opt_mask {
 	CO_LIST = 1 << 3,    /* --q --sort --fields --limit --offset --all */
 	CO_LOGIN = 1 << 4,   /* --password-file --print-token */
 	CO_TIMEOUT = 1 << 5, /* --timeout alone (job wait) */
+	/* Not an option: --all pages with after=<last id> instead of offset
+	 * (events, whose list is ordered by id and pages that way). */
+	CO_PAGE_AFTER = 1 << 6,
 };
 
 /* A fixed option: parsed by cli_args.c, listed by help and completion. */
@@ -204,9 +207,9 @@ int cli_set_field(json_t *body, const struct cli_field *f, const char *value, ch
                   size_t errlen);
 
 /* The body to send: --data (JSON text or @file, "@-" = stdin) as a base,
- * field flags on top. *ret is a new reference or NULL when neither was
+ * field flags on top. *ret_body is a new reference or NULL when neither was
  * given. 0 or CLI_EXIT_USAGE. */
-int cli_build_body(const struct cli_args *a, json_t **ret, char *err, size_t errlen);
+int cli_build_body(const struct cli_args *a, json_t **ret_body, char *err, size_t errlen);
 
 /* True when a NAME|ID argument of group g is used as an id without a lookup:
  * it is a UUID, or the group has no names (jobs, events). */
@@ -265,10 +268,10 @@ int cli_creds_save(const char *dir, const struct cli_creds *c);
 void cli_creds_clear(struct cli_creds *c);
 /* A password: from file (first line), else the environment variable env
  * (may be NULL), else the tty without echo (confirm asks twice). 0 and
- * *ret (malloc'd; wipe it after use) or an exit code with the message
+ * *ret_password (malloc'd; wipe it after use) or an exit code with the message
  * printed. */
 int cli_read_password(const char *file, const char *env, const char *prompt, bool confirm,
-                      char **ret);
+                      char **ret_password);
 /* "http://h:8080/" -> "http://h:8080"; malloc'd. */
 char *cli_url_normalize(const char *url);
 

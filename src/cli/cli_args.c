@@ -268,34 +268,34 @@ int cli_parse_global(int argc, char **argv, int *i, struct cli_global *g, char *
 	return 0;
 }
 
-static int read_value_file(const char *path, char **ret, char *err, size_t errlen)
+static int read_value_file(const char *path, char **ret_data, char *err, size_t errlen)
 {
 	size_t len = 0;
 	int r;
 
 	if (strcmp(path, "-") == 0)
-		r = file_read("/dev/stdin", CLI_VALUE_MAX, ret, &len);
+		r = file_read("/dev/stdin", CLI_VALUE_MAX, ret_data, &len);
 	else
-		r = file_read(path, CLI_VALUE_MAX, ret, &len);
+		r = file_read(path, CLI_VALUE_MAX, ret_data, &len);
 	if (r < 0)
 		return usage(err, errlen, "cannot read %s: %s", path,
 		             r == -EFBIG ? "larger than 1 MiB" : strerror(-r));
-	if (strlen(*ret) != len) {
-		free(*ret);
-		*ret = NULL;
+	if (strlen(*ret_data) != len) {
+		free(*ret_data);
+		*ret_data = NULL;
 		return usage(err, errlen, "%s holds a NUL byte", path);
 	}
 	return 0;
 }
 
 /* A JSON string, or a usage error when s is not UTF-8. */
-static int new_string(const char *s, const char *flag, json_t **ret, char *err, size_t errlen)
+static int new_string(const char *s, const char *flag, json_t **ret_value, char *err, size_t errlen)
 {
 	json_t *v = json_string(s);
 
 	if (!v)
 		return usage(err, errlen, "--%s: the value is not valid UTF-8", flag);
-	*ret = v;
+	*ret_value = v;
 	return 0;
 }
 
@@ -310,7 +310,8 @@ static json_t *list_of(json_t *body, const char *key)
 	return arr;
 }
 
-static int parse_range(const char *item, const char *flag, json_t **ret, char *err, size_t errlen)
+static int parse_range(const char *item, const char *flag, json_t **ret_value, char *err,
+                       size_t errlen)
 {
 	char start[64], end[64];
 	const char *dash = strchr(item, '-');
@@ -336,7 +337,7 @@ static int parse_range(const char *item, const char *flag, json_t **ret, char *e
 	o = json_object();
 	jset_str(o, "start", start);
 	jset_str(o, "end", end);
-	*ret = o;
+	*ret_value = o;
 	return 0;
 bad:
 	return usage(err, errlen, "--%s takes START-END IPv4 addresses, not '%s'", flag, item);
@@ -399,7 +400,7 @@ static int set_list(json_t *body, const struct cli_field *f, const char *flag, c
 	return r;
 }
 
-static int read_secret_file(const char *path, const char *flag, char **ret, char *err,
+static int read_secret_file(const char *path, const char *flag, char **ret_secret, char *err,
                             size_t errlen)
 {
 	char *data = NULL;
@@ -413,7 +414,7 @@ static int read_secret_file(const char *path, const char *flag, char **ret, char
 		free(data);
 		return usage(err, errlen, "--%s: %s is empty", flag, path);
 	}
-	*ret = data;
+	*ret_secret = data;
 	return 0;
 }
 
@@ -585,7 +586,7 @@ int cli_parse_args(const struct cli_field *fields, unsigned opts, int argc, char
 	return 0;
 }
 
-int cli_build_body(const struct cli_args *a, json_t **ret, char *err, size_t errlen)
+int cli_build_body(const struct cli_args *a, json_t **ret_body, char *err, size_t errlen)
 {
 	json_t *body = NULL;
 	char *file = NULL;
@@ -593,7 +594,7 @@ int cli_build_body(const struct cli_args *a, json_t **ret, char *err, size_t err
 	char perr[160];
 
 	if (!a->data) {
-		*ret = a->body ? json_incref(a->body) : NULL;
+		*ret_body = a->body ? json_incref(a->body) : NULL;
 		return 0;
 	}
 	if (text[0] == '@') {
@@ -613,7 +614,7 @@ int cli_build_body(const struct cli_args *a, json_t **ret, char *err, size_t err
 	}
 	if (a->body)
 		json_object_update(body, a->body);
-	*ret = body;
+	*ret_body = body;
 	return 0;
 }
 

@@ -166,7 +166,7 @@ static void tty_restore_on_signal(int sig)
 }
 
 /* Prompts on fd and reads one line without echo into a malloc'd string. */
-static int tty_read_line(int fd, const char *prompt, char **ret)
+static int tty_read_line(int fd, const char *prompt, char **ret_line)
 {
 	struct termios t;
 	struct sigaction sa = { .sa_handler = tty_restore_on_signal }, old_int, old_term;
@@ -218,12 +218,12 @@ out:
 		wipe_free(line);
 		return r;
 	}
-	*ret = line;
+	*ret_line = line;
 	return 0;
 }
 
 int cli_read_password(const char *file, const char *env, const char *prompt, bool confirm,
-                      char **ret)
+                      char **ret_password)
 {
 	char *pw = NULL, *again = NULL;
 	const char *s;
@@ -243,12 +243,12 @@ int cli_read_password(const char *file, const char *env, const char *prompt, boo
 			wipe_free(pw);
 			return CLI_EXIT_USAGE;
 		}
-		*ret = pw;
+		*ret_password = pw;
 		return 0;
 	}
 	s = env ? getenv(env) : NULL;
 	if (!str_empty(s)) {
-		*ret = xstrdup(s);
+		*ret_password = xstrdup(s);
 		return 0;
 	}
 	fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
@@ -274,6 +274,6 @@ int cli_read_password(const char *file, const char *env, const char *prompt, boo
 		return CLI_EXIT_USAGE;
 	}
 	wipe_free(again);
-	*ret = pw;
+	*ret_password = pw;
 	return 0;
 }

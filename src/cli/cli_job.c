@@ -98,7 +98,6 @@ int cli_job_wait(struct cli_ctx *ctx, const char *job_id, long timeout_s)
 	cli_sanitize(safe_id);
 	snprintf(interrupt_msg, sizeof(interrupt_msg),
 	         "%sinterrupted; the job goes on: kumo job wait %s\n", tty ? "\n" : "", safe_id);
-	free(safe_id);
 	interrupt_len = strlen(interrupt_msg);
 	sigaction(SIGINT, &sa, &old_int);
 	for (;;) {
@@ -138,7 +137,7 @@ int cli_job_wait(struct cli_ctx *ctx, const char *job_id, long timeout_s)
 		if (mono_ms() >= deadline) {
 			fprintf(ctx->err,
 			        "%serror: gave up after %ld s; the job goes on: kumo job wait %s\n",
-			        tty ? "\n" : "", timeout_s, job_id);
+			        tty ? "\n" : "", timeout_s, safe_id);
 			r = CLI_EXIT_API;
 			break;
 		}
@@ -147,6 +146,7 @@ int cli_job_wait(struct cli_ctx *ctx, const char *job_id, long timeout_s)
 			sleep(1);
 	}
 	sigaction(SIGINT, &old_int, NULL);
+	free(safe_id);
 	free(eid);
 	return r;
 }

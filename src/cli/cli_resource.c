@@ -220,17 +220,20 @@ int cli_print_answer(struct cli_ctx *ctx, struct cli_args *a, struct http_result
 	return 0;
 }
 
-/* --all: pages of CLI_PAGE_MAX until the total is reached. */
-static int run_list_all(struct cli_ctx *ctx, const struct cli_group *g, struct cli_args *a)
+/* --all: pages of CLI_PAGE_MAX until the total is reached, or (events)
+ * with after=<last id> until a page comes back short. */
+static int run_list_all(struct cli_ctx *ctx, const struct cli_group *g, const struct cli_verb *v,
+                        struct cli_args *a)
 {
+	bool by_after = v->opts & CO_PAGE_AFTER;
 	long long offset = a->offset > 0 ? a->offset : 0, total = 0;
 	json_t *all = json_array(), *out;
 	int r = 0;
 
 	for (;;) {
 		struct http_result res;
-		char *query = cli_list_query(a, CLI_PAGE_MAX, offset);
-		char *path = xasprintf("/v1/%s%s", g->plural, query);
+		char *query = cli_list_query(a, CLI_PAGE_MAX, by_after ? -1 : offset);
+		char *path = xasprintf("/v1/%s%s", g->plural, query), *last;
 		json_t *items;
 		size_t n;
 
@@ -243,11 +246,19 @@ static int run_list_all(struct cli_ctx *ctx, const struct cli_group *g, struct c
 		n = json_array_size(items);
 		total = jint(res.json, "total", offset + (long long)n);
 		json_array_extend(all, items);
-		http_result_clear(&res);
 		offset += (long long)n;
-		if (n == 0 || offset >= total)
+		if (by_after && n == CLI_PAGE_MAX) {
+			if (!a->body)
+				a->body = json_object();
+			last = cli_value_text(json_object_get(json_array_get(items, n - 1), "id"));
+			jset_str(a->body, "after", last);
+			free(last);
+		}
+		http_result_clear(&res);
+		if (n == 0 || (by_after ? n < CLI_PAGE_MAX : offset >= total))
 			break;
 	}
+	total = by_after ? (long long)json_array_size(all) : total;
 	if (ctx->g.output == CLI_OUT_JSON) {
 		char *s;
 
@@ -265,7 +276,8 @@ out:
 	return r;
 }
 
-static int run_list(struct cli_ctx *ctx, const struct cli_group *g, struct cli_args *a)
+static int run_list(struct cli_ctx *ctx, const struct cli_group *g, const struct cli_verb *v,
+                    struct cli_args *a)
 {
 	struct http_result res;
 	char *query, *path;
@@ -273,7 +285,7 @@ static int run_list(struct cli_ctx *ctx, const struct cli_group *g, struct cli_a
 	int r;
 
 	if (a->all)
-		return run_list_all(ctx, g, a);
+		return run_list_all(ctx, g, v, a);
 	query = cli_list_query(a, -1, -1);
 	path = xasprintf("/v1/%s%s", g->plural, query);
 	free(query);
@@ -338,7 +350,7 @@ static int prompt_secrets(const struct cli_field *fields, json_t *body)
 
 /* The body of a write: flags with names resolved, merged over --data. */
 static int write_body(struct cli_ctx *ctx, const struct cli_field *fields, struct cli_args *a,
-                      json_t **ret)
+                      json_t **ret_body)
 {
 	char err[CLI_ERR_MAX];
 	int r;
@@ -346,7 +358,7 @@ static int write_body(struct cli_ctx *ctx, const struct cli_field *fields, struc
 	r = cli_resolve_refs(fields, a->body, resolve_cb, ctx);
 	if (r)
 		return r;
-	r = cli_build_body(a, ret, err, sizeof(err));
+	r = cli_build_body(a, ret_body, err, sizeof(err));
 	if (r)
 		fprintf(ctx->err, "error: %s\n", err);
 	return r;
@@ -519,7 +531,7 @@ int cli_run_verb(struct cli_ctx *ctx, const struct cli_group *g, const struct cl
 	cli_ctx_setup(ctx);
 	switch (v->kind) {
 	case CV_LIST:
-		r = run_list(ctx, g, &a);
+		r = run_list(ctx, g, v, &a);
 		break;
 	case CV_GET:
 		r = run_get(ctx, g, &a);

@@ -14,10 +14,12 @@
 
 #define F_END { NULL, 0, 0, NULL, NULL, NULL }
 
-#define VERB_LIST(extra) { "list", CV_LIST, CO_LIST, 0, "", extra, NULL, NULL, "list (filters, sort, paging)" }
+#define VERB_LIST(extra) \
+	{ "list", CV_LIST, CO_LIST, 0, "", extra, NULL, NULL, "list (filters, sort, paging)" }
 #define VERB_GET { "get", CV_GET, 0, 1, "NAME|ID", NULL, NULL, NULL, "show one" }
 #define VERB_CREATE(o) { "create", CV_CREATE, CO_DATA | (o), 0, "", NULL, NULL, NULL, "create" }
-#define VERB_UPDATE(o) { "update", CV_UPDATE, CO_DATA | (o), 1, "NAME|ID", NULL, NULL, NULL, "change fields" }
+#define VERB_UPDATE(o) \
+	{ "update", CV_UPDATE, CO_DATA | (o), 1, "NAME|ID", NULL, NULL, NULL, "change fields" }
 #define VERB_DELETE(o) { "delete", CV_DELETE, (o), 1, "NAME|ID", NULL, NULL, NULL, "delete" }
 #define VERB_ACTION(n, f, s) { n, CV_ACTION, CO_WAIT, 1, "NAME|ID", f, n, NULL, s }
 #define VERB_END { NULL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL }
@@ -287,7 +289,8 @@ static const struct cli_field event_list[] = {
 	F_END,
 };
 static const struct cli_verb event_verbs[] = {
-	VERB_LIST(event_list),
+	{ "list", CV_LIST, CO_LIST | CO_PAGE_AFTER, 0, "", event_list, NULL, NULL,
+	  "list (--after ID: newer than that event)" },
 	{ "follow", CV_CUSTOM, 0, 0, "", NULL, NULL, cli_cmd_event_follow,
 	  "print events as they happen (Ctrl-C ends)" },
 	VERB_END,

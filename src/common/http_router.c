@@ -212,8 +212,9 @@ int http_route_match(const struct route *const *tables, const char *method, cons
 	const char *seen[ALLOW_METHODS_MAX];
 	int nseen = 0;
 	size_t plen, alen = 0;
+	bool full = !allow || allowlen == 0;
 
-	if (allow && allowlen)
+	if (!full)
 		allow[0] = '\0';
 	if (!tables || !method || !path || path[0] != '/')
 		return -ENOENT;
@@ -244,15 +245,17 @@ int http_route_match(const struct route *const *tables, const char *method, cons
 	/* No route for this method: 405 if the path exists with others. */
 	for (size_t t = 0; tables[t]; t++)
 		for (const struct route *r = tables[t]; r->method; r++) {
+			int w;
+
 			if (!template_match(r->path, path, plen, &score))
 				continue;
-			if (!allow_add(seen, &nseen, r->method) || !allow || !allowlen)
+			if (!allow_add(seen, &nseen, r->method) || full)
 				continue;
-			int w = snprintf(allow + alen, allowlen - alen, "%s%s", alen ? ", " : "",
-			                 r->method);
+			w = snprintf(allow + alen, allowlen - alen, "%s%s", alen ? ", " : "",
+			             r->method);
 			if (w < 0 || (size_t)w >= allowlen - alen) {
-				allow[alen] = '\0'; /* no room: keep the whole names only */
-				allowlen = alen;    /* stop appending */
+				allow[alen] = '\0'; /* no room: keep whole names only */
+				full = true;
 				continue;
 			}
 			alen += (size_t)w;

@@ -24,6 +24,16 @@
  * (MHD 0.9 refuses to queue a response then): the rest is discarded, up to
  * BODY_DRAIN_MAX more bytes, then answered 413; past that the connection
  * is closed without an answer.
+ *
+ * Streams run their callback in the connection's thread. A callback that
+ * has nothing to send should block a while (up to ~1 s) and return 0; one
+ * that returns 0 at once is slept 20 ms before the next call. While a
+ * stream is idle its client socket is checked for a hang-up, so a client
+ * that leaves ends the stream (and free_cls runs) without waiting for data.
+ * MHD closes a connection with no I/O for CONNECTION_TIMEOUT_S, so long
+ * streams must send something (SSE ": keepalive") well within that.
+ * http_server_stop() ends streams at their next call, but waits for
+ * handlers that block: wake long-polls first.
  */
 #include <arpa/inet.h>
 #include <assert.h>

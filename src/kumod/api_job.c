@@ -22,6 +22,9 @@ static const struct field job_fields[] = {
 	{ "progress", FT_INT, F_READONLY | F_FILTER, 0, 100, NULL, NULL, NULL },
 	{ "error", FT_OBJECT, F_READONLY | F_NULLABLE, 0, 0, NULL, NULL, "{code, message}" },
 	{ "result", FT_ANY, F_READONLY | F_NULLABLE, 0, 0, NULL, NULL, NULL },
+	{ "children_total", FT_INT, F_READONLY, 0, 0, NULL, NULL, "batch jobs: children" },
+	{ "children_done", FT_INT, F_READONLY, 0, 0, NULL, NULL, NULL },
+	{ "children_failed", FT_INT, F_READONLY, 0, 0, NULL, NULL, NULL },
 	{ "parent_id", FT_UUID, F_READONLY | F_FILTER | F_NULLABLE, 0, 0, NULL, NULL, NULL },
 	{ "started_at", FT_TIME, F_READONLY | F_FILTER | F_NULLABLE, 0, 0, NULL, NULL, NULL },
 	{ "finished_at", FT_TIME, F_READONLY | F_FILTER | F_NULLABLE, 0, 0, NULL, NULL, NULL },
@@ -33,6 +36,18 @@ static void job_present(json_t *doc)
 {
 	json_object_del(doc, "params");
 	json_object_del(doc, "name");
+	if (jint(doc, "children_total", 0) > 0 && !job_state_final(jstr(doc, "state"))) {
+		json_t *pr = NULL;
+
+		if (job_progress_get(jstr(doc, "id"), &pr) == 0) {
+			int64_t total = jint(pr, "total", 1);
+
+			jset_int(doc, "children_done", jint(pr, "done", 0));
+			jset_int(doc, "children_failed", jint(pr, "failed", 0));
+			jset_int(doc, "progress", total ? jint(pr, "done", 0) * 100 / total : 0);
+			json_decref(pr);
+		}
+	}
 }
 
 const struct kind kind_job = {

@@ -368,12 +368,8 @@ static void vm_create(struct http_request *req, struct http_response *resp)
 	if (s.count > 1) {
 		parent = job_new("vm.create_batch", "vms", NULL, api_owner_account(req, NULL), NULL,
 		                 NULL);
-		jset_str(parent, "state", "running");
-		jset_int(parent, "children_total", s.count);
-		jset_int(parent, "children_done", 0);
-		jset_int(parent, "children_failed", 0);
 		json_object_set_new(parent, "result", json_pack("{s:[]}", "vm_ids"));
-		r = job_insert(parent);
+		r = job_insert_parent(parent, s.count);
 		if (r < 0) {
 			kerr_set(&e, r, "", "cannot store the job");
 			goto out;

@@ -434,7 +434,7 @@ static void agent_commands(struct http_request *req, struct http_response *resp)
 			return;
 		}
 		left = deadline - mono_ms();
-		if (json_array_size(cmds) > 0 || left <= 0)
+		if (json_array_size(cmds) > 0 || left <= 0 || host_stopping())
 			break;
 		json_decref(cmds);
 		cmds = NULL;
@@ -444,25 +444,27 @@ static void agent_commands(struct http_request *req, struct http_response *resp)
 	http_reply_json(resp, 200, json_pack("{s:o}", "commands", cmds));
 }
 
-static void apply_result(const char *host_id, const json_t *res)
+/* Applies one result inside the caller's transaction. Unknown commands,
+ * another host's, and repeats are ignored (0). */
+static int apply_result(const char *host_id, const json_t *res)
 {
 	const char *cid = jstr(res, "command_id");
 	const char *status = jstr(res, "status");
 	const struct job_type *t;
 	json_t *cmd = NULL, *job = NULL;
-	int r;
+	int r = 0;
 
-	r = store_begin();
-	if (r < 0)
-		return;
 	if (store_cmd_get(cid, &cmd) < 0 || strcmp(jstr(cmd, "host_id"), host_id) != 0 ||
 	    !strcmp(jstr(cmd, "state"), "done"))
-		goto rollback; /* unknown, another host's, or a repeat: ignore */
-	if (strcmp(status, "running") != 0)
-		store_cmd_done(cid);
+		goto out;
+	if (strcmp(status, "running") != 0) {
+		r = store_cmd_done(cid);
+		if (r < 0)
+			goto out;
+	}
 	if (!jstr(cmd, "job_id") || job_load(jstr(cmd, "job_id"), &job) < 0 ||
 	    job_state_final(jstr(job, "state")))
-		goto commit;
+		goto out;
 	t = job_type_find(jstr(job, "type"));
 	if (t && t->on_result)
 		r = t->on_result(job, cmd, status, json_object_get(res, "data"),
@@ -470,33 +472,41 @@ static void apply_result(const char *host_id, const json_t *res)
 	else if (strcmp(status, "running") != 0)
 		r = job_finish(job, !strcmp(status, "succeeded"), "HostError",
 		               "the host reported a failure", NULL);
-	if (r < 0) {
-		log_warn("result of command %s (%s) on host %s: cannot apply: %d", cid,
-		         jstr(cmd, "type"), host_id, r);
-		goto rollback;
-	}
-commit:
-	if (store_commit() < 0)
-		store_rollback();
-	jobs_after_commit();
+	if (r < 0)
+		log_warn("result of command %s (%s) on host %s: cannot apply: %s", cid,
+		         jstr(cmd, "type"), host_id, strerror(-r));
+out:
 	json_decref(cmd);
 	json_decref(job);
-	return;
-rollback:
-	store_rollback();
-	jobs_after_commit();
-	json_decref(cmd);
-	json_decref(job);
+	return r;
 }
 
+/* All results of one post are applied in one transaction; if the store
+ * fails, none is, and the agent posts them again (repeats are ignored). */
 static void agent_results(struct http_request *req, struct http_response *resp)
 {
 	const json_t *list = json_object_get(req->body, "results");
 	json_t *res;
 	size_t i;
+	int r;
 
 	host_seen(AUTH(req)->host_id);
-	json_array_foreach(list, i, res) apply_result(AUTH(req)->host_id, res);
+	r = store_begin();
+	json_array_foreach(list, i, res)
+	{
+		if (r < 0)
+			break;
+		r = apply_result(AUTH(req)->host_id, res);
+	}
+	if (r == 0)
+		r = store_commit();
+	else
+		store_rollback();
+	jobs_after_commit();
+	if (r < 0) {
+		http_reply_error(resp, r, "", "cannot record the results now; post them again");
+		return;
+	}
 	http_reply_json(resp, 200,
 	                json_pack("{s:I}", "accepted", (json_int_t)json_array_size(list)));
 }

@@ -35,6 +35,7 @@ struct live {
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct live *live_table[LIVE_BUCKETS];
 static int64_t process_start;
+static bool live_stopping; /* under live_lock: kumod is stopping, waits end */
 
 static unsigned live_hash(const char *id)
 {
@@ -135,6 +136,24 @@ void host_wake_all(void)
 	pthread_mutex_unlock(&live_lock);
 }
 
+void host_stop_waits(void)
+{
+	pthread_mutex_lock(&live_lock);
+	live_stopping = true;
+	pthread_mutex_unlock(&live_lock);
+	host_wake_all();
+}
+
+bool host_stopping(void)
+{
+	bool s;
+
+	pthread_mutex_lock(&live_lock);
+	s = live_stopping;
+	pthread_mutex_unlock(&live_lock);
+	return s;
+}
+
 void host_wait(const char *host_id, uint64_t *gen, int64_t timeout_ms)
 {
 	struct timespec ts;
@@ -151,7 +170,7 @@ void host_wait(const char *host_id, uint64_t *gen, int64_t timeout_ms)
 	l = live_get(host_id, true, NULL);
 	if (*gen == 0)
 		*gen = l->gen;
-	while (l->gen == *gen) {
+	while (l->gen == *gen && !live_stopping) {
 		if (pthread_cond_timedwait(&l->cond, &live_lock, &ts) != 0)
 			break;
 	}

@@ -36,5 +36,9 @@ void host_forget(const char *host_id);
 /* Wakes the long-poll of a host (new commands). */
 void host_wake(const char *host_id);
 void host_wake_all(void);
+/* kumod is stopping: every host_wait returns at once from now on, and
+ * long-polls answer (host_stopping() is true) so the HTTP server can stop. */
+void host_stop_waits(void);
+bool host_stopping(void);
 /* Waits until host_wake or timeout; returns immediately if woken since gen. */
 void host_wait(const char *host_id, uint64_t *gen, int64_t timeout_ms);

@@ -21,7 +21,7 @@
 #include "kumod/store.h"
 
 #define JOB_BATCH 64
-#define BUSY_MAX 256
+#define BUSY_MAX 1024
 
 static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t jobs_cond = PTHREAD_COND_INITIALIZER; /* work to do */
@@ -116,30 +116,34 @@ int job_set_running(json_t *job, int progress)
 	return store_update("jobs", job, false);
 }
 
+/* A batch's counters live in a small side document (kind "job-progress",
+ * same id as the parent), so that each child's end rewrites a few bytes,
+ * not the parent with its list of a thousand VM ids. */
+int job_progress_get(const char *parent_id, json_t **ret)
+{
+	return store_get("job-progress", parent_id, NULL, false, ret);
+}
+
 static int job_child_done(const char *parent_id, bool ok, const json_t *child)
 {
-	json_t *p = NULL;
+	json_t *pr = NULL, *p = NULL;
 	int64_t total, done, failed;
 	int r;
 
-	r = job_load(parent_id, &p);
+	r = job_progress_get(parent_id, &pr);
 	if (r < 0)
 		return r == -ENOENT ? 0 : r;
-	if (job_state_final(jstr(p, "state"))) {
-		json_decref(p);
-		return 0;
-	}
-	total = jint(p, "children_total", 0);
-	done = jint(p, "children_done", 0) + 1;
-	failed = jint(p, "children_failed", 0) + (ok ? 0 : 1);
-	jset_int(p, "children_done", done);
-	jset_int(p, "children_failed", failed);
+	total = jint(pr, "total", 0);
+	done = jint(pr, "done", 0) + 1;
+	failed = jint(pr, "failed", 0) + (ok ? 0 : 1);
+	jset_int(pr, "done", done);
+	jset_int(pr, "failed", failed);
 	if (!ok) {
-		json_t *errs = json_object_get(p, "child_errors");
+		json_t *errs = json_object_get(pr, "errors");
 
 		if (!errs) {
 			errs = json_array();
-			json_object_set_new(p, "child_errors", errs);
+			json_object_set_new(pr, "errors", errs);
 		}
 		if (json_array_size(errs) < 20)
 			json_array_append_new(errs,
@@ -147,7 +151,18 @@ static int job_child_done(const char *parent_id, bool ok, const json_t *child)
 			                                json_object_get(child, "resource_id"),
 			                                "error", json_object_get(child, "error")));
 	}
-	if (done >= total) {
+	r = store_update("job-progress", pr, false);
+	if (r < 0 || done < total)
+		goto out;
+	/* the last child: finish the parent */
+	r = job_load(parent_id, &p);
+	if (r < 0 || job_state_final(jstr(p, "state")))
+		goto out;
+	jset_int(p, "children_done", done);
+	jset_int(p, "children_failed", failed);
+	if (json_object_get(pr, "errors"))
+		json_object_set(p, "child_errors", json_object_get(pr, "errors"));
+	{
 		json_t *res = json_object_get(p, "result");
 		char msg[160];
 
@@ -155,19 +170,31 @@ static int job_child_done(const char *parent_id, bool ok, const json_t *child)
 		         (long long)total);
 		r = job_finish(p, failed == 0, "PartialFailure", msg,
 		               res ? json_incref(res) : NULL);
-	} else {
-		if (!jstr(p, "started_at")) {
-			char *now = time_now_str();
-
-			jset_str(p, "started_at", now);
-			free(now);
-		}
-		jset_str(p, "state", "running");
-		jset_int(p, "progress", total ? done * 100 / total : 0);
-		r = store_update("jobs", p, false);
 	}
+out:
 	json_decref(p);
+	json_decref(pr);
 	return r;
+}
+
+int job_insert_parent(json_t *parent, int64_t children)
+{
+	char *now = time_now_str();
+	json_t *pr;
+	int r;
+
+	jset_str(parent, "state", "running");
+	jset_str(parent, "started_at", now);
+	jset_int(parent, "children_total", children);
+	jset_int(parent, "children_done", 0);
+	jset_int(parent, "children_failed", 0);
+	pr = json_pack("{s:s,s:n,s:n,s:I,s:i,s:i,s:s,s:s}", "id", jstr(parent, "id"), "account_id",
+	               "name", "total", (json_int_t)children, "done", 0, "failed", 0, "created_at",
+	               now, "updated_at", now);
+	free(now);
+	r = store_insert("job-progress", pr, false);
+	json_decref(pr);
+	return r < 0 ? r : job_insert(parent);
 }
 
 int job_finish(json_t *job, bool ok, const char *err_code, const char *err_msg, json_t *result)
@@ -221,7 +248,7 @@ int job_wait(const char *id, int64_t timeout_ms, json_t **ret)
 		if (r < 0)
 			return r;
 		left = deadline - mono_ms();
-		if (job_state_final(jstr(j, "state")) || left <= 0)
+		if (job_state_final(jstr(j, "state")) || left <= 0 || host_stopping())
 			break;
 		json_decref(j);
 		j = NULL;
@@ -307,46 +334,92 @@ static void busy_release(const char *rid)
 			busy[i][0] = '\0';
 }
 
-/* Runs one pending job. The job is re-read inside the transaction so that
- * two workers (or two kumods) never run it twice. */
-static void job_run_one(const char *id)
+/* Runs one pending job inside the caller's transaction. The job is re-read
+ * there so that two workers (or two kumods) never run it twice. */
+static int job_run_one(const char *id)
 {
 	const struct job_type *t;
 	struct kerr e = { 0 };
 	json_t *job = NULL;
 	int r;
 
-	r = store_begin();
-	if (r < 0)
-		return;
 	r = job_load(id, &job);
-	if (r < 0 || strcmp(jstr(job, "state") ? jstr(job, "state") : "", "pending") != 0)
-		goto rollback;
+	if (r < 0 || strcmp(jstr(job, "state") ? jstr(job, "state") : "", "pending") != 0) {
+		json_decref(job);
+		return r == -ENOENT ? 0 : r;
+	}
 	t = job_type_find(jstr(job, "type"));
 	if (!t || !t->run) {
-		job_finish(job, false, "Internal", "no runner for this job type", NULL);
-		goto commit;
+		r = job_finish(job, false, "Internal", "no runner for this job type", NULL);
+		json_decref(job);
+		return r;
 	}
 	r = job_set_running(job, 0);
-	if (r < 0)
-		goto rollback;
-	r = t->run(job, &e);
 	if (r < 0) {
-		if (!job_state_final(jstr(job, "state")))
-			job_finish(job, false, error_code_name(r),
-			           e.message[0] ? e.message : "job failed", NULL);
+		json_decref(job);
+		return r;
 	}
-commit:
-	r = store_commit();
-	if (r < 0)
-		log_warn("job %s: commit failed: %d", id, r);
-	jobs_after_commit();
+	r = t->run(job, &e);
+	if (r < 0 && !job_state_final(jstr(job, "state")))
+		r = job_finish(job, false, error_code_name(r),
+		               e.message[0] ? e.message : "job failed", NULL);
+	else
+		r = 0;
 	json_decref(job);
-	return;
-rollback:
-	store_rollback();
+	return r;
+}
+
+/* Runs a batch of pending jobs in one transaction (dispatching a batch
+ * create of 1,000 VMs is then a handful of commits, not a thousand). If the
+ * store fails, the batch is rolled back and its jobs stay pending. */
+static int run_batch(json_t *items)
+{
+	char ids[JOB_BATCH][UUID_LEN + 1], rids[JOB_BATCH][UUID_LEN + 1];
+	int n = 0, ran = 0, r;
+	json_t *it;
+	size_t i;
+
+	pthread_mutex_lock(&jobs_lock);
+	json_array_foreach(items, i, it)
+	{
+		const char *rid = jstr(it, "resource_id");
+
+		if (n >= JOB_BATCH)
+			break;
+		if (!busy_take(jstr(it, "id")))
+			continue;
+		if (rid && !busy_take(rid)) {
+			busy_release(jstr(it, "id"));
+			continue;
+		}
+		snprintf(ids[n], sizeof(ids[n]), "%s", jstr(it, "id"));
+		snprintf(rids[n], sizeof(rids[n]), "%s", rid ? rid : "");
+		n++;
+	}
+	pthread_mutex_unlock(&jobs_lock);
+	if (n == 0)
+		return 0;
+	r = store_begin();
+	for (int k = 0; r == 0 && k < n; k++) {
+		r = job_run_one(ids[k]);
+		ran++;
+	}
+	if (r == 0)
+		r = store_commit();
+	if (r < 0) {
+		log_warn("running %d jobs failed: %s; they stay pending", n, strerror(-r));
+		store_rollback();
+		ran = 0;
+	}
 	jobs_after_commit();
-	json_decref(job);
+	pthread_mutex_lock(&jobs_lock);
+	for (int k = 0; k < n; k++) {
+		busy_release(ids[k]);
+		if (rids[k][0])
+			busy_release(rids[k]);
+	}
+	pthread_mutex_unlock(&jobs_lock);
+	return ran;
 }
 
 static void *worker_main(void *arg)
@@ -354,10 +427,9 @@ static void *worker_main(void *arg)
 	(void)arg;
 	for (;;) {
 		struct list_query q;
-		json_t *items = NULL, *it;
+		json_t *items = NULL;
 		int64_t total = 0;
 		uint64_t gen;
-		size_t i;
 		int ran = 0;
 
 		pthread_mutex_lock(&jobs_lock);
@@ -370,35 +442,11 @@ static void *worker_main(void *arg)
 
 		list_query_init(&q);
 		query_add_eq(&q, "state", "pending");
-		q.limit = JOB_BATCH;
-		if (store_list("jobs", &q, &items, &total) < 0)
-			items = json_array();
-		list_query_free(&q);
-
-		json_array_foreach(items, i, it)
-		{
-			const char *rid = jstr(it, "resource_id");
-			char id[UUID_LEN + 1];
-			bool got;
-
-			snprintf(id, sizeof(id), "%s", jstr(it, "id"));
-			pthread_mutex_lock(&jobs_lock);
-			got = busy_take(rid);
-			if (got && busy_take(id) == false) {
-				busy_release(rid);
-				got = false;
-			}
-			pthread_mutex_unlock(&jobs_lock);
-			if (!got)
-				continue;
-			job_run_one(id);
-			pthread_mutex_lock(&jobs_lock);
-			busy_release(rid);
-			busy_release(id);
-			pthread_mutex_unlock(&jobs_lock);
-			ran++;
-		}
+		q.limit = JOB_BATCH * 4;
+		if (store_list("jobs", &q, &items, &total) == 0)
+			ran = run_batch(items);
 		json_decref(items);
+		list_query_free(&q);
 
 		pthread_mutex_lock(&jobs_lock);
 		if (!jobs_stopping && ran == 0 && gen == jobs_generation) {

@@ -41,6 +41,11 @@ json_t *job_new(const char *type, const char *resource_kind, const char *resourc
                 const char *account_id, const json_t *params, const char *parent_id);
 /* Stores a new job (inside the caller's transaction). */
 int job_insert(json_t *job);
+/* Stores a parent job of `children` jobs, running at once; its counters
+ * live in a "job-progress" document (see job_progress_get). */
+int job_insert_parent(json_t *parent, int64_t children);
+/* The counters of a parent job: {"total","done","failed","errors"}. */
+int job_progress_get(const char *parent_id, json_t **ret);
 /* Wakes the workers; call after the commit that added pending jobs. */
 void jobs_notify(void);
 

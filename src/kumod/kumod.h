@@ -29,3 +29,8 @@ struct kumod_config {
 };
 
 extern struct kumod_config kumod_cfg;
+
+struct config;
+/* Fills kumod_cfg from the [kumod] and [scheduler] sections (defaults for
+ * what is missing), clamping values to sane ranges. */
+void kumod_settings_load(const struct config *c);

@@ -27,8 +27,6 @@
 #include "kumod/metrics.h"
 #include "kumod/store.h"
 
-struct kumod_config kumod_cfg;
-
 static volatile sig_atomic_t stopping;
 
 static void on_signal(int sig)
@@ -49,34 +47,6 @@ static void usage(FILE *f)
 	           "          login_max_failures (10), login_window_s (300),\n"
 	           "          metrics_open_on_loopback (true)\n"
 	           "  [scheduler] cpu_overcommit (4.0), mem_overcommit (1.0)\n");
-}
-
-static void load_settings(const struct config *c)
-{
-	kumod_cfg.session_ttl_ms = config_int(c, "kumod", "session_ttl_s", 86400) * 1000;
-	kumod_cfg.host_timeout_ms = config_int(c, "kumod", "host_timeout_s", 15) * 1000;
-	kumod_cfg.heartbeat_interval_s = config_int(c, "kumod", "heartbeat_interval_s", 5);
-	kumod_cfg.poll_wait_s = config_int(c, "kumod", "poll_wait_s", 25);
-	kumod_cfg.command_resend_ms = config_int(c, "kumod", "command_resend_s", 30) * 1000;
-	kumod_cfg.command_timeout_ms = config_int(c, "kumod", "command_timeout_s", 600) * 1000;
-	kumod_cfg.job_workers = (int)config_int(c, "kumod", "job_workers", 4);
-	kumod_cfg.login_max_failures = (int)config_int(c, "kumod", "login_max_failures", 10);
-	kumod_cfg.login_window_ms = config_int(c, "kumod", "login_window_s", 300) * 1000;
-	kumod_cfg.metrics_open_on_loopback =
-	    config_bool(c, "kumod", "metrics_open_on_loopback", true);
-	sched_config_default(&kumod_cfg.sched);
-	kumod_cfg.sched.cpu_overcommit =
-	    config_double(c, "scheduler", "cpu_overcommit", kumod_cfg.sched.cpu_overcommit);
-	kumod_cfg.sched.mem_overcommit =
-	    config_double(c, "scheduler", "mem_overcommit", kumod_cfg.sched.mem_overcommit);
-	if (kumod_cfg.job_workers < 1)
-		kumod_cfg.job_workers = 1;
-	if (kumod_cfg.job_workers > 64)
-		kumod_cfg.job_workers = 64;
-	if (kumod_cfg.host_timeout_ms < 1000)
-		kumod_cfg.host_timeout_ms = 1000;
-	if (kumod_cfg.poll_wait_s < 1)
-		kumod_cfg.poll_wait_s = 1;
 }
 
 static void housekeeping(int64_t *last)
@@ -162,7 +132,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_set_level(lvl);
-	load_settings(cfg);
+	kumod_settings_load(cfg);
 	kumod_cfg.listen = xstrdup(listen);
 	kumod_cfg.data_dir = xstrdup(data_dir);
 	kumod_cfg.db_path = xasprintf("%s/kumo.db", data_dir);
@@ -215,6 +185,7 @@ int main(int argc, char **argv)
 	}
 	log_info("stopping");
 	event_wake_all();
+	host_stop_waits(); /* long-polls answer now, or the server waits for them */
 	http_server_stop(srv);
 	jobs_stop();
 	store_close();

@@ -65,6 +65,17 @@ const char *const store_migrations[] = {
 	"  owner_id TEXT,"
 	"  PRIMARY KEY(l3_id, ip));"
 	"CREATE INDEX ip_allocations_owner ON ip_allocations(owner_id);",
+
+	/* 2: indexes on the document fields that hot paths filter on: pending
+	 * jobs (workers), VMs and volumes of a host or VM (heartbeats,
+	 * reconciliation, destroy), connected hosts (scheduler, liveness),
+	 * sessions and keys of a user. The expressions match the ones
+	 * store_sqlite.c builds for filters, so SQLite uses them. */
+	"CREATE INDEX objects_state ON objects(kind, json_extract(doc, '$.state'));"
+	"CREATE INDEX objects_status ON objects(kind, json_extract(doc, '$.status'));"
+	"CREATE INDEX objects_host ON objects(kind, json_extract(doc, '$.host_id'));"
+	"CREATE INDEX objects_vm ON objects(kind, json_extract(doc, '$.vm_id'));"
+	"CREATE INDEX objects_user ON objects(kind, json_extract(doc, '$.user_id'));",
 };
 
 const int store_nmigrations = (int)(sizeof(store_migrations) / sizeof(store_migrations[0]));

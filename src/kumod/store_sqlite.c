@@ -37,6 +37,8 @@
 #include "kumod/store_sqlite.h"
 
 #define BUSY_TIMEOUT_MS 10000
+#define STR_(x) #x
+#define STR(x) STR_(x)
 #define STMT_BUCKETS 64
 #define STMT_CACHE_MAX 128 /* statements kept in the hash table per connection */
 #define SQL_MAX (64 * 1024)
@@ -385,10 +387,14 @@ static int conn_open(struct conn **ret)
 	}
 	sqlite3_extended_result_codes(c->db, 1);
 	sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
-	r = conn_exec(c, "PRAGMA busy_timeout = 10000;"
-	                 "PRAGMA journal_mode = WAL;"
+	r = conn_exec(c, "PRAGMA journal_mode = WAL;"
 	                 "PRAGMA synchronous = NORMAL;"
-	                 "PRAGMA foreign_keys = ON;");
+	                 "PRAGMA foreign_keys = ON;"
+	                 /* reads through the OS page cache, shared by every
+	                  * connection, instead of a private copy per thread */
+	                 "PRAGMA mmap_size = 1073741824;"
+	                 "PRAGMA cache_size = -8192;"
+	                 "PRAGMA busy_timeout = " STR(BUSY_TIMEOUT_MS) ";");
 	if (r < 0)
 		goto fail;
 
@@ -452,6 +458,12 @@ int sq_conn_use(struct conn **ret)
 
 /* --- transactions ----------------------------------------------------- */
 
+/* SQLite has one writer at a time. Threads of this process queue for it
+ * on a mutex instead of in SQLite's busy handler, which sleeps in steps of
+ * up to 100 ms and would throttle a busy kumod to a few hundred commits a
+ * second. (Other processes on the same file still meet the busy timeout.) */
+static pthread_mutex_t writer_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static int tx_begin(struct conn *c)
 {
 	sqlite3_stmt *st = NULL;
@@ -463,11 +475,14 @@ static int tx_begin(struct conn *c)
 		c->depth++;
 		return 0;
 	}
+	pthread_mutex_lock(&writer_lock);
 	r = stmt_fixed(c, S_BEGIN, &st);
 	if (r == 0)
 		r = step_done(c, st, "begin");
-	if (r < 0)
+	if (r < 0) {
+		pthread_mutex_unlock(&writer_lock);
 		return r;
+	}
 	c->depth = 1;
 	c->failed = false;
 	return 0;
@@ -491,8 +506,10 @@ static void tx_rollback(struct conn *c)
 		tx_abort(c);
 		c->failed = true;
 	}
-	if (--c->depth == 0)
+	if (--c->depth == 0) {
 		c->failed = false;
+		pthread_mutex_unlock(&writer_lock);
+	}
 }
 
 static int tx_commit(struct conn *c)
@@ -505,8 +522,10 @@ static int tx_commit(struct conn *c)
 		return -EIO;
 	}
 	if (c->failed) {
-		if (--c->depth == 0)
+		if (--c->depth == 0) {
 			c->failed = false;
+			pthread_mutex_unlock(&writer_lock);
+		}
 		return -EIO;
 	}
 	if (c->depth > 1) {
@@ -519,6 +538,7 @@ static int tx_commit(struct conn *c)
 		r = step_done(c, st, "commit");
 	if (r < 0)
 		tx_abort(c);
+	pthread_mutex_unlock(&writer_lock);
 	return r;
 }
 
@@ -591,7 +611,7 @@ static int user_version(struct conn *c, int *ret)
 
 static int migrate(struct conn *c)
 {
-	const int n = (int)store_nmigrations;
+	const int n = store_nmigrations;
 	int v, r;
 
 	for (;;) {

@@ -113,10 +113,10 @@ int store_event_add(const char *type, const char *resource_kind, const char *res
 
 int store_event_list(int64_t after_seq, const char *account_id, int64_t limit, json_t **ret)
 {
-	static const char sql_event_list[] =
+	static const char sql_all[] =
 	    "SELECT seq, time, type, resource_kind, resource_id, account_id, data FROM events "
 	    "WHERE seq > ?1 ORDER BY seq LIMIT ?2";
-	static const char sql_event_list_account[] =
+	static const char sql_account[] =
 	    "SELECT seq, time, type, resource_kind, resource_id, account_id, data FROM events "
 	    "WHERE seq > ?1 AND account_id = ?3 ORDER BY seq LIMIT ?2";
 	json_t *list = NULL;
@@ -126,7 +126,7 @@ int store_event_list(int64_t after_seq, const char *account_id, int64_t limit, j
 
 	r = sq_conn_use(&c);
 	if (r == 0)
-		r = sq_stmt(c, account_id ? sql_event_list_account : sql_event_list, &st);
+		r = sq_stmt(c, account_id ? sql_account : sql_all, &st);
 	if (r == 0)
 		r = sq_bind(c, st, account_id ? "iis" : "ii", after_seq, limit > 0 ? limit : -1,
 		            account_id);
@@ -189,9 +189,10 @@ int store_event_expire(int64_t keep_last)
 int store_cmd_add(const char *id, const char *host_id, const char *type, const json_t *payload,
                   const char *job_id)
 {
-	static const char sql[] = "INSERT INTO commands (id, host_id, seq, type, payload, job_id, "
-	                          "state, created_at) VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), "
-	                          "0) + 1 FROM commands), ?3, ?4, ?5, 'queued', ?6)";
+	static const char sql[] =
+	    "INSERT INTO commands (id, host_id, seq, type, payload, job_id, state, created_at) "
+	    "VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM commands), ?3, ?4, ?5, "
+	    "'queued', ?6)";
 	char *text, *now;
 	struct conn *c;
 	int r;
@@ -211,10 +212,10 @@ int store_cmd_add(const char *id, const char *host_id, const char *type, const j
 
 int store_cmd_take(const char *host_id, int64_t resend_after_ms, int max, json_t **ret)
 {
-	static const char sql_cmd_due[] =
+	static const char sql_due[] =
 	    "SELECT id, type, payload FROM commands WHERE host_id = ?1 AND (state = 'queued' OR "
 	    "(state = 'sent' AND ?2 AND sent_at <= ?3)) ORDER BY seq LIMIT ?4";
-	static const char sql_cmd_mark_sent[] =
+	static const char sql_mark_sent[] =
 	    "UPDATE commands SET state = 'sent', sent_at = ?2 WHERE id = ?1";
 	json_t *list = json_array(), *cmd;
 	int64_t now = now_ms();
@@ -232,7 +233,7 @@ int store_cmd_take(const char *host_id, int64_t resend_after_ms, int max, json_t
 	r = sq_auto_begin(c, &own);
 	if (r < 0)
 		goto out;
-	r = sq_stmt(c, sql_cmd_due, &st);
+	r = sq_stmt(c, sql_due, &st);
 	if (r == 0)
 		r = sq_bind(c, st, "siii", host_id, (int64_t)(resend_after_ms >= 0),
 		            resend_after_ms >= 0 ? now - resend_after_ms : now, (int64_t)max);
@@ -254,7 +255,7 @@ int store_cmd_take(const char *host_id, int64_t resend_after_ms, int max, json_t
 	{
 		if (r < 0)
 			break;
-		r = sq_exec(c, sql_cmd_mark_sent, NULL, "si", jstr(cmd, "id"), now);
+		r = sq_exec(c, sql_mark_sent, NULL, "si", jstr(cmd, "id"), now);
 	}
 end:
 	r = sq_auto_end(c, own, r);
@@ -320,9 +321,9 @@ int store_cmd_done(const char *id)
 
 int store_cmd_pending(const char *host_id, json_t **ret)
 {
-	static const char sql_cmd_pending[] =
+	static const char sql_all[] =
 	    "SELECT " CMD_COLS " FROM commands WHERE state <> 'done' ORDER BY seq";
-	static const char sql_cmd_pending_host[] =
+	static const char sql_host[] =
 	    "SELECT " CMD_COLS " FROM commands WHERE host_id = ?1 AND state <> 'done' ORDER BY seq";
 	json_t *list;
 	sqlite3_stmt *st = NULL;
@@ -331,7 +332,7 @@ int store_cmd_pending(const char *host_id, json_t **ret)
 
 	r = sq_conn_use(&c);
 	if (r == 0)
-		r = sq_stmt(c, host_id ? sql_cmd_pending_host : sql_cmd_pending, &st);
+		r = sq_stmt(c, host_id ? sql_host : sql_all, &st);
 	if (r == 0 && host_id)
 		r = sq_bind(c, st, "s", host_id);
 	if (r < 0)

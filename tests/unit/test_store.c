@@ -41,11 +41,11 @@ static const struct schema item_schema = { "Item", item_fields };
 
 static void rm_db_files(void)
 {
-	static const char *const sfx[] = { "", "-wal", "-shm" };
+	static const char *const files[] = { "kumo.db", "kumo.db-wal", "kumo.db-shm", "newer.db" };
 	char p[160];
 
-	for (size_t i = 0; i < ARRAY_SIZE(sfx); i++) {
-		snprintf(p, sizeof(p), "%s%s", dbpath, sfx[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		snprintf(p, sizeof(p), "%s/%s", tmpdir, files[i]);
 		unlink(p);
 	}
 }

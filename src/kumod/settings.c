@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: MIT
+/*
+ * kumod's settings: the one global configuration, its defaults and its
+ * loading from the INI file. Kept apart from main.c so that the unit tests
+ * and fuzzers, which link every kumod object but main.o, see the same
+ * defaults.
+ */
+#include "common/config.h"
+#include "kumod/kumod.h"
+
+struct kumod_config kumod_cfg = {
+	.session_ttl_ms = 86400 * 1000LL,
+	.host_timeout_ms = 15000,
+	.heartbeat_interval_s = 5,
+	.poll_wait_s = 25,
+	.command_resend_ms = 30000,
+	.command_timeout_ms = 600000,
+	.job_workers = 4,
+	.login_max_failures = 10,
+	.login_window_ms = 300000,
+	.metrics_open_on_loopback = true,
+	.sched = { .cpu_overcommit = 4.0, .mem_overcommit = 1.0 },
+};
+
+void kumod_settings_load(const struct config *c)
+{
+	kumod_cfg.session_ttl_ms = config_int(c, "kumod", "session_ttl_s", 86400) * 1000;
+	kumod_cfg.host_timeout_ms = config_int(c, "kumod", "host_timeout_s", 15) * 1000;
+	kumod_cfg.heartbeat_interval_s = config_int(c, "kumod", "heartbeat_interval_s", 5);
+	kumod_cfg.poll_wait_s = config_int(c, "kumod", "poll_wait_s", 25);
+	kumod_cfg.command_resend_ms = config_int(c, "kumod", "command_resend_s", 30) * 1000;
+	kumod_cfg.command_timeout_ms = config_int(c, "kumod", "command_timeout_s", 600) * 1000;
+	kumod_cfg.job_workers = (int)config_int(c, "kumod", "job_workers", 4);
+	kumod_cfg.login_max_failures = (int)config_int(c, "kumod", "login_max_failures", 10);
+	kumod_cfg.login_window_ms = config_int(c, "kumod", "login_window_s", 300) * 1000;
+	kumod_cfg.metrics_open_on_loopback =
+	    config_bool(c, "kumod", "metrics_open_on_loopback", true);
+	sched_config_default(&kumod_cfg.sched);
+	kumod_cfg.sched.cpu_overcommit =
+	    config_double(c, "scheduler", "cpu_overcommit", kumod_cfg.sched.cpu_overcommit);
+	kumod_cfg.sched.mem_overcommit =
+	    config_double(c, "scheduler", "mem_overcommit", kumod_cfg.sched.mem_overcommit);
+	if (kumod_cfg.job_workers < 1)
+		kumod_cfg.job_workers = 1;
+	if (kumod_cfg.job_workers > 64)
+		kumod_cfg.job_workers = 64;
+	if (kumod_cfg.host_timeout_ms < 1000)
+		kumod_cfg.host_timeout_ms = 1000;
+	if (kumod_cfg.poll_wait_s < 1)
+		kumod_cfg.poll_wait_s = 1;
+}
