@@ -181,11 +181,13 @@ static void sanitized_hostname(char *out, size_t outlen)
 		snprintf(out, outlen, "host");
 }
 
-/* Two connections and a few files per host: raise the soft limit to the hard one. */
+/* Per host: two connections, each with libcurl's internal wakeup socket
+ * pair, and a journal file now and then. Raises the soft limit to the hard
+ * one when that is not enough. */
 static void raise_fd_limit(unsigned nhosts)
 {
 	struct rlimit rl;
-	rlim_t want = (rlim_t)nhosts * 4 + 64;
+	rlim_t want = (rlim_t)nhosts * 8 + 64;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return;

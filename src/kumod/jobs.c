@@ -32,6 +32,9 @@ static int nworkers;
 /* resource ids a worker is running a job on right now */
 static char busy[BUSY_MAX][UUID_LEN + 1];
 static uint64_t jobs_generation; /* bumped by jobs_notify */
+/* A job finished in this thread's open transaction: ?wait=S waiters are
+ * woken again after the commit, when they can read it. */
+static __thread bool finished_in_tx;
 
 const struct job_type *job_type_find(const char *type)
 {
@@ -226,6 +229,7 @@ int job_finish(json_t *job, bool ok, const char *err_code, const char *err_msg, 
 	pthread_mutex_lock(&jobs_lock);
 	pthread_cond_broadcast(&done_cond);
 	pthread_mutex_unlock(&jobs_lock);
+	finished_in_tx = true;
 	return r;
 }
 
@@ -303,6 +307,12 @@ void jobs_after_commit(void)
 		host_wake_all();
 	nwake = 0;
 	wake_all = false;
+	if (finished_in_tx) {
+		finished_in_tx = false;
+		pthread_mutex_lock(&jobs_lock);
+		pthread_cond_broadcast(&done_cond);
+		pthread_mutex_unlock(&jobs_lock);
+	}
 }
 
 static bool busy_take(const char *rid)
@@ -360,11 +370,19 @@ static int job_run_one(const char *id)
 		return r;
 	}
 	r = t->run(job, &e);
-	if (r < 0 && !job_state_final(jstr(job, "state")))
-		r = job_finish(job, false, error_code_name(r),
-		               e.message[0] ? e.message : "job failed", NULL);
-	else
+	if (r < 0 && !job_state_final(jstr(job, "state"))) {
+		/* ended before reaching a host: the type puts its resource back
+		 * (a VM leaves its transitional state), then the job fails */
+		if (t->on_abort)
+			t->on_abort(job, error_code_name(r),
+			            e.message[0] ? e.message : "job failed");
+		r = job_state_final(jstr(job, "state"))
+		        ? 0
+		        : job_finish(job, false, error_code_name(r),
+		                     e.message[0] ? e.message : "job failed", NULL);
+	} else {
 		r = 0;
+	}
 	json_decref(job);
 	return r;
 }

@@ -114,6 +114,14 @@ static struct {
 	struct conn *conns;
 } g = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
+/* SQLite has one writer at a time. Threads of this process queue for it
+ * on a mutex instead of in SQLite's busy handler, which sleeps in steps of
+ * up to 100 ms and would throttle a busy kumod to a few hundred commits a
+ * second. (Other processes on the same file still meet the busy timeout.)
+ * Held from the outermost store_begin to its commit or rollback, and around
+ * each write made outside a transaction. */
+static pthread_mutex_t writer_lock = PTHREAD_MUTEX_INITIALIZER;
+
 /* --- errors and statements ------------------------------------------- */
 
 int sq_err(struct conn *c, int rc, const char *what)
@@ -259,13 +267,18 @@ static int step_done(struct conn *c, sqlite3_stmt *st, const char *what)
 static int exec_stmt(struct conn *c, sqlite3_stmt *st, const char *what, int64_t *ret_changes,
                      const char *types, va_list ap)
 {
+	bool lock = c->depth == 0 && !sqlite3_stmt_readonly(st);
 	int r = vbind(c, st, types, ap);
 
 	if (r < 0)
 		return r;
+	if (lock)
+		pthread_mutex_lock(&writer_lock);
 	r = step_done(c, st, what);
 	if (r == 0 && ret_changes)
 		*ret_changes = sqlite3_changes64(c->db);
+	if (lock)
+		pthread_mutex_unlock(&writer_lock);
 	return r;
 }
 
@@ -338,6 +351,8 @@ static void conn_free(struct conn *c)
 	free(c);
 }
 
+static void tx_abort(struct conn *c);
+
 /* pthread_key destructor: the thread exits, its connection goes. */
 static void conn_thread_exit(void *p)
 {
@@ -357,6 +372,13 @@ static void conn_thread_exit(void *p)
 		}
 	}
 	pthread_mutex_unlock(&g.lock);
+	if (found && found->depth > 0) {
+		/* A transaction left open by the exiting thread: roll it back
+		 * rather than leave every other writer waiting for it. */
+		log_debug("store: thread exits inside a transaction; rolled back");
+		tx_abort(found);
+		pthread_mutex_unlock(&writer_lock);
+	}
 	conn_free(found);
 }
 
@@ -457,12 +479,6 @@ int sq_conn_use(struct conn **ret)
 }
 
 /* --- transactions ----------------------------------------------------- */
-
-/* SQLite has one writer at a time. Threads of this process queue for it
- * on a mutex instead of in SQLite's busy handler, which sleeps in steps of
- * up to 100 ms and would throttle a busy kumod to a few hundred commits a
- * second. (Other processes on the same file still meet the busy timeout.) */
-static pthread_mutex_t writer_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int tx_begin(struct conn *c)
 {
@@ -912,7 +928,8 @@ static bool is_column(const char *field)
 
 /* The SQL expression of a field: its column, or its place in the doc. The
  * name goes into the SQL text, so it must be [a-z0-9_]+ whatever the
- * caller checked before. */
+ * caller checked before. The expression's text must stay the same as in the
+ * expression indexes of store_migrations.c, or SQLite will not use them. */
 static int field_sql(struct buf *b, const char *field)
 {
 	size_t n = strspn(field, "abcdefghijklmnopqrstuvwxyz0123456789_");

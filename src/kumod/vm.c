@@ -18,15 +18,18 @@
 
 int vm_set_state(json_t *vm, enum vm_state s, const char *reason)
 {
-	const char *old = jstr(vm, "state");
+	/* a copy: jset_str below frees the string jstr() points into */
+	char *old = jstr(vm, "state") ? xstrdup(jstr(vm, "state")) : NULL;
 	bool changed = !old || strcmp(old, vm_state_name(s)) != 0;
 	int r;
 
 	jset_str(vm, "state", vm_state_name(s));
 	jset_str(vm, "state_reason", reason);
 	r = store_update("vms", vm, false);
-	if (r < 0 || !changed)
+	if (r < 0 || !changed) {
+		free(old);
 		return r;
+	}
 	{
 		json_t *d = json_pack("{s:s,s:s?,s:s?}", "state", vm_state_name(s), "previous", old,
 		                      "reason", reason);
@@ -34,6 +37,7 @@ int vm_set_state(json_t *vm, enum vm_state s, const char *reason)
 		event_emit("vm.state", "vms", jstr(vm, "id"), jstr(vm, "account_id"), d);
 		json_decref(d);
 	}
+	free(old);
 	return 0;
 }
 
@@ -116,7 +120,7 @@ int vm_begin_action(json_t *vm, enum vm_action a, const json_t *params, json_t *
 		return kerr_set(e, -EIO, "", "vm %s has an unknown state", jstr(vm, "id"));
 	r = vm_transition((enum vm_state)from, a, &via, &msg);
 	if (r < 0)
-		return kerr_set(e, -EBUSY, "", "%s", msg ? msg : "not allowed in this state");
+		return kerr_set(e, r, "", "%s", msg ? msg : "not allowed in this state");
 	p = params ? json_deep_copy(params) : json_object();
 	jset_str(p, "action", vm_action_name(a));
 	jset_str(p, "from", vm_state_name((enum vm_state)from));

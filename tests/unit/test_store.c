@@ -650,16 +650,22 @@ static void *writer(void *arg)
 			r = store_commit();
 		else
 			store_rollback();
+		/* A write outside any transaction, racing the others. */
+		if (r == 0)
+			r = store_event_add("thr", "thr", id, NULL, NULL, NULL);
 		if (r < 0)
 			fails++;
 	}
+	/* A transaction left open at thread exit must not block the others. */
+	if (t == 0)
+		store_begin();
 	return (void *)(intptr_t)fails;
 }
 
 static void test_threads(void **state)
 {
 	pthread_t th[NTHREADS];
-	json_t *counter;
+	json_t *counter, *evs;
 	int64_t n;
 
 	assert_int_equal(
@@ -677,6 +683,13 @@ static void test_threads(void **state)
 	assert_int_equal(store_get("ctr", "counter", NULL, false, &counter), 0);
 	assert_int_equal(jint(counter, "n", -1), NTHREADS * PER_THREAD);
 	json_decref(counter);
+	assert_int_equal(store_event_list(0, NULL, 0, &evs), 0);
+	assert_int_equal(json_array_size(evs), NTHREADS * PER_THREAD);
+	json_decref(evs);
+	assert_int_equal(store_event_expire(0), 0);
+	/* Writers are not stuck behind the abandoned transaction. */
+	assert_int_equal(insert("thr", "after", NULL, "after", "2026-01-01T00:00:00Z", NULL, true),
+	                 0);
 }
 
 static void test_idempotency(void **state)
