@@ -41,12 +41,13 @@ UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 BINS := $(BUILD)/kumod $(BUILD)/kumo-agent $(BUILD)/kumo
 
-.PHONY: all deps test unit e2e run fuzz format format-check clean bench
+.PHONY: all deps test unit unit-bins e2e run fuzz fuzz-bins format format-check clean bench
 all: $(BINS)
 
 $(BUILD)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	@echo "  CC  $<"
+	@$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/kumod: $(BUILD)/obj/kumod/main.o $(KUMOD_OBJ) $(COMMON_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -63,17 +64,21 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(KUMOD_OBJ) $(AGENT_OBJ) $(CLI_OBJ) 
 deps:
 	@bash scripts/deps.sh
 
+unit-bins: $(UNIT_BIN)
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
-FUZZ_FLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -Isrc $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined
-FUZZ_LIBSRC := $(COMMON_SRC) $(KUMOD_SRC)
-build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIBSRC)
-	@mkdir -p build-fuzz
-	clang $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIBSRC) $(PKG_LIBS) -lpthread -lm
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -Isrc $(PKG_CFLAGS) -fsanitize=address,undefined
+FUZZ_OBJ := $(patsubst src/%.c,build-fuzz/obj/%.o,$(COMMON_SRC) $(KUMOD_SRC))
+build-fuzz/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(PKG_LIBS) -lpthread -lm
 FUZZ_SECONDS ?= 10
+fuzz-bins: $(FUZZ_BIN)
 fuzz: $(FUZZ_BIN)
 	@set -e; for f in $(FUZZ_BIN); do echo "== $$f ($(FUZZ_SECONDS)s)"; \
 	  mkdir -p build-fuzz/corpus-$$(basename $$f); \
@@ -88,15 +93,18 @@ format:
 format-check:
 	@clang-format --dry-run --Werror $(FORMAT_FILES) && echo "format: ok"
 
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 test: deps
-	$(MAKE) all
+	$(MAKE) -j$(JOBS) all
 	$(MAKE) format-check
+	$(MAKE) -j$(JOBS) unit-bins
 	$(MAKE) unit
+	$(MAKE) -j$(JOBS) fuzz-bins
 	$(MAKE) fuzz FUZZ_SECONDS=5
 	$(MAKE) e2e
 
 run: deps
-	$(MAKE) all
+	$(MAKE) -j$(JOBS) all
 	@bash scripts/run.sh
 
 bench: all

@@ -84,6 +84,9 @@ void http_query_each(const struct http_request *req,
                      void (*fn)(void *cls, const char *key, const char *value), void *cls);
 /* Request header (case-insensitive), or NULL. */
 const char *http_header(const struct http_request *req, const char *name);
+/* Has the client closed its side of the connection? For handlers that block
+ * (long-polls): an answer to a client that left is lost. */
+bool http_peer_gone(const struct http_request *req);
 
 /* Stream callback for long responses (SSE, logs): fill at most max bytes into
  * out; return bytes written, 0 to wait and be called again (it may block a

@@ -328,6 +328,11 @@ static bool peer_gone(struct MHD_Connection *conn)
 	return pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL);
 }
 
+bool http_peer_gone(const struct http_request *req)
+{
+	return req && req->conn && peer_gone(req->conn);
+}
+
 static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
 {
 	struct stream *st = cls;

@@ -18,6 +18,9 @@
 /* Argon2id hash string of password (malloc'd), or NULL on failure. */
 char *auth_hash_password(const char *password);
 bool auth_check_password(const char *hash, const char *password);
+/* Spends the time of a password check, for logins of unknown users, so that
+ * timing does not tell which accounts and users exist. */
+void auth_check_dummy(const char *password);
 
 /* The HTTP server's hook (see http.h). */
 int auth_hook(struct http_request *req, int min_role, struct kerr *e);

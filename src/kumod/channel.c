@@ -428,6 +428,12 @@ static void agent_commands(struct http_request *req, struct http_response *resp)
 	for (;;) {
 		int64_t left;
 
+		if (http_peer_gone(req)) {
+			/* the agent left (restarted, killed): commands taken now
+			 * would be lost until re-sent, so leave them queued */
+			cmds = json_array();
+			break;
+		}
 		r = store_cmd_take(host_id, kumod_cfg.command_resend_ms, CMD_BATCH, &cmds);
 		if (r < 0) {
 			http_reply_error(resp, r, "", "cannot read commands");
