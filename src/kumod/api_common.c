@@ -6,6 +6,7 @@
  * answers with ?wait. Resource files add only what is particular to them
  * through the hooks of struct kind.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +137,32 @@ static void collect_q(void *cls, const char *key, const char *value)
 	c->r = query_parse_filter(c->q, c->s, value ? value : "", c->e);
 }
 
+/* Event type for a kind: "<singular>.<what>", with the singular in
+ * snake_case ("L2 network" -> "l2_network.created"). */
+static void event_type(const struct kind *k, const char *what, char *out, size_t outlen)
+{
+	size_t n = 0;
+
+	for (const char *p = k->singular; *p && n + 1 < outlen; p++)
+		out[n++] = *p == ' ' ? '_' : (char)tolower((unsigned char)*p);
+	snprintf(out + n, outlen - n, ".%s", what);
+}
+
+/* The changed fields of a PATCH for its event, without write-only ones
+ * (a new password must not land in the event log). New reference. */
+static json_t *event_changes(const struct kind *k, const json_t *body)
+{
+	const struct schema *schemas[] = { k->schema, k->update };
+	json_t *d = json_deep_copy(body);
+
+	for (size_t i = 0; i < ARRAY_SIZE(schemas); i++)
+		for (const struct field *f = schemas[i] ? schemas[i]->fields : NULL; f && f->name;
+		     f++)
+			if (f->flags & F_WRITEONLY)
+				json_object_del(d, f->name);
+	return d;
+}
+
 void api_list(const struct kind *k, struct http_request *req, struct http_response *resp)
 {
 	struct list_query q;
@@ -248,7 +275,7 @@ void api_create(const struct kind *k, struct http_request *req, struct http_resp
 	{
 		char type[64];
 
-		snprintf(type, sizeof(type), "%s.created", k->singular);
+		event_type(k, "created", type, sizeof(type));
 		event_emit(type, k->name, jstr(doc, "id"), jstr(doc, "account_id"), NULL);
 	}
 	r = api_reply_created(req, resp, k->name, api_present(k, doc));
@@ -300,8 +327,11 @@ void api_update(const struct kind *k, struct http_request *req, struct http_resp
 	{
 		char type[64];
 
-		snprintf(type, sizeof(type), "%s.updated", k->singular);
-		event_emit(type, k->name, jstr(doc, "id"), jstr(doc, "account_id"), req->body);
+		json_t *changes = event_changes(k, req->body);
+
+		event_type(k, "updated", type, sizeof(type));
+		event_emit(type, k->name, jstr(doc, "id"), jstr(doc, "account_id"), changes);
+		json_decref(changes);
 	}
 	r = store_commit();
 	if (r < 0) {
@@ -349,7 +379,7 @@ void api_delete(const struct kind *k, struct http_request *req, struct http_resp
 	{
 		char type[64];
 
-		snprintf(type, sizeof(type), "%s.deleted", k->singular);
+		event_type(k, "deleted", type, sizeof(type));
 		event_emit(type, k->name, jstr(doc, "id"), jstr(doc, "account_id"), NULL);
 	}
 	r = store_commit();
@@ -464,7 +494,9 @@ void api_reply_job(struct http_request *req, struct http_response *resp, const j
 	if (secs > 0 && job_wait(jstr(job, "id"), secs * 1000, &latest) == 0)
 		job = latest;
 	http_set_header(resp, "Location", loc);
-	http_reply_json(resp, job_state_final(jstr(job, "state")) ? 200 : 202, json_deep_copy(job));
+	/* Presented like GET /v1/jobs/{id} (and like an Idempotency-Key replay). */
+	http_reply_json(resp, job_state_final(jstr(job, "state")) ? 200 : 202,
+	                api_present(&kind_job, job));
 	json_decref(latest);
 	free(loc);
 }

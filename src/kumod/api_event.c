@@ -13,6 +13,7 @@
 #include "common/json.h"
 #include "kumod/api.h"
 #include "kumod/events.h"
+#include "kumod/host.h"
 #include "kumod/store.h"
 
 #define KEEPALIVE_MS 15000
@@ -48,6 +49,8 @@ static ssize_t follow_read(void *cls, char *out, size_t max)
 		json_t *evs = NULL, *ev;
 		size_t i;
 
+		if (host_stopping())
+			return -1; /* kumod is stopping: end the stream */
 		buf_reset(&f->pending);
 		f->pos = 0;
 		event_wait(f->last_seq, 1000);
@@ -94,6 +97,17 @@ static void event_list(struct http_request *req, struct http_response *resp)
 	json_t *evs = NULL;
 	int r;
 
+	static const char *const unsupported[] = { "q", "sort", "offset", "fields" };
+
+	for (size_t k = 0; k < ARRAY_SIZE(unsupported); k++) {
+		if (http_query(req, unsupported[k])) {
+			http_reply_error(resp, -EINVAL, unsupported[k],
+			                 "events are read in order with after=ID and limit=N; "
+			                 "%s is not supported here",
+			                 unsupported[k]);
+			return;
+		}
+	}
 	if (parse_seq(http_query(req, "after"), &after) < 0) {
 		http_reply_error(resp, -EINVAL, "after", "after must be an event id");
 		return;

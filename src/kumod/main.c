@@ -184,6 +184,7 @@ int main(int argc, char **argv)
 		housekeeping(&last_house);
 	}
 	log_info("stopping");
+	host_stop_waits();
 	event_wake_all();
 	host_stop_waits(); /* long-polls answer now, or the server waits for them */
 	http_server_stop(srv);

@@ -5,6 +5,7 @@ VMs, and hosts on which every operation fails. Real kumod, real kumo-agent
 (sim driver), real SIGKILLs."""
 import json
 import os
+import re
 import time
 
 from conftest import SLOW, wait_for
@@ -76,6 +77,21 @@ def journal_vms(agent):
             with open(path) as f:
                 ids += [v["id"] for v in json.load(f)["vms"]]
     return ids
+
+
+def journal_backlog(agent, offset):
+    """(queued commands, results to send) that the agent found in its
+    journals at the start logged past offset; None until it has started."""
+    with open(agent.log) as f:
+        f.seek(offset)
+        text = f.read()
+    if " sim host" not in text:  # "kumo-agent V: N sim hosts, ...": started
+        return None
+    queued = sent = 0
+    for m in re.finditer(r"journal has \d+ VMs, (\d+) queued commands, (\d+) results", text):
+        queued += int(m.group(1))
+        sent += int(m.group(2))
+    return (queued, sent)
 
 
 def job_final_events(api, job_id):
@@ -232,7 +248,13 @@ def test_agent_kill9_before_results_acknowledged_no_vm_created_twice(cloud_facto
              timeout=5, what="the commands to be dispatched")
     time.sleep(0.45)
     agent.kill9()
+    offset = os.path.getsize(agent.log)
     agent.start()
+    # the restarted agent found work in flight in its journals: commands
+    # still queued, or results whose acknowledgement it had not recorded
+    in_flight = wait_for(lambda: journal_backlog(agent, offset), timeout=5,
+                         what="the restarted agent to read its journals")
+    assert in_flight[0] + in_flight[1] > 0, in_flight
 
     done = api.job(batch, timeout=30)
     assert done["state"] == "succeeded", done
