@@ -119,7 +119,8 @@ struct http_server_config {
 	                                   /* each terminated by a route with method NULL */
 	http_auth_fn auth;
 	void (*auth_free)(void *auth);
-	/* Called after each response is queued (metrics, access log). */
+	/* Called at the end of each answered request (metrics, access log), in
+	 * the connection's own thread, which then waits for the next request. */
 	void (*on_done)(const struct http_request *req, int status, int64_t usec);
 	void *data;               /* weak; given to handlers as req->server_data */
 	unsigned max_connections; /* 0 = 4096 */

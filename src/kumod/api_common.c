@@ -224,8 +224,14 @@ void api_get(const struct kind *k, struct http_request *req, struct http_respons
 	struct kerr e = { 0 };
 	json_t *doc = NULL, *out;
 	const char *fields = http_query(req, "fields");
+	struct list_query q;
+	int r;
 
-	if (api_load(k, req, http_param(req, "id"), false, &doc, &e) < 0) {
+	/* The same fields check as lists: an unknown field is a 400. */
+	list_query_init(&q);
+	r = query_parse_params(&q, k->schema, NULL, NULL, NULL, fields, &e);
+	list_query_free(&q);
+	if (r < 0 || api_load(k, req, http_param(req, "id"), false, &doc, &e) < 0) {
 		api_reply_error(resp, &e);
 		return;
 	}
@@ -411,10 +417,17 @@ static const char *idem_key(const struct http_request *req)
 
 bool api_idem_replay(struct http_request *req, struct http_response *resp)
 {
-	const char *key = idem_key(req);
+	const char *key = idem_key(req), *raw = http_header(req, "Idempotency-Key");
 	char *body = NULL, *loc = NULL;
 	int status = 0, r;
 
+	/* A key that cannot be kept must not be ignored quietly: the client
+	 * would retry believing it safe. */
+	if (!key && raw && !strcmp(req->method, "POST") && (!*raw || strlen(raw) > 128)) {
+		http_reply_error(resp, -EINVAL, "Idempotency-Key",
+		                 "Idempotency-Key must be 1 to 128 characters");
+		return true;
+	}
 	if (!key)
 		return false;
 	r = store_idem_get(AUTH(req)->account_id, key, req->method, req->path, &status, &body,

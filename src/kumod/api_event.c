@@ -53,6 +53,7 @@ static ssize_t follow_read(void *cls, char *out, size_t max)
 			return -1; /* kumod is stopping: end the stream */
 		buf_reset(&f->pending);
 		f->pos = 0;
+		store_release(); /* no store connection held while waiting */
 		event_wait(f->last_seq, 1000);
 		if (store_event_list(f->last_seq, f->account_id[0] ? f->account_id : NULL, 100,
 		                     &evs) == 0) {

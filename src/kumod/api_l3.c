@@ -85,7 +85,8 @@ static int check_services(const json_t *doc, struct kerr *e)
 	return 0;
 }
 
-static int check_overlap(const json_t *doc, const struct l3_plan *p, struct kerr *e)
+static int check_overlap(struct http_request *req, const json_t *doc, const struct l3_plan *p,
+                         struct kerr *e)
 {
 	struct list_query q;
 	json_t *items = NULL, *it;
@@ -107,12 +108,20 @@ static int check_overlap(const json_t *doc, const struct l3_plan *p, struct kerr
 
 		if (cidr_parse(jstr(it, "cidr"), &net, &pfx) < 0)
 			continue;
-		if (cidr_overlap(net, pfx, p->network, p->prefix_len)) {
+		if (!cidr_overlap(net, pfx, p->network, p->prefix_len))
+			continue;
+		/* Name the other network only to those who may see it. */
+		if (IS_ADMIN(req) || jbool(it, "shared", false) ||
+		    (jstr(it, "account_id") &&
+		     !strcmp(jstr(it, "account_id"), AUTH(req)->account_id)))
 			r = kerr_set(e, -EEXIST, "cidr",
 			             "%s overlaps %s of L3 network %s on the same L2 network",
 			             jstr(doc, "cidr"), jstr(it, "cidr"), jstr(it, "name"));
-			break;
-		}
+		else
+			r = kerr_set(e, -EEXIST, "cidr",
+			             "%s overlaps another account's network on the same L2 network",
+			             jstr(doc, "cidr"));
+		break;
 	}
 	json_decref(items);
 	return r;
@@ -136,7 +145,7 @@ static int l3_on_create(struct http_request *req, json_t *doc, struct kerr *e)
 	r = ipam_plan_from_json(doc, &p, e);
 	if (r < 0)
 		return r;
-	r = check_overlap(doc, &p, e);
+	r = check_overlap(req, doc, &p, e);
 	if (r < 0)
 		return r;
 	/* Store the plan as resolved, so that defaults are visible. */

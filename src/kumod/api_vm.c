@@ -268,7 +268,7 @@ static json_t *new_vm_doc(struct http_request *req, const struct vm_spec *s,
                           const struct sched_host *h, const char *name)
 {
 	const json_t *b = req->body;
-	json_t *vm = api_new_doc(&kind_vm, req, NULL);
+	json_t *vm = api_new_doc(&kind_vm, req, NULL), *keys;
 
 	jset_str(vm, "name", name);
 	jset_str(vm, "description", jstr(b, "description"));
@@ -283,9 +283,8 @@ static json_t *new_vm_doc(struct http_request *req, const struct vm_spec *s,
 	jset_int(vm, "memory_mb", s->memory_mb);
 	jset_int(vm, "root_disk_gb", s->root_disk_gb);
 	jset_str(vm, "user_data", jstr(b, "user_data"));
-	json_object_set(vm, "ssh_keys",
-	                json_object_get(b, "ssh_keys") ? json_object_get(b, "ssh_keys")
-	                                               : json_array());
+	keys = json_object_get(b, "ssh_keys");
+	json_object_set_new(vm, "ssh_keys", keys ? json_deep_copy(keys) : json_array());
 	jset_str(vm, "ha", jstr(b, "ha") ? jstr(b, "ha") : "none");
 	json_object_set_new(vm, "nics", json_array());
 	json_object_set_new(vm, "volumes", json_array());

@@ -444,6 +444,7 @@ static void agent_commands(struct http_request *req, struct http_response *resp)
 			break;
 		json_decref(cmds);
 		cmds = NULL;
+		store_release(); /* a thousand hosts wait here: hold no connection */
 		host_wait(host_id, &gen, left < 5000 ? left : 5000);
 	}
 	host_seen(host_id);

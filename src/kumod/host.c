@@ -313,26 +313,31 @@ static void vms_unknown(const char *host_id)
 
 int host_set_status(json_t *host, const char *status)
 {
-	const char *old = jstr(host, "status");
-	char *now = time_now_str();
+	/* a copy: jset_str below frees the string jstr() points into */
+	char *old = jstr(host, "status") ? xstrdup(jstr(host, "status")) : NULL;
+	char *now;
 	int r;
 
 	if (old && !strcmp(old, status)) {
-		free(now);
+		free(old);
 		return 0;
 	}
+	now = time_now_str();
 	jset_str(host, "status", status);
 	jset_str(host, "last_seen_at", now);
 	free(now);
 	r = store_update("hosts", host, false);
-	if (r < 0)
+	if (r < 0) {
+		free(old);
 		return r;
+	}
 	{
 		json_t *d = json_pack("{s:s,s:s?}", "status", status, "previous", old);
 
 		event_emit("host.status", "hosts", jstr(host, "id"), NULL, d);
 		json_decref(d);
 	}
+	free(old);
 	if (!strcmp(status, "disconnected")) {
 		log_warn("host %s (%s) is disconnected: no heartbeat for %lld s",
 		         jstr(host, "name"), jstr(host, "id"),

@@ -265,6 +265,7 @@ int job_wait(const char *id, int64_t timeout_ms, json_t **ret)
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000;
 		}
+		store_release(); /* a no-op inside the caller's transaction */
 		pthread_mutex_lock(&jobs_lock);
 		pthread_cond_timedwait(&done_cond, &jobs_lock, &ts);
 		pthread_mutex_unlock(&jobs_lock);
@@ -466,6 +467,8 @@ static void *worker_main(void *arg)
 		json_decref(items);
 		list_query_free(&q);
 
+		if (ran == 0)
+			store_release(); /* an idle worker holds no connection */
 		pthread_mutex_lock(&jobs_lock);
 		if (!jobs_stopping && ran == 0 && gen == jobs_generation) {
 			struct timespec ts;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -58,6 +59,31 @@ static void housekeeping(int64_t *last)
 	*last = now;
 	store_idem_expire(24LL * 3600 * 1000);
 	store_event_expire(100000);
+	store_cmd_expire(3600LL * 1000);
+}
+
+/* The end of an HTTP request, in its connection's thread (libmicrohttpd runs
+ * the completion callback there): count it, and give the thread's store
+ * connection back to the pool while the client is idle. */
+static void on_request_done(const struct http_request *req, int status, int64_t usec)
+{
+	metrics_on_done(req, status, usec);
+	store_release();
+}
+
+/* Each agent host keeps two HTTP connections (long-poll and heartbeats), each
+ * a socket and a thread here: 1,000 hosts need more than the usual soft limit
+ * of 1,024 open files. Raise it to the hard limit. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_warn("cannot raise the open files limit to %llu: %s",
+		         (unsigned long long)rl.rlim_max, strerror(errno));
 }
 
 int main(int argc, char **argv)
@@ -157,6 +183,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	raise_fd_limit();
 
 	r = jobs_start(kumod_cfg.job_workers);
 	if (r < 0) {
@@ -167,7 +194,7 @@ int main(int argc, char **argv)
 	hc.tables = api_tables;
 	hc.auth = auth_hook;
 	hc.auth_free = auth_free;
-	hc.on_done = metrics_on_done;
+	hc.on_done = on_request_done;
 	r = http_server_start(&hc, &srv, &port);
 	if (r < 0) {
 		log_err("cannot listen on %s: %s", listen, strerror(-r));

@@ -2,8 +2,9 @@
 /*
  * The store: every piece of SQL in kumod is behind this interface, so that a
  * PostgreSQL backend can be added without touching the API code. The SQLite
- * backend (store_sqlite.c) keeps one connection per thread (opened on first
- * use), WAL mode, busy timeout, versioned migrations run by store_open().
+ * backend (store_sqlite.c) keeps a pool of connections: a thread takes one on
+ * its first store call and holds it until store_release() or its exit. WAL
+ * mode, busy timeout, versioned migrations run by store_open().
  *
  * Resources are JSON documents in one objects table, keyed by (kind, id),
  * with indexed columns for account_id, name and created_at; any other field
@@ -28,7 +29,14 @@
 #include "kumod/query.h"
 
 int store_open(const char *path);
+/* Closes every connection; no other thread may be using the store. */
 void store_close(void);
+/* Gives the calling thread's connection back to the pool, to be called
+ * before the thread blocks or goes idle (a long-poll, between requests); its
+ * next store call takes one again. A no-op when the thread holds none, and
+ * inside a transaction (begin without its outermost commit or rollback),
+ * which keeps its connection: release outside transactions. */
+void store_release(void);
 /* Schema version after migrations (for tests and /metrics). */
 int store_version(void);
 
@@ -96,6 +104,9 @@ int store_cmd_done(const char *id);
 /* Commands not done, for one host (NULL = all): array of command objects. */
 int store_cmd_pending(const char *host_id, json_t **ret);
 int store_cmd_delete_host(const char *host_id);
+/* Deletes commands done more than max_age_ms ago (a result repeated after
+ * that finds no command and is ignored). */
+int store_cmd_expire(int64_t max_age_ms);
 
 /* --- IP allocations ---------------------------------------------------- */
 /* Reserves ip (host order) on l3 for owner; -EEXIST if taken. */

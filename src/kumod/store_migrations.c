@@ -76,6 +76,14 @@ const char *const store_migrations[] = {
 	"CREATE INDEX objects_host ON objects(kind, json_extract(doc, '$.host_id'));"
 	"CREATE INDEX objects_vm ON objects(kind, json_extract(doc, '$.vm_id'));"
 	"CREATE INDEX objects_user ON objects(kind, json_extract(doc, '$.user_id'));",
+
+	/* 3: when a command was done (ms since the epoch), so that done ones
+	 * can be deleted after a while (store_cmd_expire); those done before
+	 * this migration count from it. */
+	"ALTER TABLE commands ADD COLUMN done_at INTEGER;"
+	"UPDATE commands SET done_at = CAST(strftime('%s', 'now') AS INTEGER) * 1000"
+	"  WHERE state = 'done';"
+	"CREATE INDEX commands_done ON commands(done_at);",
 };
 
 const int store_nmigrations = (int)(sizeof(store_migrations) / sizeof(store_migrations[0]));

@@ -9,15 +9,20 @@
  * checked by query.c (field names are checked again here, as they become
  * SQL text).
  *
- * Each thread has its own connection (WAL mode, so readers never wait for
- * the writer), opened on first use from the path given to store_open() and
- * closed when the thread exits or at store_close(). The path must name a
- * file: ":memory:" would give every thread a database of its own.
+ * Connections come from a pool (WAL mode, so readers never wait for the
+ * writer). A thread takes one on its first store call, from the idle list or
+ * newly opened from the path given to store_open(), and holds it until
+ * store_release() or its exit, which put it back; at most POOL_IDLE_MAX idle
+ * ones are kept, the rest are closed. So kumod, with a thread per HTTP
+ * connection and most of them waiting in long-polls, holds about as many
+ * connections as it has threads doing store work at once, not one per
+ * client. store_close() closes them all. The path must name a file:
+ * ":memory:" would give every connection a database of its own.
  *
- * A connection keeps its prepared statements: the objects table's fixed
- * ones in an array indexed by enum sql_id (store_get is the hot path: one
- * cached statement, one JSON parse), every other SQL text in a small hash
- * table (sq_stmt).
+ * A connection keeps its prepared statements, also while idle in the pool:
+ * the objects table's fixed ones in an array indexed by enum sql_id
+ * (store_get is the hot path: one cached statement, one JSON parse), every
+ * other SQL text in a small hash table (sq_stmt).
  * A statement is always reset and its bindings cleared before the function
  * that used it returns, so bound strings may point at the caller's memory.
  */
@@ -42,6 +47,7 @@
 #define STMT_BUCKETS 64
 #define STMT_CACHE_MAX 128 /* statements kept in the hash table per connection */
 #define SQL_MAX (64 * 1024)
+#define POOL_IDLE_MAX 32 /* idle connections kept for reuse; more are closed */
 
 /* The fixed statements, prepared once per connection on first use. */
 enum sql_id {
@@ -101,17 +107,23 @@ struct conn {
 	struct stmt_entry *buckets[STMT_BUCKETS];
 	int ncached;
 	struct conn *prev, *next; /* registry of open connections */
+	struct conn *next_idle;   /* weak: the pool's idle list */
 };
 
 /* Process-wide state. path and key are written by store_open/store_close
- * only, while no other thread uses the store. */
+ * only, while no other thread uses the store. A connection is in conns from
+ * its opening to its closing; it is either held by one thread (the value of
+ * key there) or on the idle list, never both. */
 static struct {
-	pthread_mutex_t lock; /* guards conns */
+	pthread_mutex_t lock; /* guards conns, idle and the counts */
 	bool open;
 	char *path; /* owned */
 	pthread_key_t key;
 	int version;
-	struct conn *conns;
+	struct conn *conns; /* owned: every open connection */
+	struct conn *idle;  /* weak: the ones no thread holds */
+	int nconns, nidle;
+	int64_t nopened; /* connections opened since store_open */
 } g = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* SQLite has one writer at a time. Threads of this process queue for it
@@ -353,33 +365,49 @@ static void conn_free(struct conn *c)
 
 static void tx_abort(struct conn *c);
 
-/* pthread_key destructor: the thread exits, its connection goes. */
-static void conn_thread_exit(void *p)
+/* Gives a connection no thread holds any more (outside a transaction) back
+ * to the pool, or closes it when the pool has enough idle ones. */
+static void conn_put(struct conn *c)
 {
-	struct conn *c, *found = NULL;
+	bool keep;
 
+	assert(c->depth == 0);
 	pthread_mutex_lock(&g.lock);
-	for (c = g.conns; c; c = c->next) {
-		if (c == p) {
-			found = c;
-			if (c->prev)
-				c->prev->next = c->next;
-			else
-				g.conns = c->next;
-			if (c->next)
-				c->next->prev = c->prev;
-			break;
-		}
+	keep = g.nidle < POOL_IDLE_MAX;
+	if (keep) {
+		c->next_idle = g.idle;
+		g.idle = c;
+		g.nidle++;
+	} else {
+		if (c->prev)
+			c->prev->next = c->next;
+		else
+			g.conns = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+		g.nconns--;
 	}
 	pthread_mutex_unlock(&g.lock);
-	if (found && found->depth > 0) {
+	if (!keep)
+		conn_free(c);
+}
+
+/* pthread_key destructor: the thread exits, its connection goes back to the
+ * pool. Runs in the exiting thread, which may own the writer mutex. */
+static void conn_thread_exit(void *p)
+{
+	struct conn *c = p;
+
+	if (c->depth > 0) {
 		/* A transaction left open by the exiting thread: roll it back
 		 * rather than leave every other writer waiting for it. */
 		log_debug("store: thread exits inside a transaction; rolled back");
-		tx_abort(found);
+		tx_abort(c);
+		c->depth = 0;
+		c->failed = false;
 		pthread_mutex_unlock(&writer_lock);
 	}
-	conn_free(found);
+	conn_put(c);
 }
 
 static int conn_exec(struct conn *c, const char *sql)
@@ -425,6 +453,8 @@ static int conn_open(struct conn **ret)
 	if (g.conns)
 		g.conns->prev = c;
 	g.conns = c;
+	g.nconns++;
+	g.nopened++;
 	pthread_mutex_unlock(&g.lock);
 	*ret = c;
 	return 0;
@@ -438,7 +468,8 @@ sqlite3 *sq_db(struct conn *c)
 	return c->db;
 }
 
-/* The calling thread's connection, opened on first use. */
+/* The calling thread's connection; on its first call (or the first since
+ * store_release) an idle one from the pool, else a new one. */
 static int conn_get(struct conn **ret)
 {
 	struct conn *c;
@@ -448,16 +479,53 @@ static int conn_get(struct conn **ret)
 		return -EIO;
 	c = pthread_getspecific(g.key);
 	if (!c) {
-		r = conn_open(&c);
-		if (r < 0)
-			return r;
+		pthread_mutex_lock(&g.lock);
+		c = g.idle;
+		if (c) {
+			g.idle = c->next_idle;
+			c->next_idle = NULL;
+			g.nidle--;
+		}
+		pthread_mutex_unlock(&g.lock);
+		if (!c) {
+			r = conn_open(&c);
+			if (r < 0)
+				return r;
+		}
 		if (pthread_setspecific(g.key, c) != 0) {
-			conn_thread_exit(c);
+			conn_put(c);
 			return -EIO;
 		}
 	}
 	*ret = c;
 	return 0;
+}
+
+void store_release(void)
+{
+	struct conn *c;
+
+	if (!g.open)
+		return;
+	c = pthread_getspecific(g.key);
+	if (!c || c->depth > 0)
+		return;
+	if (!sqlite3_get_autocommit(c->db)) {
+		/* not expected at depth 0 (store_list ends its snapshot) */
+		log_debug("store: released a connection inside a transaction; rolled back");
+		tx_abort(c);
+	}
+	pthread_setspecific(g.key, NULL);
+	conn_put(c);
+}
+
+void sq_pool_stats(int *ret_open, int *ret_idle, int64_t *ret_opened)
+{
+	pthread_mutex_lock(&g.lock);
+	*ret_open = g.nconns;
+	*ret_idle = g.nidle;
+	*ret_opened = g.nopened;
+	pthread_mutex_unlock(&g.lock);
 }
 
 int sq_conn_use(struct conn **ret)
@@ -698,6 +766,9 @@ void store_close(void)
 	pthread_mutex_lock(&g.lock);
 	list = g.conns;
 	g.conns = NULL;
+	g.idle = NULL;
+	g.nconns = g.nidle = 0;
+	g.nopened = 0;
 	g.open = false;
 	pthread_key_delete(g.key);
 	pthread_mutex_unlock(&g.lock);

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Private to the SQLite backend of the store (store_sqlite*.c,
- * store_migrations.c): the per-thread connection and the statement helpers
- * the backend's files share. Nothing else includes this; the rest of kumod
- * sees only store.h.
+ * store_migrations.c): the calling thread's pooled connection and the
+ * statement helpers the backend's files share. Nothing else includes this
+ * (but the store's unit tests); the rest of kumod sees only store.h.
  *
  * Statement discipline: a statement from sq_stmt() is used, then reset with
  * sq_stmt_end() (or by the helper that stepped it) before the same thread
@@ -28,6 +28,9 @@ extern const int store_nmigrations;
  * not open. */
 int sq_conn_use(struct conn **ret);
 sqlite3 *sq_db(struct conn *c);
+/* The pool, for tests: connections open now (held or idle), idle ones, and
+ * how many were opened since store_open. */
+void sq_pool_stats(int *ret_open, int *ret_idle, int64_t *ret_opened);
 
 /* Maps a SQLite result code to -EEXIST (primary key or unique), -EBUSY
  * (busy, locked) or -EIO, and logs it at debug with what and the message. */

@@ -306,14 +306,15 @@ int store_cmd_get(const char *id, json_t **ret)
 
 int store_cmd_done(const char *id)
 {
-	static const char sql[] = "UPDATE commands SET state = 'done' WHERE id = ?1";
+	static const char sql[] =
+	    "UPDATE commands SET state = 'done', done_at = COALESCE(done_at, ?2) WHERE id = ?1";
 	int64_t changed = 0;
 	struct conn *c;
 	int r;
 
 	r = sq_conn_use(&c);
 	if (r == 0)
-		r = sq_exec(c, sql, &changed, "s", id);
+		r = sq_exec(c, sql, &changed, "si", id, now_ms());
 	if (r == 0 && changed == 0)
 		r = -ENOENT;
 	return r;
@@ -357,6 +358,15 @@ int store_cmd_delete_host(const char *host_id)
 	int r = sq_conn_use(&c);
 
 	return r < 0 ? r : sq_exec(c, sql, NULL, "s", host_id);
+}
+
+int store_cmd_expire(int64_t max_age_ms)
+{
+	static const char sql[] = "DELETE FROM commands WHERE state = 'done' AND done_at < ?1";
+	struct conn *c;
+	int r = sq_conn_use(&c);
+
+	return r < 0 ? r : sq_exec(c, sql, NULL, "i", now_ms() - max_age_ms);
 }
 
 /* --- IP allocations --------------------------------------------------- */

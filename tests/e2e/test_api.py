@@ -20,7 +20,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import SLOW, Api, Cloud, wait_for
+from conftest import SLOW, Api, Cloud
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -288,7 +288,10 @@ def test_unknown_route_is_404(cloud):
                  "/v1/vms/%s/actions/explode" % uuid.uuid4()]:
         e = err(a.get(path), 404, "NotFound")
         assert "field" not in e
+    before = snapshot(a, "/v1/zones")
     err(a.post("/v1/nope", {"name": "x"}), 404, "NotFound")
+    err(a.post("/v1/zones/nope/x", {"name": "x"}), 404, "NotFound")
+    assert snapshot(a, "/v1/zones") == before
     # an unknown id on a real route is a 404 too
     err(a.get("/v1/zones/%s" % uuid.uuid4()), 404, "NotFound")
     err(a.get("/v1/zones/not-a-uuid"), 404, "NotFound")
@@ -501,6 +504,12 @@ def test_list_fields_projection(cloud):
     one = items(a, "/v1/instance-offerings", q="name=o-d")[0]
     got = a.ok("GET", "/v1/instance-offerings/" + one["id"], params={"fields": "name,memory_mb"})
     assert got == {"name": "o-d", "memory_mb": 4096}
+    # unknown (or write-only) fields are refused on a single GET as on lists
+    err(a.get("/v1/instance-offerings/" + one["id"], params={"fields": "name,colour"}), 400,
+        "InvalidArgument", field="fields")
+    me = a.ok("GET", "/v1/whoami")
+    err(a.get("/v1/users/" + me["user_id"], params={"fields": "password"}), 400,
+        "InvalidArgument", field="fields")
 
 
 def test_list_limit_offset_pages_and_total(cloud):
@@ -685,6 +694,18 @@ def test_idempotency_key_on_another_path_is_409(cloud):
     assert items(a, "/v1/zones", q="name=other") == []
 
 
+def test_idempotency_key_over_128_characters_is_400(cloud):
+    a = cloud.admin
+    before = snapshot(a, "/v1/zones")
+    err(a.post("/v1/zones", {"name": "long"}, headers={"Idempotency-Key": "k" * 129}), 400,
+        "InvalidArgument", field="Idempotency-Key")
+    assert snapshot(a, "/v1/zones") == before
+    key = {"Idempotency-Key": "k" * 128}
+    z1 = a.ok("POST", "/v1/zones", {"name": "long"}, headers=key, status=201)
+    assert a.ok("POST", "/v1/zones", {"name": "long"}, headers=key, status=201) == z1
+    assert len(items(a, "/v1/zones")) == len(before) + 1
+
+
 def test_x_request_id_is_echoed_when_sane(cloud):
     a = cloud.admin
     for rid in ["abc", "req-1.2_X", "A" * 64]:
@@ -711,35 +732,28 @@ def test_x_request_id_is_generated_otherwise(cloud):
 
 # ---- OpenAPI, metrics, events ----------------------------------------------------
 
-ROUTES_USED = [
-    ("get", "/v1/zones"), ("post", "/v1/zones"), ("get", "/v1/zones/{id}"),
-    ("patch", "/v1/zones/{id}"), ("delete", "/v1/zones/{id}"),
-    ("get", "/v1/clusters"), ("post", "/v1/clusters"), ("patch", "/v1/clusters/{id}"),
-    ("delete", "/v1/clusters/{id}"),
-    ("get", "/v1/images"), ("post", "/v1/images"), ("patch", "/v1/images/{id}"),
-    ("delete", "/v1/images/{id}"),
-    ("get", "/v1/instance-offerings"), ("post", "/v1/instance-offerings"),
-    ("get", "/v1/instance-offerings/{id}"), ("patch", "/v1/instance-offerings/{id}"),
-    ("delete", "/v1/instance-offerings/{id}"),
-    ("get", "/v1/l2-networks"), ("post", "/v1/l2-networks"), ("delete", "/v1/l2-networks/{id}"),
-    ("get", "/v1/l3-networks"), ("post", "/v1/l3-networks"), ("delete", "/v1/l3-networks/{id}"),
-    ("get", "/v1/hosts"), ("get", "/v1/hosts/{id}"), ("patch", "/v1/hosts/{id}"),
-    ("delete", "/v1/hosts/{id}"), ("post", "/v1/hosts/{id}/actions/enable"),
-    ("post", "/v1/hosts/{id}/actions/disable"),
-    ("get", "/v1/vms"), ("post", "/v1/vms"), ("get", "/v1/vms/{id}"), ("delete", "/v1/vms/{id}"),
-    ("post", "/v1/vms/{id}/actions/start"), ("post", "/v1/vms/{id}/actions/stop"),
-    ("post", "/v1/vms/{id}/actions/reboot"), ("post", "/v1/vms/{id}/actions/pause"),
-    ("post", "/v1/vms/{id}/actions/resume"),
-    ("get", "/v1/volumes"), ("post", "/v1/volumes"), ("get", "/v1/volumes/{id}"),
-    ("delete", "/v1/volumes/{id}"), ("post", "/v1/volumes/{id}/actions/attach"),
-    ("post", "/v1/volumes/{id}/actions/detach"),
-    ("get", "/v1/accounts"), ("post", "/v1/accounts"), ("get", "/v1/users"),
-    ("post", "/v1/users"), ("get", "/v1/api-keys"), ("post", "/v1/api-keys"),
-    ("get", "/v1/quotas"), ("get", "/v1/quotas/{id}"), ("patch", "/v1/quotas/{id}"),
-    ("get", "/v1/jobs"), ("get", "/v1/jobs/{id}"), ("get", "/v1/events"),
-    ("post", "/v1/sessions"), ("delete", "/v1/sessions/current"), ("get", "/v1/whoami"),
-    ("get", "/v1/openapi.json"), ("get", "/metrics"), ("get", "/healthz"),
-]
+def _crud(plural, ops="lcgpd"):
+    out = []
+    for op in ops:
+        out.append({"l": ("get", "/v1/" + plural), "c": ("post", "/v1/" + plural),
+                    "g": ("get", "/v1/%s/{id}" % plural), "p": ("patch", "/v1/%s/{id}" % plural),
+                    "d": ("delete", "/v1/%s/{id}" % plural)}[op])
+    return out
+
+
+# Every route these tests (test_api.py and test_auth.py) call.
+ROUTES_USED = (
+    _crud("zones") + _crud("clusters") + _crud("images") + _crud("instance-offerings") +
+    _crud("l2-networks") + _crud("l3-networks") + _crud("accounts") + _crud("users") +
+    _crud("vms") + _crud("volumes") + _crud("hosts", "lgpd") + _crud("api-keys", "lcgd") +
+    _crud("quotas", "lgp") + _crud("jobs", "lg") +
+    [("post", "/v1/vms/{id}/actions/" + v) for v in ("start", "stop", "reboot", "pause",
+                                                     "resume")] +
+    [("post", "/v1/volumes/{id}/actions/attach"), ("post", "/v1/volumes/{id}/actions/detach"),
+     ("post", "/v1/hosts/{id}/actions/enable"), ("post", "/v1/hosts/{id}/actions/disable"),
+     ("get", "/v1/events"), ("post", "/v1/sessions"), ("delete", "/v1/sessions/current"),
+     ("get", "/v1/whoami"), ("get", "/v1/openapi.json"), ("get", "/metrics"),
+     ("get", "/healthz")])
 
 # docs/API.md, "vms": the fields of a create.
 VM_CREATE_FIELDS = {"name", "description", "image_id", "instance_offering_id", "vcpus",
@@ -794,6 +808,14 @@ def test_openapi_document(cloud):
     assert "wait" in {p["name"] for p in paths["/v1/vms"]["post"]["parameters"]}
     assert {"code", "message", "field"} <= set(schemas["Error"]["properties"]["error"]
                                                ["properties"])
+    # and every documented operation is routed: no token gives 401 (or, on the
+    # open routes, their answer), never "no such path" or "method not allowed"
+    for p, ops in paths.items():
+        for m in ops:
+            r = requests.request(m.upper(), cloud.kumod.url + p.replace("{id}",
+                                                                        str(uuid.uuid4())))
+            assert r.status_code != 405 and "no such path" not in r.text, \
+                (m, p, r.status_code, r.text)
 
 
 def test_metrics_prometheus_text_counts_requests_and_vms(vmc):
@@ -1268,3 +1290,40 @@ def test_quota_read_and_update(cloud):
     # an account's quota goes with it
     a.ok("DELETE", "/v1/accounts/" + acct["id"], status=204)
     err(a.get("/v1/quotas/" + acct["id"]), 404, "NotFound")
+
+
+def test_account_and_user_crud(cloud):
+    a = cloud.admin
+    acct = a.ok("POST", "/v1/accounts", {"name": "ac", "description": "d"}, status=201)
+    assert acct["state"] == "enabled" and acct["account_id"] is None
+    p = a.ok("PATCH", "/v1/accounts/" + acct["id"], {"description": "e"})
+    assert p["description"] == "e" and a.ok("GET", "/v1/accounts/" + acct["id"]) == p
+    err(a.post("/v1/accounts", {"name": "ac"}), 409, "Conflict", field="name")
+    u = a.ok("POST", "/v1/users", {"name": "u", "password": "password-1",
+                                   "account_id": acct["id"]}, status=201)
+    assert (u["role"], u["state"], u["account_id"]) == ("member", "enabled", acct["id"])
+    err(a.post("/v1/users", {"name": "u2", "password": "short", "account_id": acct["id"]}),
+        400, "InvalidArgument", field="password")
+    err(a.post("/v1/users", {"name": "u2", "password": "password-1", "role": "god",
+                             "account_id": acct["id"]}), 400, "InvalidArgument", field="role")
+    err(a.post("/v1/users", {"name": "u2", "password": "password-1", "role": "admin",
+                             "account_id": acct["id"]}), 400, "InvalidArgument", field="role")
+    err(a.post("/v1/users", {"name": "u2", "password": "password-1",
+                             "account_id": str(uuid.uuid4())}), 400, "InvalidArgument",
+        field="account_id")
+    assert names(items(a, "/v1/users", q="account_id=" + acct["id"])) == ["u"]
+    p = a.ok("PATCH", "/v1/users/" + u["id"], {"role": "viewer", "state": "disabled"})
+    assert (p["role"], p["state"]) == ("viewer", "disabled")
+    err(a.patch("/v1/users/" + u["id"], {"name": "renamed"}), 400, "InvalidArgument",
+        field="name")
+    # an account that still has users stays; the admin account always stays
+    e = err(a.delete("/v1/accounts/" + acct["id"]), 409, "Conflict")
+    assert "users" in e["message"]
+    me = a.ok("GET", "/v1/whoami")
+    err(a.delete("/v1/accounts/" + me["account_id"]), 409, "Conflict")
+    err(a.delete("/v1/users/" + me["user_id"]), 409, "Conflict")
+    a.ok("DELETE", "/v1/users/" + u["id"], status=204)
+    err(a.get("/v1/users/" + u["id"]), 404, "NotFound")
+    a.ok("DELETE", "/v1/accounts/" + acct["id"], status=204)
+    err(a.get("/v1/accounts/" + acct["id"]), 404, "NotFound")
+    assert names(items(a, "/v1/accounts")) == ["admin"]

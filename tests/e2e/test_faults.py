@@ -208,13 +208,18 @@ def test_agent_kill9_hosts_disconnected_vms_unknown_then_reconciled_and_queued_a
 
 def test_command_redelivered_while_in_progress_runs_once(cloud_factory):
     cloud = cloud_factory("[kumod]\ncommand_resend_s=1\n")
-    agent = cloud.add_agent("slow", extra=["--sim-delay-ms", "3000", "--log-level", "debug"])
+    # the host takes 2-6 s per operation
+    agent = cloud.add_agent("slow", extra=["--sim-delay-ms", "4000", "--log-level", "debug"])
     b = basics(cloud)
     api = cloud.admin
     host = hosts(api, "slow")[0]
 
     first = api.ok("POST", "/v1/vms", vm_body(b, "first"))
-    time.sleep(1.3)
+    # dispatched (its command is queued and the host's long-poll takes it at
+    # once), then older than command_resend_s
+    wait_for(lambda: api.ok("GET", "/v1/jobs/%s" % first["id"])["state"] == "running",
+             timeout=5, interval=0.01, what="the first create to be dispatched")
+    time.sleep(1.2)
     # a new command for the host wakes its long-poll, which hands out the
     # first command again (sent more than command_resend_s ago, no result)
     second = api.ok("POST", "/v1/vms", vm_body(b, "second"))

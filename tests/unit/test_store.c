@@ -3,8 +3,8 @@
  * Unit tests for the SQLite store (kumod/store_sqlite*.c) on a real database
  * in a temporary directory: migrations, objects and account scoping, unique
  * names, list filters/sort/paging, transactions (nested, rolled back, from
- * several threads), idempotency keys, events, agent commands and IP
- * allocations.
+ * several threads), the connection pool, idempotency keys, events, agent
+ * commands (and their expiry) and IP allocations.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -871,6 +871,259 @@ static void test_commands(void **state)
 	json_decref(p1);
 }
 
+/* The SQLite handle of the calling thread's connection. */
+static sqlite3 *my_db(void)
+{
+	struct conn *c = NULL;
+
+	assert_int_equal(sq_conn_use(&c), 0);
+	return sq_db(c);
+}
+
+struct pool_thread {
+	pthread_barrier_t *barrier; /* weak; may be NULL */
+	bool release_first;         /* store_release, then meet the barrier twice */
+	bool release;               /* store_release before exiting */
+	bool leave_tx;              /* exit inside a transaction */
+	sqlite3 *db;                /* out: the connection it used */
+	int r;                      /* out: the store calls' result */
+};
+
+static void *pool_worker(void *arg)
+{
+	struct pool_thread *t = arg;
+	int64_t n;
+
+	t->r = store_count("pool", NULL, &n);
+	t->db = my_db();
+	if (t->leave_tx && store_begin() == 0)
+		t->r = insert("pool", "left", NULL, NULL, "2026-01-01T00:00:00Z", NULL, false);
+	if (t->release_first) {
+		store_release();
+		pthread_barrier_wait(t->barrier);
+	}
+	if (t->barrier)
+		pthread_barrier_wait(t->barrier);
+	if (t->release)
+		store_release();
+	return NULL;
+}
+
+static void run_pool_threads(struct pool_thread *t, int n)
+{
+	pthread_t th[64];
+
+	assert_true(n <= 64);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, pool_worker, &t[i]), 0);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(t[i].r, 0);
+}
+
+/* Threads that release their connection hand it on: 50 threads, five at a
+ * time, open no more than five connections; and the pool keeps a bounded
+ * number idle after a burst. */
+static void test_pool_reuse(void **state)
+{
+	struct pool_thread t[40];
+	pthread_barrier_t barrier;
+	int open, idle, open0, idle0;
+	int64_t opened, opened0;
+	pthread_t th;
+
+	my_db();
+	store_release();
+	store_release(); /* holding none: a no-op */
+	sq_pool_stats(&open0, &idle0, &opened0);
+	assert_int_equal(open0, idle0); /* nobody holds one */
+
+	/* A thread that released gets on without its connection, which the
+	 * next thread takes. */
+	memset(t, 0, sizeof(t));
+	assert_int_equal(pthread_barrier_init(&barrier, NULL, 2), 0);
+	t[0].barrier = &barrier;
+	t[0].release_first = true;
+	t[1].release = true;
+	assert_int_equal(pthread_create(&th, NULL, pool_worker, &t[0]), 0);
+	pthread_barrier_wait(&barrier); /* t[0] has released, and lives on */
+	run_pool_threads(&t[1], 1);
+	pthread_barrier_wait(&barrier);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	pthread_barrier_destroy(&barrier);
+	assert_int_equal(t[0].r, 0);
+	assert_ptr_equal(t[0].db, t[1].db);
+
+	assert_int_equal(pthread_barrier_init(&barrier, NULL, 5), 0);
+	for (int batch = 0; batch < 10; batch++) {
+		memset(t, 0, sizeof(t));
+		for (int i = 0; i < 5; i++) {
+			t[i].barrier = &barrier; /* all five hold one at once */
+			t[i].release = true;
+		}
+		run_pool_threads(t, 5);
+		for (int i = 1; i < 5; i++)
+			for (int j = 0; j < i; j++)
+				assert_ptr_not_equal(t[i].db, t[j].db);
+	}
+	pthread_barrier_destroy(&barrier);
+	sq_pool_stats(&open, &idle, &opened);
+	assert_true(opened - opened0 <= 5);
+	assert_int_equal(open, idle);
+
+	/* A burst of 40 at once: the extras past the idle cap are closed. */
+	sq_pool_stats(&open0, &idle0, &opened0);
+	assert_int_equal(pthread_barrier_init(&barrier, NULL, 40), 0);
+	memset(t, 0, sizeof(t));
+	for (int i = 0; i < 40; i++) {
+		t[i].barrier = &barrier;
+		t[i].release = true;
+	}
+	run_pool_threads(t, 40);
+	pthread_barrier_destroy(&barrier);
+	sq_pool_stats(&open, &idle, &opened);
+	assert_int_equal(opened - opened0, 40 - (idle0 < 40 ? idle0 : 40));
+	assert_int_equal(open, idle);
+	assert_true(idle > 0 && idle <= 32); /* POOL_IDLE_MAX in store_sqlite.c */
+
+	/* The main thread takes one again on its next call. */
+	assert_int_equal(insert("pool", "p2", NULL, NULL, "2026-01-01T00:00:00Z", NULL, false), 0);
+	sq_pool_stats(&open, &idle0, &opened0);
+	assert_int_equal(idle0, idle - 1);
+	assert_int_equal(opened0, opened);
+}
+
+/* store_release inside a transaction keeps the connection: the transaction
+ * goes on and commits. */
+static void test_pool_release_in_tx(void **state)
+{
+	const char *t = "2026-01-01T00:00:00Z";
+	int open, idle, open0, idle0;
+	int64_t opened, opened0;
+	json_t *got = NULL;
+	sqlite3 *db;
+
+	db = my_db();
+	sq_pool_stats(&open0, &idle0, &opened0);
+	assert_int_equal(store_begin(), 0);
+	assert_int_equal(insert("ptx", "a", NULL, "a", t, NULL, true), 0);
+	store_release();
+	assert_int_equal(store_begin(), 0);
+	assert_int_equal(insert("ptx", "b", NULL, "b", t, NULL, true), 0);
+	store_release(); /* nested: still a no-op */
+	assert_int_equal(store_commit(), 0);
+	store_release(); /* outer level still open */
+	sq_pool_stats(&open, &idle, &opened);
+	assert_int_equal(idle, idle0);
+	assert_int_equal(opened, opened0);
+	assert_ptr_equal(my_db(), db);
+	assert_false(sqlite3_get_autocommit(db)); /* the transaction is still open */
+	assert_int_equal(store_commit(), 0);
+	assert_true(sqlite3_get_autocommit(db));
+
+	/* Committed, and now the release gives the connection back. */
+	store_release();
+	sq_pool_stats(&open, &idle, &opened);
+	assert_int_equal(idle, idle0 + 1);
+	assert_int_equal(store_get("ptx", "a", NULL, false, &got), 0);
+	json_decref(got);
+	assert_int_equal(store_get("ptx", "b", NULL, false, &got), 0);
+	json_decref(got);
+
+	/* A rolled-back transaction: release waits for its outermost end too. */
+	db = my_db();
+	assert_int_equal(store_begin(), 0);
+	assert_int_equal(store_begin(), 0);
+	assert_int_equal(insert("ptx", "c", NULL, "c", t, NULL, true), 0);
+	store_rollback();
+	store_release();
+	store_rollback();
+	store_release();
+	assert_int_equal(store_get("ptx", "c", NULL, false, &got), -ENOENT);
+	assert_ptr_equal(my_db(), db); /* the same one, back from the pool */
+}
+
+/* A thread that exits holding a connection gives it back to the pool, also
+ * from inside a transaction, which is rolled back. */
+static void test_pool_thread_exit(void **state)
+{
+	struct pool_thread t[2];
+	int open, idle, open0, idle0;
+	int64_t opened, opened0;
+	json_t *got = NULL;
+
+	my_db();
+	store_release();
+	sq_pool_stats(&open0, &idle0, &opened0);
+	assert_true(idle0 >= 1);
+
+	memset(t, 0, sizeof(t));
+	run_pool_threads(&t[0], 1); /* no store_release */
+	sq_pool_stats(&open, &idle, &opened);
+	assert_int_equal(idle, idle0);
+	assert_int_equal(opened, opened0);
+
+	t[1].leave_tx = true;
+	run_pool_threads(&t[1], 1);
+	assert_ptr_equal(t[1].db, t[0].db);
+	sq_pool_stats(&open, &idle, &opened);
+	assert_int_equal(idle, idle0);
+	assert_int_equal(opened, opened0);
+
+	/* Its transaction was rolled back and the writer lock let go. */
+	assert_ptr_equal(my_db(), t[0].db);
+	assert_true(sqlite3_get_autocommit(my_db()));
+	assert_int_equal(store_get("pool", "left", NULL, false, &got), -ENOENT);
+	assert_int_equal(insert("pool", "after", NULL, NULL, "2026-01-01T00:00:00Z", NULL, false),
+	                 0);
+}
+
+/* Done commands older than the limit go; newer ones, and undone ones of any
+ * age, stay. */
+static void test_cmd_expire(void **state)
+{
+	json_t *cmd = NULL;
+	char *err = NULL;
+
+	assert_int_equal(store_cmd_add("x-old", "hx", "vm.start", NULL, NULL), 0);
+	assert_int_equal(store_cmd_add("x-new", "hx", "vm.start", NULL, NULL), 0);
+	assert_int_equal(store_cmd_add("x-sent", "hx", "vm.start", NULL, NULL), 0);
+	assert_int_equal(store_cmd_add("x-queued", "hx", "vm.start", NULL, NULL), 0);
+	assert_int_equal(store_cmd_take("hx", 60000, 3, &cmd), 0);
+	json_decref(cmd);
+	assert_int_equal(store_cmd_done("x-old"), 0);
+	assert_int_equal(store_cmd_done("x-new"), 0);
+	/* Two hours pass for x-old's result, and for the others' creation. */
+	assert_int_equal(sqlite3_exec(my_db(),
+	                              "UPDATE commands SET done_at = done_at - 7200000 "
+	                              "WHERE id = 'x-old';"
+	                              "UPDATE commands SET sent_at = sent_at - 7200000, "
+	                              "created_at = '2000-01-01T00:00:00.000Z' WHERE id <> 'x-new'",
+	                              NULL, NULL, &err),
+	                 SQLITE_OK);
+	sqlite3_free(err);
+
+	assert_int_equal(store_cmd_expire(3600LL * 1000), 0);
+	assert_int_equal(store_cmd_get("x-old", &cmd), -ENOENT);
+	assert_int_equal(store_cmd_get("x-new", &cmd), 0);
+	assert_string_equal(jstr(cmd, "state"), "done");
+	json_decref(cmd);
+	assert_int_equal(store_cmd_get("x-sent", &cmd), 0);
+	assert_string_equal(jstr(cmd, "state"), "sent");
+	json_decref(cmd);
+	assert_int_equal(store_cmd_get("x-queued", &cmd), 0);
+	assert_string_equal(jstr(cmd, "state"), "queued");
+	json_decref(cmd);
+
+	/* With no age limit every done one goes. */
+	usleep(2000);
+	assert_int_equal(store_cmd_expire(0), 0);
+	assert_int_equal(store_cmd_get("x-new", &cmd), -ENOENT);
+	assert_int_equal(store_cmd_get("x-sent", &cmd), 0);
+	json_decref(cmd);
+}
+
 static void test_ips(void **state)
 {
 	uint32_t *ips = NULL;
@@ -936,6 +1189,10 @@ int main(void)
 		cmocka_unit_test(test_idempotency),
 		cmocka_unit_test(test_events),
 		cmocka_unit_test(test_commands),
+		cmocka_unit_test(test_cmd_expire),
+		cmocka_unit_test(test_pool_reuse),
+		cmocka_unit_test(test_pool_release_in_tx),
+		cmocka_unit_test(test_pool_thread_exit),
 		cmocka_unit_test(test_ips),
 	};
 
