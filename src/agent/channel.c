@@ -19,14 +19,14 @@
  * sent" until kumod acknowledges them, across restarts. Transport errors
  * are retried with backoff (0.5 s doubling to 5 s) and logged once per
  * outage for the whole process. A 401 means the host was deleted or its
- * secret is wrong: the identity is dropped and the host registers again.
+ * secret is wrong: the identity is dropped and the host registers again
+ * (under the same name; unsent results are kept).
  *
  * Locking: h->lock guards everything in struct agent_host below it, and the
  * journal and driver state; HTTP calls are made without it. a->lock guards
  * the process-wide reachability bookkeeping.
  */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +42,14 @@
 #include "common/log.h"
 #include "common/util.h"
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) /* gcc */
+#define AGENT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) /* clang */
+#define AGENT_ASAN 1
+#endif
+#endif
+#if defined(AGENT_ASAN)
 #define HOST_THREAD_STACK (1024 * 1024) /* ASan's redzones need room */
 #else
 #define HOST_THREAD_STACK (256 * 1024)
@@ -373,25 +380,21 @@ static int identity_save(struct agent_host *h)
 }
 
 /* kumod answered 401 to a call made with identity generation gen: forget
- * the identity (once), so that the poller registers again. Results not yet
- * sent belonged to the old host and are dropped. Called with h->lock held. */
+ * the identity (once), so that the poller registers again. Unsent results
+ * are kept and go out under the new identity: kumod gives a host that
+ * registers again under its name its old record back, and ignores results
+ * of commands it does not know. Called with h->lock held. */
 static void identity_invalidate(struct agent_host *h, unsigned gen)
 {
-	size_t dropped = h->nout;
-
 	if (!h->have_id || atomic_load(&h->gen) != gen)
 		return;
 	log_warn("host %s (%s): kumod answered 401 (host deleted or secret wrong); registering "
-	         "again%s",
-	         h->name, h->host_id, dropped ? ", dropping its unsent results" : "");
+	         "again",
+	         h->name, h->host_id);
 	if (unlink(h->identity_path) < 0 && errno != ENOENT)
 		log_warn("host %s: cannot remove %s: %s", h->name, h->identity_path,
 		         strerror(errno));
 	identity_clear(h);
-	while (h->out_head)
-		outbox_pop(h, true);
-	note_up(h, CALL_RESULTS); /* nothing left to retry */
-	h->post_single_left = 0;
 	atomic_fetch_add(&h->gen, 1);
 	pthread_cond_broadcast(&h->poll_cond);
 	pthread_cond_broadcast(&h->exec_cond);
@@ -594,17 +597,16 @@ static void accept_command(struct agent_host *h, const json_t *cmd)
 	}
 }
 
-static void deliver(struct agent_host *h, const json_t *answer)
+/* Takes the commands of a poll answer; -EBADMSG when it has none. */
+static int deliver(struct agent_host *h, const json_t *answer)
 {
 	const json_t *cmds = json_object_get(answer, "commands"), *cmd;
 	size_t i;
 
-	if (!json_is_array(cmds)) {
-		log_warn("host %s: kumod's answer to a poll has no \"commands\" array", h->name);
-		return;
-	}
+	if (!json_is_array(cmds))
+		return -EBADMSG;
 	if (json_array_size(cmds) == 0)
-		return;
+		return 0;
 	pthread_mutex_lock(&h->lock);
 	json_array_foreach(cmds, i, cmd)
 	{
@@ -618,6 +620,14 @@ static void deliver(struct agent_host *h, const json_t *answer)
 	}
 	pthread_cond_signal(&h->exec_cond);
 	pthread_mutex_unlock(&h->lock);
+	return 0;
+}
+
+/* Register failures worth a quick retry: kumod away or busy. Refusals and
+ * bad answers wait the longest. */
+static bool register_transient(int r)
+{
+	return r == -EAGAIN || r == -ECONNREFUSED || r == -ETIMEDOUT || r == -EIO;
 }
 
 static void *poller_main(void *arg)
@@ -655,10 +665,8 @@ static void *poller_main(void *arg)
 		if (!path[0]) {
 			r = host_register(h, c);
 			if (r < 0 && r != -ECANCELED) {
-				backoff = r == -EAGAIN || r == -ECONNREFUSED || r == -ETIMEDOUT ||
-				                  r == -EIO
-				              ? backoff_next(backoff)
-				              : BACKOFF_MAX_MS;
+				backoff =
+				    register_transient(r) ? backoff_next(backoff) : BACKOFF_MAX_MS;
 				poller_sleep(h, backoff);
 			} else {
 				backoff = 0;
@@ -673,14 +681,14 @@ static void *poller_main(void *arg)
 			pthread_mutex_lock(&h->lock);
 			identity_invalidate(h, pc.gen);
 			pthread_mutex_unlock(&h->lock);
-		} else if (r < 0 || res.status != 200) {
+		} else if (r < 0 || res.status != 200 || deliver(h, res.json) < 0) {
+			/* (a 200 without a "commands" array counts as a failure too) */
 			note_failure(h, CALL_POLL, r, &res);
 			backoff = backoff_next(backoff);
 			poller_sleep(h, backoff);
 		} else {
 			note_up(h, CALL_POLL);
 			backoff = 0;
-			deliver(h, res.json);
 		}
 		http_result_clear(&res);
 	}

@@ -240,10 +240,10 @@ static void settings(struct agent *a, const struct config *cfg)
 		          "[A-Za-z0-9._-], starting with a letter or digit)",
 		          a->name);
 	a->cluster_id = config_str(cfg, "agent", "cluster", NULL);
-	if (a->cluster_id && !name_valid(a->cluster_id))
-		die_usage("--cluster: \"%s\" is not a valid id", a->cluster_id);
 	if (str_empty(a->cluster_id))
 		a->cluster_id = NULL;
+	if (a->cluster_id && !uuid_valid(a->cluster_id))
+		die_usage("--cluster: \"%s\" is not a cluster id (a UUID)", a->cluster_id);
 	a->address = config_str(cfg, "agent", "address", "127.0.0.1");
 	level = config_str(cfg, "agent", "log_level", "info");
 	if (log_level_parse(level, &lvl) < 0)

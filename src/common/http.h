@@ -9,10 +9,12 @@
  *     no path match is 404, a path match with another method is 405 with
  *     an Allow header;
  *   - reads the body with a size limit (1 MiB unless the route says
- *     otherwise) -> 413; parses JSON -> 400; validates it against the
- *     route's schema -> 400 (routes with HTTP_RAW_BODY get bytes instead);
- *   - calls the server's auth hook with the route's min role before the
- *     handler (routes with min_role 0 are open);
+ *     otherwise) -> 413;
+ *   - calls the server's auth hook with the route's min role (routes with
+ *     min_role 0 are open) -> 401/403;
+ *   - then parses the JSON -> 400 and validates it against the route's
+ *     schema -> 400 (routes with HTTP_RAW_BODY get bytes instead), so
+ *     callers without credentials learn nothing about the bodies;
  *   - produces the OpenAPI 3 document (http_openapi()).
  * Every response carries X-Request-Id (the client's if it sent a sane one,
  * else a new UUID). Error bodies: {"error":{"code","message","field"}}.

@@ -9,7 +9,9 @@
  * per-request timeouts, response bodies bounded to HTTP_CLIENT_BODY_MAX,
  * JSON parsing of responses that are JSON, the Location header, transport
  * errors as negative errno, streaming GETs, and a cancel hook so a thread
- * that is stopping can leave a request it is blocked in.
+ * that is stopping can leave a request it is blocked in. Bodies nested more
+ * than HTTP_CLIENT_JSON_DEPTH_MAX levels are not parsed (json stays NULL):
+ * the parser recurses, and the agent's threads have small stacks.
  *
  * What it does not do: retries, backoff or logging above debug. Callers
  * decide what a failure means and log it once.
@@ -35,6 +37,9 @@
 #define HTTP_CLIENT_CONNECT_TIMEOUT_S 10L
 #define HTTP_CLIENT_HEADER_MAX 4096
 #define HTTP_CLIENT_USER_AGENT "kumo/0.1.0"
+/* jansson parses recursively; the agent's threads have small stacks. No
+ * API answer nests anywhere near this deep. */
+#define HTTP_CLIENT_JSON_DEPTH_MAX 64
 
 struct http_client {
 	CURL *curl;              /* owned */
@@ -275,6 +280,32 @@ static bool looks_json(const char *content_type, const char *body)
 	return *body == '{' || *body == '[';
 }
 
+/* Whether the JSON text nests at most max levels (strings skipped). */
+static bool json_depth_ok(const char *s, size_t n, int max)
+{
+	bool in_string = false;
+	int depth = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+
+		if (in_string) {
+			if (ch == '\\')
+				i++;
+			else if (ch == '"')
+				in_string = false;
+		} else if (ch == '"') {
+			in_string = true;
+		} else if (ch == '{' || ch == '[') {
+			if (++depth > max)
+				return false;
+		} else if (ch == '}' || ch == ']') {
+			depth--;
+		}
+	}
+	return true;
+}
+
 static void transfer_init(struct transfer *t, struct http_client *c, size_t max)
 {
 	memset(t, 0, sizeof(*t));
@@ -371,7 +402,8 @@ static int perform(struct http_client *c, struct transfer *t, struct http_result
 		abort();
 	res->location = t->location;
 	t->location = NULL;
-	if (res->body_len > 0 && looks_json(t->content_type, res->body))
+	if (res->body_len > 0 && looks_json(t->content_type, res->body) &&
+	    json_depth_ok(res->body, res->body_len, HTTP_CLIENT_JSON_DEPTH_MAX))
 		res->json = jparse(res->body, res->body_len, NULL, 0);
 	return 0;
 }

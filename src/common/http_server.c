@@ -634,6 +634,9 @@ static int take_body(struct http_ctx *c)
 	return 0;
 }
 
+/* Authenticates (routes with a min role), then reads and validates the
+ * body, then runs the handler: a caller without credentials learns nothing
+ * about the body a route expects. */
 static void run_handler(struct http_ctx *c)
 {
 	struct http_server *s = c->srv;
@@ -656,6 +659,8 @@ static void run_handler(struct http_ctx *c)
 			return;
 		}
 	}
+	if (take_body(c) < 0)
+		return;
 	route->handler(req, &c->resp);
 	if (c->resp.status == 0)
 		http_reply_error(&c->resp, -EIO, NULL, "the handler gave no answer");
@@ -704,8 +709,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		                 c->body.max);
 		return queue(c, conn);
 	}
-	if (take_body(c) == 0)
-		run_handler(c);
+	run_handler(c);
 	return queue(c, conn);
 }
 

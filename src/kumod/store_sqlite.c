@@ -12,11 +12,17 @@
  * Connections come from a pool (WAL mode, so readers never wait for the
  * writer). A thread takes one on its first store call, from the idle list or
  * newly opened from the path given to store_open(), and holds it until
- * store_release() or its exit, which put it back; at most POOL_IDLE_MAX idle
+ * store_release() or its exit, which put it back; at most SQ_POOL_IDLE_MAX idle
  * ones are kept, the rest are closed. So kumod, with a thread per HTTP
  * connection and most of them waiting in long-polls, holds about as many
  * connections as it has threads doing store work at once, not one per
- * client. store_close() closes them all. The path must name a file:
+ * client; and never more than SQ_POOL_MAX: past that a thread waits for one to
+ * come back (up to the busy timeout, then -EBUSY). A burst of requests (a
+ * thousand hosts registering at once, each queueing for the writer) then
+ * costs no more memory than a few dozen. Waiting is safe because a thread
+ * holds at most one connection and nothing waits for a thread that has none
+ * while holding one: callers release before blocking (long-polls, job and
+ * event waits). store_close() closes them all. The path must name a file:
  * ":memory:" would give every connection a database of its own.
  *
  * A connection keeps its prepared statements, also while idle in the pool:
@@ -33,6 +39,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/buf.h"
 #include "common/json.h"
@@ -47,7 +54,6 @@
 #define STMT_BUCKETS 64
 #define STMT_CACHE_MAX 128 /* statements kept in the hash table per connection */
 #define SQL_MAX (64 * 1024)
-#define POOL_IDLE_MAX 32 /* idle connections kept for reuse; more are closed */
 
 /* The fixed statements, prepared once per connection on first use. */
 enum sql_id {
@@ -116,13 +122,15 @@ struct conn {
  * key there) or on the idle list, never both. */
 static struct {
 	pthread_mutex_t lock; /* guards conns, idle and the counts */
+	pthread_cond_t freed; /* a connection went idle or was closed (monotonic) */
 	bool open;
 	char *path; /* owned */
 	pthread_key_t key;
 	int version;
 	struct conn *conns; /* owned: every open connection */
 	struct conn *idle;  /* weak: the ones no thread holds */
-	int nconns, nidle;
+	int nconns;         /* open, or being opened */
+	int nidle;
 	int64_t nopened; /* connections opened since store_open */
 } g = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -373,7 +381,7 @@ static void conn_put(struct conn *c)
 
 	assert(c->depth == 0);
 	pthread_mutex_lock(&g.lock);
-	keep = g.nidle < POOL_IDLE_MAX;
+	keep = g.nidle < SQ_POOL_IDLE_MAX;
 	if (keep) {
 		c->next_idle = g.idle;
 		g.idle = c;
@@ -387,6 +395,7 @@ static void conn_put(struct conn *c)
 			c->next->prev = c->prev;
 		g.nconns--;
 	}
+	pthread_cond_signal(&g.freed);
 	pthread_mutex_unlock(&g.lock);
 	if (!keep)
 		conn_free(c);
@@ -424,6 +433,7 @@ static int conn_exec(struct conn *c, const char *sql)
 	return 0;
 }
 
+/* Opens a connection; the caller has counted it in g.nconns. */
 static int conn_open(struct conn **ret)
 {
 	struct conn *c = xcalloc(1, sizeof(*c));
@@ -453,7 +463,6 @@ static int conn_open(struct conn **ret)
 	if (g.conns)
 		g.conns->prev = c;
 	g.conns = c;
-	g.nconns++;
 	g.nopened++;
 	pthread_mutex_unlock(&g.lock);
 	*ret = c;
@@ -468,8 +477,52 @@ sqlite3 *sq_db(struct conn *c)
 	return c->db;
 }
 
-/* The calling thread's connection; on its first call (or the first since
- * store_release) an idle one from the pool, else a new one. */
+/* An idle connection from the pool, else a new one while there are fewer
+ * than SQ_POOL_MAX, else waits for one up to the busy timeout (-EBUSY). */
+static int conn_take(struct conn **ret)
+{
+	struct timespec ts;
+	struct conn *c;
+	int r = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += BUSY_TIMEOUT_MS / 1000;
+	pthread_mutex_lock(&g.lock);
+	while (!g.idle && g.nconns >= SQ_POOL_MAX) {
+		if (pthread_cond_timedwait(&g.freed, &g.lock, &ts) == ETIMEDOUT) {
+			r = -EBUSY;
+			break;
+		}
+	}
+	c = g.idle;
+	if (c) {
+		g.idle = c->next_idle;
+		c->next_idle = NULL;
+		g.nidle--;
+	} else if (r == 0) {
+		g.nconns++; /* this thread opens it */
+	}
+	pthread_mutex_unlock(&g.lock);
+	if (c || r < 0) {
+		if (r < 0)
+			log_debug("store: no connection free after %d ms", BUSY_TIMEOUT_MS);
+		*ret = c;
+		return r;
+	}
+	r = conn_open(&c);
+	if (r < 0) {
+		pthread_mutex_lock(&g.lock);
+		g.nconns--;
+		pthread_cond_signal(&g.freed);
+		pthread_mutex_unlock(&g.lock);
+		return r;
+	}
+	*ret = c;
+	return 0;
+}
+
+/* The calling thread's connection, taken from the pool on its first call
+ * (or the first since store_release). */
 static int conn_get(struct conn **ret)
 {
 	struct conn *c;
@@ -479,19 +532,9 @@ static int conn_get(struct conn **ret)
 		return -EIO;
 	c = pthread_getspecific(g.key);
 	if (!c) {
-		pthread_mutex_lock(&g.lock);
-		c = g.idle;
-		if (c) {
-			g.idle = c->next_idle;
-			c->next_idle = NULL;
-			g.nidle--;
-		}
-		pthread_mutex_unlock(&g.lock);
-		if (!c) {
-			r = conn_open(&c);
-			if (r < 0)
-				return r;
-		}
+		r = conn_take(&c);
+		if (r < 0)
+			return r;
 		if (pthread_setspecific(g.key, c) != 0) {
 			conn_put(c);
 			return -EIO;
@@ -737,6 +780,7 @@ static int migrate(struct conn *c)
 
 int store_open(const char *path)
 {
+	pthread_condattr_t ca;
 	struct conn *c;
 	int r;
 
@@ -747,6 +791,10 @@ int store_open(const char *path)
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	if (pthread_key_create(&g.key, conn_thread_exit) != 0)
 		return -EAGAIN;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&g.freed, &ca);
+	pthread_condattr_destroy(&ca);
 	g.path = xstrdup(path);
 	g.open = true;
 	r = conn_get(&c);
@@ -772,6 +820,7 @@ void store_close(void)
 	g.open = false;
 	pthread_key_delete(g.key);
 	pthread_mutex_unlock(&g.lock);
+	pthread_cond_destroy(&g.freed);
 	while (list) {
 		struct conn *next = list->next;
 

@@ -19,6 +19,9 @@
 
 struct conn;
 
+#define SQ_POOL_MAX 64      /* connections open at once, held or idle */
+#define SQ_POOL_IDLE_MAX 32 /* idle connections kept for reuse; more are closed */
+
 /* Migrations in order; the schema version is how many have been applied. */
 extern const char *const store_migrations[];
 extern const int store_nmigrations;

@@ -41,6 +41,12 @@ int vm_set_state(json_t *vm, enum vm_state s, const char *reason)
 	return 0;
 }
 
+void vm_strip_internal(json_t *vm)
+{
+	json_object_del(vm, "released");
+	json_object_del(vm, "state_before_lost");
+}
+
 int vm_release(json_t *vm)
 {
 	int r;
@@ -252,7 +258,13 @@ static int vm_job_end(json_t *job, json_t *vm, bool ok, const char *code, const 
 	}
 	if (!ok)
 		log_info("vm %s: %s failed: %s", jstr(vm, "id"), vm_action_name(a), msg);
-	return job_finish(job, ok, code, msg, ok ? json_deep_copy(vm) : NULL);
+	if (ok) {
+		json_t *shown = json_deep_copy(vm);
+
+		vm_strip_internal(shown);
+		return job_finish(job, true, code, msg, shown);
+	}
+	return job_finish(job, false, code, msg, NULL);
 }
 
 static int vm_job_result(json_t *job, const json_t *cmd, const char *status, const json_t *data,

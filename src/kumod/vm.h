@@ -16,6 +16,10 @@
 
 /* Sets a VM's state (and reason), stores it and emits vm.state. */
 int vm_set_state(json_t *vm, enum vm_state s, const char *reason);
+/* Drops kumod's own bookkeeping fields ("released", "state_before_lost")
+ * from a copy of a VM document before it is shown (API answers, job
+ * results). */
+void vm_strip_internal(json_t *vm);
 /* Releases what a VM holds: addresses, host allocation. */
 int vm_release(json_t *vm);
 /* Removes a destroyed VM: releases, deletes its root volume, detaches its

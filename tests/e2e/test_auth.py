@@ -145,10 +145,10 @@ def test_logout_revokes_the_token(cloud):
 
 
 def test_expired_session_is_401(cloud_factory):
-    c = cloud_factory("[kumod]\nsession_ttl_s=1\n")
+    c = cloud_factory("[kumod]\nsession_ttl_s=2\n")
     s = c.kumod.login()
     assert s.ok("GET", "/v1/whoami")["user"] == "admin"
-    time.sleep(1.3)
+    time.sleep(2.3)
     e = err(s.get("/v1/whoami"), 401, "Unauthenticated")
     assert "expired" in e["message"]
     err(s.post("/v1/zones", {"name": "late"}), 401, "Unauthenticated")
@@ -298,12 +298,14 @@ def test_api_key_is_shown_once_and_works_as_a_bearer_token(t):
     # an expiry in the past is refused; one in the future is honoured
     err(m.post("/v1/api-keys", {"name": "old", "expires_at": "2020-01-01T00:00:00Z"}), 400,
         "InvalidArgument", field="expires_at")
-    soon = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 2))
+    expiry = time.time() + 2.5
+    soon = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(expiry)) + \
+        ".%03dZ" % int((expiry % 1) * 1000)
     short = m.ok("POST", "/v1/api-keys", {"name": "short", "expires_at": soon}, status=201)
+    assert short["expires_at"] == soon
     ks = Api(t.url, short["key"])
     assert ks.ok("GET", "/v1/whoami")["auth"] == "api_key"
-    time.sleep(max(0.0, calendar.timegm(time.strptime(soon, "%Y-%m-%dT%H:%M:%SZ")) -
-                   time.time()) + 0.3)
+    time.sleep(max(0.0, expiry - time.time()) + 0.3)
     e = err(ks.get("/v1/whoami"), 401, "Unauthenticated")
     assert "expired" in e["message"]
 

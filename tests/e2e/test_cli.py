@@ -19,8 +19,7 @@ class Kumo:
     def __init__(self, cloud):
         self.cloud = cloud
         self.url = cloud.kumod.url
-        self.dir = os.path.join(cloud.tmp, "kumo-config")
-        os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        self.dir = os.path.join(cloud.tmp, "kumo-config")  # login makes it
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("KUMO_")}
         self.env["KUMO_CONFIG_DIR"] = self.dir
         self.pwfile = os.path.join(cloud.tmp, "admin.pw")
@@ -68,6 +67,7 @@ def test_login_saves_credentials_0600_used_by_later_commands(cloud):
     assert p.returncode == 0, p.stderr
     assert "admin" in p.stdout + p.stderr
     creds = os.path.join(k.dir, "credentials")
+    assert stat.S_IMODE(os.stat(k.dir).st_mode) == 0o700
     assert stat.S_IMODE(os.stat(creds).st_mode) == 0o600
     with open(creds) as f:
         saved = f.read()

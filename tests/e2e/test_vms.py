@@ -5,9 +5,14 @@ filters. Real kumod, real kumo-agent with the sim driver."""
 import ipaddress
 import time
 
-from conftest import SLOW, Api, wait_for
+from conftest import SLOW
 
 FAST = ["--sim-delay-ms", "30"]
+# docs/API.md's VM fields: nothing else (kumod's own bookkeeping) is shown
+VM_FIELDS = {"id", "created_at", "updated_at", "account_id", "name", "description", "state",
+             "state_reason", "host_id", "zone_id", "cluster_id", "image_id",
+             "instance_offering_id", "vcpus", "memory_mb", "root_disk_gb", "nics", "volumes",
+             "user_data", "ssh_keys", "ha", "job_id"}
 
 
 # --- helpers -------------------------------------------------------------------
@@ -111,6 +116,8 @@ def test_create_one_vm_202_job_running_address_in_range_root_volume(cloud):
     vm = api.ok("GET", "/v1/vms/%s" % vm_id)
     assert vm["state"] == "running"
     assert vm["state_reason"] is None
+    assert set(vm) <= VM_FIELDS, set(vm) - VM_FIELDS
+    assert set(job["result"]) <= VM_FIELDS, set(job["result"]) - VM_FIELDS
     assert (vm["vcpus"], vm["memory_mb"], vm["root_disk_gb"]) == (1, 512, 1)
 
     # one NIC, with an address from the L3's range, counted as used
@@ -508,6 +515,7 @@ def test_create_failed_by_host_ends_in_error_and_releases_capacity_and_address(c
     assert vm["state"] == "error"
     assert "doomed" in (vm["state_reason"] or "")
     assert vm["host_id"] is None
+    assert set(vm) <= VM_FIELDS, set(vm) - VM_FIELDS
     h = host_by_id(api, host["id"])
     assert (h["cpu_allocated"], h["memory_mb_allocated"], h["disk_gb_allocated"],
             h["vm_count"]) == (0, 0, 0, 0)

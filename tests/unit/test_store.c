@@ -11,6 +11,7 @@
 #include <setjmp.h>
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -882,11 +883,13 @@ static sqlite3 *my_db(void)
 
 struct pool_thread {
 	pthread_barrier_t *barrier; /* weak; may be NULL */
-	bool release_first;         /* store_release, then meet the barrier twice */
+	int waits;                  /* at the barrier (0 = once) */
+	bool release_first;         /* store_release before the barrier */
 	bool release;               /* store_release before exiting */
 	bool leave_tx;              /* exit inside a transaction */
 	sqlite3 *db;                /* out: the connection it used */
 	int r;                      /* out: the store calls' result */
+	atomic_bool done;           /* out: its store calls are over */
 };
 
 static void *pool_worker(void *arg)
@@ -898,11 +901,10 @@ static void *pool_worker(void *arg)
 	t->db = my_db();
 	if (t->leave_tx && store_begin() == 0)
 		t->r = insert("pool", "left", NULL, NULL, "2026-01-01T00:00:00Z", NULL, false);
-	if (t->release_first) {
+	atomic_store(&t->done, true);
+	if (t->release_first)
 		store_release();
-		pthread_barrier_wait(t->barrier);
-	}
-	if (t->barrier)
+	for (int i = 0; t->barrier && i < (t->waits ? t->waits : 1); i++)
 		pthread_barrier_wait(t->barrier);
 	if (t->release)
 		store_release();
@@ -944,6 +946,7 @@ static void test_pool_reuse(void **state)
 	memset(t, 0, sizeof(t));
 	assert_int_equal(pthread_barrier_init(&barrier, NULL, 2), 0);
 	t[0].barrier = &barrier;
+	t[0].waits = 2;
 	t[0].release_first = true;
 	t[1].release = true;
 	assert_int_equal(pthread_create(&th, NULL, pool_worker, &t[0]), 0);
@@ -985,13 +988,58 @@ static void test_pool_reuse(void **state)
 	sq_pool_stats(&open, &idle, &opened);
 	assert_int_equal(opened - opened0, 40 - (idle0 < 40 ? idle0 : 40));
 	assert_int_equal(open, idle);
-	assert_true(idle > 0 && idle <= 32); /* POOL_IDLE_MAX in store_sqlite.c */
+	assert_true(idle > 0 && idle <= SQ_POOL_IDLE_MAX);
 
 	/* The main thread takes one again on its next call. */
 	assert_int_equal(insert("pool", "p2", NULL, NULL, "2026-01-01T00:00:00Z", NULL, false), 0);
 	sq_pool_stats(&open, &idle0, &opened0);
 	assert_int_equal(idle0, idle - 1);
 	assert_int_equal(opened0, opened);
+}
+
+/* No more than SQ_POOL_MAX connections are open: a thread past that waits
+ * for one to come back. */
+static void test_pool_cap(void **state)
+{
+	struct pool_thread t[SQ_POOL_MAX + 1];
+	pthread_t th[SQ_POOL_MAX + 1];
+	pthread_barrier_t barrier;
+	int open, idle;
+	int64_t opened;
+	bool reused = false;
+
+	store_release();
+	memset(t, 0, sizeof(t));
+	assert_int_equal(pthread_barrier_init(&barrier, NULL, SQ_POOL_MAX + 1), 0);
+	for (int i = 0; i < SQ_POOL_MAX; i++) {
+		t[i].barrier = &barrier;
+		t[i].waits = 2;
+		t[i].release = true;
+		assert_int_equal(pthread_create(&th[i], NULL, pool_worker, &t[i]), 0);
+	}
+	pthread_barrier_wait(&barrier); /* every one holds a connection */
+	sq_pool_stats(&open, &idle, &opened);
+	assert_int_equal(open, SQ_POOL_MAX);
+	assert_int_equal(idle, 0);
+
+	assert_int_equal(pthread_create(&th[SQ_POOL_MAX], NULL, pool_worker, &t[SQ_POOL_MAX]), 0);
+	usleep(200 * 1000);
+	assert_false(atomic_load(&t[SQ_POOL_MAX].done)); /* waits for a connection */
+	sq_pool_stats(&open, &idle, &opened);
+	assert_int_equal(open, SQ_POOL_MAX);
+
+	pthread_barrier_wait(&barrier); /* the holders release theirs and exit */
+	for (int i = 0; i <= SQ_POOL_MAX; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	pthread_barrier_destroy(&barrier);
+	for (int i = 0; i <= SQ_POOL_MAX; i++)
+		assert_int_equal(t[i].r, 0);
+	for (int i = 0; i < SQ_POOL_MAX; i++)
+		reused = reused || t[i].db == t[SQ_POOL_MAX].db;
+	assert_true(reused);
+	sq_pool_stats(&open, &idle, &opened);
+	assert_int_equal(open, idle);
+	assert_true(idle <= SQ_POOL_IDLE_MAX);
 }
 
 /* store_release inside a transaction keeps the connection: the transaction
@@ -1191,6 +1239,7 @@ int main(void)
 		cmocka_unit_test(test_commands),
 		cmocka_unit_test(test_cmd_expire),
 		cmocka_unit_test(test_pool_reuse),
+		cmocka_unit_test(test_pool_cap),
 		cmocka_unit_test(test_pool_release_in_tx),
 		cmocka_unit_test(test_pool_thread_exit),
 		cmocka_unit_test(test_ips),
