@@ -118,7 +118,8 @@ struct vm_spec {
 	int64_t vcpus, memory_mb, root_disk_gb, count;
 	json_t *image;                              /* owned */
 	json_t *l3s;                                /* owned: array of l3 docs */
-	const char *zone_id, *cluster_id, *host_id; /* weak, from the body */
+	const char *zone_id, *cluster_id, *host_id; /* weak: body or zone_buf */
+	char zone_buf[UUID_LEN + 1];                /* the networks' zone */
 	enum sched_strategy strategy;
 };
 
@@ -126,6 +127,37 @@ static void spec_free(struct vm_spec *s)
 {
 	json_decref(s->image);
 	json_decref(s->l3s);
+}
+
+/* The VM goes where its networks are: every L3's L2 network belongs to a
+ * zone; they must agree with each other and with a zone_id given. */
+static int spec_network_zone(struct vm_spec *s, struct kerr *e)
+{
+	json_t *l3;
+	size_t i;
+
+	json_array_foreach(s->l3s, i, l3)
+	{
+		json_t *l2 = NULL;
+		char field[40];
+
+		snprintf(field, sizeof(field), "l3_network_ids[%zu]", i);
+		if (store_get("l2-networks", jstr(l3, "l2_network_id"), NULL, false, &l2) < 0)
+			return kerr_set(e, -EINVAL, field, "network %s has no L2 network",
+			                jstr(l3, "name"));
+		if (!s->zone_id) {
+			s->zone_id = jstr(l2, "zone_id");
+			snprintf(s->zone_buf, sizeof(s->zone_buf), "%s", s->zone_id);
+			s->zone_id = s->zone_buf;
+		} else if (strcmp(s->zone_id, jstr(l2, "zone_id")) != 0) {
+			json_decref(l2);
+			return kerr_set(e, -EINVAL, field,
+			                "network %s is in another zone than the VM's (%s)",
+			                jstr(l3, "name"), s->zone_id);
+		}
+		json_decref(l2);
+	}
+	return 0;
 }
 
 static int spec_resolve(struct http_request *req, struct vm_spec *s, struct kerr *e)
@@ -180,6 +212,9 @@ static int spec_resolve(struct http_request *req, struct vm_spec *s, struct kerr
 		json_array_append_new(s->l3s, l3);
 	}
 	s->zone_id = jstr(b, "zone_id");
+	r = spec_network_zone(s, e);
+	if (r < 0)
+		return r;
 	s->cluster_id = jstr(b, "cluster_id");
 	s->host_id = jstr(b, "host_id");
 	if (s->zone_id && (r = api_ref(&kind_zone, req, s->zone_id, "zone_id", NULL, e)) < 0)

@@ -56,6 +56,14 @@ int vm_release(json_t *vm)
 	r = store_ip_release_owner(jstr(vm, "id"));
 	if (r < 0)
 		return r;
+	{
+		/* the addresses may go to other VMs now: stop showing them here */
+		json_t *nic;
+		size_t i;
+
+		json_array_foreach(json_object_get(vm, "nics"), i, nic)
+		    json_object_set_new(nic, "ip", json_null());
+	}
 	r = host_adjust(jstr(vm, "host_id"), -jint(vm, "vcpus", 0), -jint(vm, "memory_mb", 0),
 	                -jint(vm, "root_disk_gb", 0), -1);
 	if (r < 0)

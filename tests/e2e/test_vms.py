@@ -573,3 +573,42 @@ def test_job_list_filters_by_state_and_type(cloud):
     r = api.get("/v1/jobs?q=colour=red")
     assert r.status_code == 400, r.text
     assert r.json()["error"]["code"] == "InvalidArgument"
+
+
+def test_vm_goes_to_the_zone_of_its_networks(cloud):
+    api = cloud.admin
+    b = boot(cloud, hosts=2)
+    # A second zone with its own L2/L3 but no hosts: a VM on that network
+    # must not land on a host of the default zone.
+    z2 = api.ok("POST", "/v1/zones", {"name": "far"})["id"]
+    l2 = api.ok("POST", "/v1/l2-networks", {"name": "far-l2", "zone_id": z2, "type": "flat"})
+    l3 = api.ok("POST", "/v1/l3-networks", {"name": "far-net", "l2_network_id": l2["id"],
+                                            "cidr": "10.99.0.0/24", "shared": True})
+    before = len(vms(api))
+    r = api.post("/v1/vms", vm_body(b, "far-vm", l3_network_ids=[l3["id"]]))
+    conflict(r, z2)
+    assert len(vms(api)) == before
+    assert l3_used(api, l3["id"]) == 0
+    # Networks of two zones, or a zone that contradicts the network: 400.
+    r = api.post("/v1/vms", vm_body(b, "split", l3_network_ids=[b["l3"], l3["id"]]))
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["field"] == "l3_network_ids[1]"
+    r = api.post("/v1/vms", vm_body(b, "contra", zone_id=z2))
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["field"] == "l3_network_ids[0]"
+    # The network's own zone works, and the VM records it.
+    _, vm = create_wait(api, b, "near")
+    assert vm["state"] == "running"
+    assert vm["zone_id"] == b["zone"]
+
+
+def test_failed_create_shows_no_address(cloud):
+    api = cloud.admin
+    b = boot(cloud, extra=FAST + ["--sim-fail-match", "doomed"])
+    job = api.job(create(api, b, "doomed-1"))
+    assert job["state"] == "failed"
+    vm = api.ok("GET", "/v1/vms/%s" % job["resource_id"])
+    assert vm["state"] == "error"
+    assert [n["ip"] for n in vm["nics"]] == [None]
+    _, ok = create_wait(api, b, "fine")
+    assert ok["nics"][0]["ip"] is not None
