@@ -96,7 +96,7 @@ static int check_overlap(struct http_request *req, const json_t *doc, const stru
 
 	list_query_init(&q);
 	query_add_eq(&q, "l2_network_id", jstr(doc, "l2_network_id"));
-	q.limit = QUERY_LIMIT_MAX;
+	q.limit = 0; /* all */
 	r = store_list("l3-networks", &q, &items, &total);
 	list_query_free(&q);
 	if (r < 0)

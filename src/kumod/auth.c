@@ -288,7 +288,7 @@ int auth_revoke_user(const char *user_id)
 
 		list_query_init(&q);
 		query_add_eq(&q, "user_id", user_id);
-		q.limit = QUERY_LIMIT_MAX;
+		q.limit = 0; /* all */
 		r = store_list(kinds[k], &q, &items, &total);
 		list_query_free(&q);
 		if (r < 0)

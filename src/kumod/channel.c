@@ -291,7 +291,7 @@ static void reconcile(const char *host_id, const json_t *vms)
 
 	list_query_init(&q);
 	query_add_eq(&q, "host_id", host_id);
-	q.limit = QUERY_LIMIT_MAX;
+	q.limit = 0; /* all */
 	if (store_list("vms", &q, &items, &total) < 0) {
 		list_query_free(&q);
 		return;

@@ -284,7 +284,7 @@ static void vms_unknown(const char *host_id)
 
 	list_query_init(&q);
 	query_add_eq(&q, "host_id", host_id);
-	q.limit = QUERY_LIMIT_MAX;
+	q.limit = 0; /* all */
 	if (store_list("vms", &q, &items, &total) == 0) {
 		json_array_foreach(items, i, vm)
 		{
@@ -361,7 +361,7 @@ void host_check_liveness(void)
 		process_start = now;
 	list_query_init(&q);
 	query_add_eq(&q, "status", "connected");
-	q.limit = QUERY_LIMIT_MAX;
+	q.limit = 0; /* all */
 	if (store_list("hosts", &q, &items, &total) < 0) {
 		list_query_free(&q);
 		return;

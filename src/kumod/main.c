@@ -27,6 +27,7 @@
 #include "kumod/kumod.h"
 #include "kumod/metrics.h"
 #include "kumod/store.h"
+#include "kumod/vm.h"
 
 static volatile sig_atomic_t stopping;
 
@@ -179,6 +180,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	jobs_recover();
+	vm_recover();
 
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_signal);

@@ -85,7 +85,7 @@ int vm_remove(json_t *vm)
 		return r;
 	list_query_init(&q);
 	query_add_eq(&q, "vm_id", jstr(vm, "id"));
-	q.limit = QUERY_LIMIT_MAX;
+	q.limit = 0; /* all */
 	r = store_list("volumes", &q, &vols, &total);
 	list_query_free(&q);
 	if (r < 0)
@@ -313,3 +313,56 @@ const struct job_type job_vm_resume = { "vm.resume", vm_job_run, vm_job_result, 
 const struct job_type job_vm_destroy = { "vm.destroy", vm_job_run, vm_job_result, vm_job_abort };
 /* A batch create's parent: its children do the work. */
 const struct job_type job_vm_batch = { "vm.create_batch", NULL, NULL, NULL };
+
+int vm_recover(void)
+{
+	static const char *const transitional[] = { "creating",  "starting", "stopping",
+		                                    "rebooting", "pausing",  "migrating",
+		                                    "destroying" };
+	int fixed = 0;
+
+	/* Every VM in a transitional state has a job that will move it on.
+	 * One whose job is gone or already final was cut off by something this
+	 * code did not foresee: give it a clear state rather than leave it
+	 * hanging. */
+	for (size_t k = 0; k < sizeof(transitional) / sizeof(transitional[0]); k++) {
+		struct list_query q;
+		json_t *items = NULL, *vm;
+		int64_t total = 0;
+		size_t i;
+
+		list_query_init(&q);
+		query_add_eq(&q, "state", transitional[k]);
+		q.limit = 0; /* all */
+		if (store_list("vms", &q, &items, &total) < 0) {
+			list_query_free(&q);
+			return -EIO;
+		}
+		list_query_free(&q);
+		json_array_foreach(items, i, vm)
+		{
+			json_t *job = NULL;
+			bool stuck = !jstr(vm, "job_id") ||
+			             store_get("jobs", jstr(vm, "job_id"), NULL, false, &job) < 0 ||
+			             job_state_final(jstr(job, "state"));
+
+			json_decref(job);
+			if (!stuck)
+				continue;
+			if (store_begin() < 0)
+				continue;
+			json_object_del(vm, "job_id");
+			if (vm_set_state(vm, VM_ERROR, "interrupted: its operation was lost") < 0 ||
+			    store_commit() < 0)
+				store_rollback();
+			else
+				fixed++;
+		}
+		json_decref(items);
+	}
+	if (fixed)
+		log_warn("%d VMs were left in a transitional state without an operation; "
+		         "they are in error now",
+		         fixed);
+	return 0;
+}

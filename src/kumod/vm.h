@@ -30,5 +30,9 @@ int vm_remove(json_t *vm);
 int vm_begin_action(json_t *vm, enum vm_action a, const json_t *params, json_t **ret_job,
                     struct kerr *e);
 
+/* At start, after jobs_recover(): no VM stays in a transitional state
+ * without an operation that will end it. */
+int vm_recover(void);
+
 extern const struct job_type job_vm_create, job_vm_start, job_vm_stop, job_vm_reboot, job_vm_pause,
     job_vm_resume, job_vm_destroy, job_vm_batch;
