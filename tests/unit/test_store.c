@@ -1223,26 +1223,16 @@ static void test_ips(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_migrations),
-		cmocka_unit_test(test_crud),
-		cmocka_unit_test(test_account_scope),
-		cmocka_unit_test(test_unique_names),
-		cmocka_unit_test(test_list_filters),
-		cmocka_unit_test(test_list_sort_page),
-		cmocka_unit_test(test_count_sum),
-		cmocka_unit_test(test_list_bad_fields),
-		cmocka_unit_test(test_statement_cache),
-		cmocka_unit_test(test_transactions),
-		cmocka_unit_test(test_threads),
-		cmocka_unit_test(test_idempotency),
-		cmocka_unit_test(test_events),
-		cmocka_unit_test(test_commands),
-		cmocka_unit_test(test_cmd_expire),
-		cmocka_unit_test(test_pool_reuse),
-		cmocka_unit_test(test_pool_cap),
-		cmocka_unit_test(test_pool_release_in_tx),
-		cmocka_unit_test(test_pool_thread_exit),
-		cmocka_unit_test(test_ips),
+		cmocka_unit_test(test_migrations),       cmocka_unit_test(test_crud),
+		cmocka_unit_test(test_account_scope),    cmocka_unit_test(test_unique_names),
+		cmocka_unit_test(test_list_filters),     cmocka_unit_test(test_list_sort_page),
+		cmocka_unit_test(test_count_sum),        cmocka_unit_test(test_list_bad_fields),
+		cmocka_unit_test(test_statement_cache),  cmocka_unit_test(test_transactions),
+		cmocka_unit_test(test_threads),          cmocka_unit_test(test_idempotency),
+		cmocka_unit_test(test_events),           cmocka_unit_test(test_commands),
+		cmocka_unit_test(test_cmd_expire),       cmocka_unit_test(test_pool_reuse),
+		cmocka_unit_test(test_pool_cap),         cmocka_unit_test(test_pool_release_in_tx),
+		cmocka_unit_test(test_pool_thread_exit), cmocka_unit_test(test_ips),
 	};
 
 	return cmocka_run_group_tests_name("store", tests, setup, teardown);
