@@ -92,11 +92,7 @@ static int l2_on_create(struct http_request *req, json_t *doc, struct kerr *e)
 		return kerr_set(e, -EINVAL, idfield, "a %s network needs a %s", type, idfield);
 	list_query_init(&q);
 	query_add_eq(&q, "type", type);
-	q.filters[q.nfilters] = (struct filter){ .op = OP_EQ, .vtype = FV_INT, .nvalues = 1 };
-	snprintf(q.filters[q.nfilters].field, sizeof(q.filters[0].field), "%s", idfield);
-	q.filters[q.nfilters].ivalues[0] = jint(doc, idfield, 0);
-	q.filters[q.nfilters].values[0] = xasprintf("%lld", (long long)jint(doc, idfield, 0));
-	q.nfilters++;
+	query_add_int_eq(&q, idfield, jint(doc, idfield, 0));
 	if (!strcmp(type, "vlan"))
 		query_add_eq(&q, "physical_interface", ifname);
 	r = store_count("l2-networks", &q, &n);

@@ -138,6 +138,14 @@ static void filter_clear(struct filter *f)
 	f->nvalues = 0;
 }
 
+/* The next free filter slot; the array is made on first use. */
+static struct filter *next_filter(struct list_query *q)
+{
+	if (!q->filters)
+		q->filters = xcalloc(QUERY_MAX_FILTERS, sizeof(*q->filters));
+	return &q->filters[q->nfilters++];
+}
+
 void list_query_init(struct list_query *q)
 {
 	memset(q, 0, sizeof(*q));
@@ -151,6 +159,7 @@ void list_query_free(struct list_query *q)
 		return;
 	for (int i = 0; i < q->nfilters; i++)
 		filter_clear(&q->filters[i]);
+	free(q->filters);
 	free(q->fields);
 	list_query_init(q);
 }
@@ -229,7 +238,7 @@ int query_parse_filter(struct list_query *q, const struct schema *s, const char 
 			p += n + 1;
 		}
 	}
-	q->filters[q->nfilters++] = f;
+	*next_filter(q) = f;
 	return 0;
 fail:
 	filter_clear(&f);
@@ -328,12 +337,31 @@ int query_add_eq(struct list_query *q, const char *field, const char *value)
 	if (q->nfilters >= QUERY_MAX_FILTERS)
 		return -EINVAL;
 	v = xstrdup(value);
-	f = &q->filters[q->nfilters++];
+	f = next_filter(q);
 	memset(f, 0, sizeof(*f));
 	snprintf(f->field, sizeof(f->field), "%s", field);
 	f->op = OP_EQ;
 	f->vtype = FV_STRING;
 	f->nvalues = 1;
 	f->values[0] = v;
+	return 0;
+}
+
+int query_add_int_eq(struct list_query *q, const char *field, int64_t value)
+{
+	struct filter *f;
+
+	if (!field || !*field || strlen(field) >= (size_t)QUERY_FIELD_LEN)
+		return -EINVAL;
+	if (q->nfilters >= QUERY_MAX_FILTERS)
+		return -EINVAL;
+	f = next_filter(q);
+	memset(f, 0, sizeof(*f));
+	snprintf(f->field, sizeof(f->field), "%s", field);
+	f->op = OP_EQ;
+	f->vtype = FV_INT;
+	f->nvalues = 1;
+	f->values[0] = xasprintf("%lld", (long long)value);
+	f->ivalues[0] = value;
 	return 0;
 }

@@ -40,8 +40,9 @@ struct filter {
 
 struct list_query {
 	int nfilters;
-	struct filter filters[QUERY_MAX_FILTERS];
-	char sort[64]; /* field, "" = created_at */
+	struct filter *filters; /* owned; QUERY_MAX_FILTERS slots, made at the first filter
+				 * (a list_query lives on thread stacks: keep it small) */
+	char sort[64];          /* field, "" = created_at */
 	bool sort_desc;
 	int64_t limit, offset;
 	char *fields; /* owned; comma list for projection, NULL = all */
@@ -60,3 +61,5 @@ int query_parse_params(struct list_query *q, const struct schema *s, const char 
                        const char *offset, const char *sort, const char *fields, struct kerr *err);
 /* Adds a filter built by code (e.g. host_id=X), value a string. */
 int query_add_eq(struct list_query *q, const char *field, const char *value);
+/* Adds an integer equality filter built by code (e.g. vni=100). */
+int query_add_int_eq(struct list_query *q, const char *field, int64_t value);

@@ -1140,8 +1140,10 @@ static int list_stmt(struct conn *c, const char *head, const char *kind, const s
 		if (r == 0)
 			r = field_sql(&b, sort_field);
 		if (r == 0)
-			r = buf_puts(&b, desc ? " DESC, id DESC LIMIT ? OFFSET ?"
-			                      : " ASC, id ASC LIMIT ? OFFSET ?");
+			/* ties in insertion order (rowid: updates keep it),
+			 * so items made in the same millisecond page stably */
+			r = buf_puts(&b, desc ? " DESC, rowid DESC LIMIT ? OFFSET ?"
+			                      : " ASC, rowid ASC LIMIT ? OFFSET ?");
 	}
 	if (r < 0)
 		goto out;

@@ -130,9 +130,11 @@ def test_vm_lifecycle_with_names_resolved(kumo, cloud):
                     "--memory-mb", "256", "--root-disk-gb", "3")
     img = kumo.json("image", "create", "--name", "tiny", "--format", "qcow2", "--size", "4096",
                     "--visibility", "public")
-    l2 = kumo.json("l2", "create", "--name", "lan", "--zone", "z", "--type", "vlan",
+    # the hosts registered into zone "default": the network goes there, so
+    # that VMs on it are placed on those hosts
+    l2 = kumo.json("l2", "create", "--name", "lan", "--zone", "default", "--type", "vlan",
                    "--vlan", "42", "--physical-interface", "eth1")
-    assert l2["zone_id"] == api.ok("GET", "/v1/zones?q=name=z")["items"][0]["id"]
+    assert l2["zone_id"] == api.ok("GET", "/v1/zones?q=name=default")["items"][0]["id"]
     l3 = kumo.json("l3", "create", "--name", "net", "--l2", "lan", "--cidr", "192.168.50.0/24",
                    "--ip-range", "192.168.50.10-192.168.50.20")
     assert l3["l2_network_id"] == l2["id"]

@@ -429,14 +429,15 @@ static void test_list_sort_page(void **state)
 	assert_string_equal(list_ids("lst", "-name", NULL, NULL), "i3,i5,i2,i4,i1");
 	assert_string_equal(list_ids("lst", "vcpus", NULL, NULL), "i1,i2,i3,i4,i5");
 	assert_string_equal(list_ids("lst", "-vcpus", NULL, NULL), "i5,i4,i3,i2,i1");
-	/* Missing values (NULL) sort first ascending; ties break on id. */
+	/* Missing values (NULL) sort first ascending; ties keep insertion order. */
 	assert_string_equal(list_ids("lst", "state", NULL, NULL), "i5,i4,i1,i3,i2");
 	assert_string_equal(list_ids("lst", "-state", NULL, NULL), "i2,i3,i1,i4,i5");
 	assert_int_equal(insert("tie", "t2", NULL, NULL, "2026-01-01T00:00:00Z", NULL, false), 0);
 	assert_int_equal(insert("tie", "t1", NULL, NULL, "2026-01-01T00:00:00Z", NULL, false), 0);
 	assert_int_equal(insert("tie", "t3", NULL, NULL, "2026-01-01T00:00:00Z", NULL, false), 0);
-	assert_string_equal(list_ids("tie", NULL, NULL, NULL), "t1,t2,t3");
-	assert_string_equal(list_ids("tie", "-created_at", NULL, NULL), "t3,t2,t1");
+	/* equal sort keys keep insertion order (not id order) */
+	assert_string_equal(list_ids("tie", NULL, NULL, NULL), "t2,t1,t3");
+	assert_string_equal(list_ids("tie", "-created_at", NULL, NULL), "t3,t1,t2");
 
 	/* limit/offset page; total ignores them. */
 	list_query_init(&q);
