@@ -22,6 +22,10 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Wall clock and monotonic clock in milliseconds. */
 int64_t now_ms(void);
 int64_t mono_ms(void);
+/* ts = now + ms on CLOCK_MONOTONIC, for pthread_cond_timedwait on
+ * condition variables made with pthread_condattr_setclock(MONOTONIC). */
+struct timespec;
+void deadline_mono(struct timespec *ts, int64_t ms);
 /* RFC 3339 UTC with milliseconds: "2026-11-21T04:25:36.123Z". out has TIME_LEN bytes. */
 void time_format(int64_t ms, char out[TIME_LEN]);
 /* Parses RFC 3339 ("...Z" or "+hh:mm", optional fraction). 0 or -EINVAL. */

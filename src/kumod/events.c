@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "kumod/events.h"
 #include "kumod/store.h"
 
@@ -49,13 +50,7 @@ void event_wait(int64_t seq, int64_t timeout_ms)
 	struct timespec ts;
 
 	pthread_once(&ev_once, ev_init);
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (timeout_ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	deadline_mono(&ts, timeout_ms);
 	pthread_mutex_lock(&ev_lock);
 	while (ev_last <= seq) {
 		if (pthread_cond_timedwait(&ev_cond, &ev_lock, &ts) != 0)

@@ -159,13 +159,7 @@ void host_wait(const char *host_id, uint64_t *gen, int64_t timeout_ms)
 	struct timespec ts;
 	struct live *l;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (timeout_ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	deadline_mono(&ts, timeout_ms);
 	pthread_mutex_lock(&live_lock);
 	l = live_get(host_id, true, NULL);
 	if (*gen == 0)

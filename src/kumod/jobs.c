@@ -258,13 +258,7 @@ int job_wait(const char *id, int64_t timeout_ms, json_t **ret)
 		j = NULL;
 		/* Re-read at least every 500 ms: the store is the truth. */
 		step = left < 500 ? left : 500;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += step / 1000;
-		ts.tv_nsec += (step % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		deadline_mono(&ts, step);
 		store_release(); /* a no-op inside the caller's transaction */
 		pthread_mutex_lock(&jobs_lock);
 		pthread_cond_timedwait(&done_cond, &jobs_lock, &ts);
