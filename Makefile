@@ -72,6 +72,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -Isrc $(PKG_CFLAGS) -fsanitize=address,undefined
 FUZZ_OBJ := $(patsubst src/%.c,build-fuzz/obj/%.o,$(COMMON_SRC) $(KUMOD_SRC))
+.SECONDARY: $(FUZZ_OBJ)
 build-fuzz/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
