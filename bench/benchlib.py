@@ -70,10 +70,16 @@ http {
 }
 """ % {"d": self.dir, "p": self.port})
         self.proc = subprocess.Popen(["nginx", "-c", conf, "-p", self.dir],
-                                     stderr=subprocess.DEVNULL)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.url = "http://127.0.0.1:%d/%s" % (self.port, name)
+        wait_for(self._up, what="nginx")
+
+    def _up(self):
         import requests
-        wait_for(lambda: requests.get(self.url).status_code == 200, what="nginx")
+        try:
+            return requests.get(self.url, timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
 
     def stop(self):
         self.proc.terminate()

@@ -49,7 +49,11 @@ struct kind {
 	int (*on_create)(struct http_request *req, json_t *doc, struct kerr *e);
 	int (*on_update)(struct http_request *req, const json_t *old, json_t *doc, struct kerr *e);
 	int (*on_delete)(struct http_request *req, json_t *doc, struct kerr *e);
-	/* Removes secrets from a document before it is answered. */
+	/* Keys of the stored document that are never answered (secrets,
+	 * bookkeeping); NULL-terminated, may be NULL. */
+	const char *const *hidden;
+	/* Adds computed fields to a document before it is answered; kinds
+	 * without it are answered straight from the store (store_*_text). */
 	void (*present)(json_t *doc);
 	/* Narrower visibility inside an account (e.g. members see only their
 	 * own API keys): adds filters to lists, and hides docs from loads. */

@@ -32,11 +32,7 @@ static const struct field apikey_create_fields[] = {
 };
 static const struct schema apikey_create_schema = { "ApiKeyCreate", apikey_create_fields };
 
-static void apikey_present(json_t *doc)
-{
-	json_object_del(doc, "secret_hash");
-	json_object_del(doc, "role_level");
-}
+static const char *const apikey_hidden[] = { "secret_hash", "role_level", NULL };
 
 static bool apikey_visible(struct http_request *req, const json_t *doc);
 static void apikey_narrow(struct http_request *req, struct list_query *q);
@@ -48,7 +44,7 @@ const struct kind kind_apikey = {
 	.create = &apikey_create_schema,
 	.scope = SCOPE_ACCOUNT,
 	.unique_name = false,
-	.present = apikey_present,
+	.hidden = apikey_hidden,
 	.narrow = apikey_narrow,
 	.visible = apikey_visible,
 };

@@ -65,6 +65,8 @@ json_t *api_present(const struct kind *k, const json_t *doc)
 {
 	json_t *out = json_deep_copy(doc);
 
+	for (int i = 0; k->hidden && k->hidden[i]; i++)
+		json_object_del(out, k->hidden[i]);
 	if (k->present)
 		k->present(out);
 	for (const struct field *f = k->schema->fields; f->name; f++)
@@ -163,6 +165,71 @@ static json_t *event_changes(const struct kind *k, const json_t *body)
 	return d;
 }
 
+/* The keys never answered for k: its hidden ones and its write-only fields. */
+static void hidden_keys(const struct kind *k, const char **out, size_t max)
+{
+	size_t n = 0;
+
+	for (int i = 0; k->hidden && k->hidden[i] && n + 1 < max; i++)
+		out[n++] = k->hidden[i];
+	for (const struct field *f = k->schema->fields; f->name && n + 1 < max; f++)
+		if (f->flags & F_WRITEONLY)
+			out[n++] = f->name;
+	out[n] = NULL;
+}
+
+/* Lists of kinds without a present hook: the store writes the JSON. */
+static int list_text(const struct kind *k, const struct list_query *q, struct http_response *resp,
+                     struct kerr *e)
+{
+	const char *hidden[16];
+	char *items = NULL, *body;
+	int64_t total = 0;
+	int r;
+
+	hidden_keys(k, hidden, ARRAY_SIZE(hidden));
+	r = store_list_text(k->name, q, hidden, &items, &total);
+	if (r < 0)
+		return kerr_set(e, r, "", "cannot list %s", k->name);
+	body = xasprintf("{\"items\":%s,\"total\":%lld}\n", items, (long long)total);
+	http_reply_raw(resp, 200, "application/json", body, strlen(body));
+	free(body);
+	free(items);
+	return 0;
+}
+
+/* GET of kinds without present or visible hooks: the store writes the JSON. */
+static bool get_text(const struct kind *k, struct http_request *req, struct http_response *resp)
+{
+	const char *id = http_param(req, "id");
+	const char *hidden[16];
+	struct kerr e = { 0 };
+	char *doc = NULL;
+	int r;
+
+	if (k->present || k->visible || k->scope == SCOPE_SELF)
+		return false;
+	if (!id || !uuid_valid(id)) {
+		kerr_set(&e, -ENOENT, "", "no %s with id %s", k->singular, id ? id : "");
+		api_reply_error(resp, &e);
+		return true;
+	}
+	hidden_keys(k, hidden, ARRAY_SIZE(hidden));
+	r = store_get_text(k->name, id, scope_account(k, req), k->scope == SCOPE_ACCOUNT_PUBLIC,
+	                   hidden, &doc);
+	if (r < 0) {
+		if (r == -ENOENT)
+			kerr_set(&e, r, "", "no %s with id %s", k->singular, id);
+		else
+			kerr_set(&e, r, "", "cannot read %s %s", k->singular, id);
+		api_reply_error(resp, &e);
+		return true;
+	}
+	http_reply_raw(resp, 200, "application/json", doc, strlen(doc));
+	free(doc);
+	return true;
+}
+
 void api_list(const struct kind *k, struct http_request *req, struct http_response *resp)
 {
 	struct list_query q;
@@ -191,6 +258,13 @@ void api_list(const struct kind *k, struct http_request *req, struct http_respon
 	}
 	if (k->narrow)
 		k->narrow(req, &q);
+	if (!k->present && !q.fields) {
+		r = list_text(k, &q, resp, &e);
+		list_query_free(&q);
+		if (r < 0)
+			api_reply_error(resp, &e);
+		return;
+	}
 	r = store_list(k->name, &q, &items, &total);
 	if (r < 0) {
 		kerr_set(&e, r, "", "cannot list %s", k->name);
@@ -227,6 +301,8 @@ void api_get(const struct kind *k, struct http_request *req, struct http_respons
 	struct list_query q;
 	int r;
 
+	if (!fields && get_text(k, req, resp))
+		return;
 	/* The same fields check as lists: an unknown field is a 400. */
 	list_query_init(&q);
 	r = query_parse_params(&q, k->schema, NULL, NULL, NULL, fields, &e);

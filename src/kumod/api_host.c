@@ -51,10 +51,7 @@ static const struct schema host_update_schema = { "HostUpdate", host_update_fiel
 static const struct field empty_fields[] = { { NULL } };
 static const struct schema host_action_schema = { "HostAction", empty_fields };
 
-static void host_present(json_t *doc)
-{
-	json_object_del(doc, "secret_hash");
-}
+static const char *const host_hidden[] = { "secret_hash", NULL };
 
 static int host_on_update(struct http_request *req, const json_t *old, json_t *doc, struct kerr *e)
 {
@@ -96,7 +93,7 @@ const struct kind kind_host = {
 	.unique_name = true,
 	.on_update = host_on_update,
 	.on_delete = host_on_delete,
-	.present = host_present,
+	.hidden = host_hidden,
 };
 
 static void host_list(struct http_request *req, struct http_response *resp)

@@ -45,10 +45,7 @@ static const struct field user_update_fields[] = {
 };
 static const struct schema user_update_schema = { "UserUpdate", user_update_fields };
 
-static void user_present(json_t *doc)
-{
-	json_object_del(doc, "password_hash");
-}
+static const char *const user_hidden[] = { "password_hash", NULL };
 
 static int check_role(struct http_request *req, json_t *doc, struct kerr *e)
 {
@@ -139,7 +136,7 @@ const struct kind kind_user = {
 	.on_create = user_on_create,
 	.on_update = user_on_update,
 	.on_delete = user_on_delete,
-	.present = user_present,
+	.hidden = user_hidden,
 };
 
 API_CRUD_HANDLERS(user, kind_user)

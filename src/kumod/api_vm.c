@@ -110,7 +110,7 @@ const struct kind kind_vm = {
 	.update = &vm_update_schema,
 	.scope = SCOPE_ACCOUNT,
 	.unique_name = true,
-	.present = vm_strip_internal,
+	.hidden = vm_hidden_keys,
 };
 
 /* What a create asks for, resolved and checked before the transaction. */

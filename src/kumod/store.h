@@ -64,6 +64,14 @@ int store_get_by_name(const char *kind, const char *name, const char *account_id
  * documents (projection is the caller's). total ignores limit/offset. */
 int store_list(const char *kind, const struct list_query *q, json_t **ret_items,
                int64_t *ret_total);
+/* The same as store_get and store_list, but the store writes the JSON: the
+ * documents without the keys in hidden (NULL-terminated, may be NULL), as
+ * malloc'd text (*ret_items is a JSON array). The fast path for answers
+ * that show documents as they are stored. */
+int store_get_text(const char *kind, const char *id, const char *account_id, bool include_public,
+                   const char *const *hidden, char **ret);
+int store_list_text(const char *kind, const struct list_query *q, const char *const *hidden,
+                    char **ret_items, int64_t *ret_total);
 /* Count of objects matching q (limit ignored). */
 int store_count(const char *kind, const struct list_query *q, int64_t *ret);
 /* Sum of an integer field over objects matching q. */

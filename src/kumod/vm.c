@@ -41,10 +41,12 @@ int vm_set_state(json_t *vm, enum vm_state s, const char *reason)
 	return 0;
 }
 
+const char *const vm_hidden_keys[] = { "released", "state_before_lost", NULL };
+
 void vm_strip_internal(json_t *vm)
 {
-	json_object_del(vm, "released");
-	json_object_del(vm, "state_before_lost");
+	for (int i = 0; vm_hidden_keys[i]; i++)
+		json_object_del(vm, vm_hidden_keys[i]);
 }
 
 int vm_release(json_t *vm)

@@ -20,6 +20,8 @@ int vm_set_state(json_t *vm, enum vm_state s, const char *reason);
  * from a copy of a VM document before it is shown (API answers, job
  * results). */
 void vm_strip_internal(json_t *vm);
+/* The keys vm_strip_internal removes (NULL-terminated). */
+extern const char *const vm_hidden_keys[];
 /* Releases what a VM holds: addresses, host allocation. */
 int vm_release(json_t *vm);
 /* Removes a destroyed VM: releases, deletes its root volume, detaches its
