@@ -164,17 +164,29 @@ static bool expired(const json_t *doc)
 	return time_parse(exp, &t) < 0 || t <= now_ms();
 }
 
+/* A store failure while checking credentials is not a bad credential:
+ * answer 503 so that clients retry instead of logging in again. */
+static int store_unavailable(struct kerr *e, int r)
+{
+	log_warn("cannot check credentials: store error %d", r);
+	return kerr_set(e, -ENOTCONN, "", "the store is busy; retry");
+}
+
 static int auth_agent(struct http_request *req, const char *token, struct auth *a, struct kerr *e)
 {
 	const char *host_id = http_param(req, "id");
 	json_t *host = NULL;
 	char *h;
 	bool ok;
+	int r;
 
 	if (!host_id || !uuid_valid(host_id))
 		return kerr_set(e, -EACCES, "", "unknown host");
-	if (store_get("hosts", host_id, NULL, false, &host) < 0)
+	r = store_get("hosts", host_id, NULL, false, &host);
+	if (r == -ENOENT)
 		return kerr_set(e, -EACCES, "", "unknown host (deleted?): register again");
+	if (r < 0)
+		return store_unavailable(e, r);
 	h = sha256_hex(token, strlen(token));
 	ok = str_eq_ct(h, jstr(host, "secret_hash"));
 	free(h);
@@ -193,12 +205,18 @@ static int auth_api_key(const char *token, struct auth *a, struct kerr *e)
 	json_t *key = NULL;
 	char *h;
 	bool ok;
+	int r;
 
 	if (!sep || sep - p != 32)
 		return kerr_set(e, -EACCES, "", "invalid API key");
 	snprintf(id, sizeof(id), "%.8s-%.4s-%.4s-%.4s-%.12s", p, p + 8, p + 12, p + 16, p + 20);
-	if (!uuid_valid(id) || store_get("api-keys", id, NULL, false, &key) < 0)
+	if (!uuid_valid(id))
 		return kerr_set(e, -EACCES, "", "invalid API key");
+	r = store_get("api-keys", id, NULL, false, &key);
+	if (r == -ENOENT)
+		return kerr_set(e, -EACCES, "", "invalid API key");
+	if (r < 0)
+		return store_unavailable(e, r);
 	h = sha256_hex(sep + 1, strlen(sep + 1));
 	ok = str_eq_ct(h, jstr(key, "secret_hash"));
 	free(h);
@@ -221,6 +239,10 @@ static int auth_session(const char *token, struct auth *a, struct kerr *e)
 	int r;
 
 	r = store_get("sessions", h, NULL, false, &s);
+	if (r < 0 && r != -ENOENT) {
+		free(h);
+		return store_unavailable(e, r);
+	}
 	if (r < 0 || expired(s)) {
 		free(h);
 		json_decref(s);

@@ -27,14 +27,14 @@ struct live {
 	char id[UUID_LEN + 1];
 	int64_t last_seen; /* mono ms */
 	uint64_t digest;
-	uint64_t gen; /* bumped by host_wake */
+	uint64_t gen;   /* bumped by host_wake */
+	bool connected; /* as the store says, kept here for the liveness check */
 	pthread_cond_t cond;
 	struct live *next;
 };
 
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct live *live_table[LIVE_BUCKETS];
-static int64_t process_start;
 static bool live_stopping; /* under live_lock: kumod is stopping, waits end */
 
 static unsigned live_hash(const char *id)
@@ -108,6 +108,7 @@ void host_forget(const char *host_id)
 	if (l) {
 		l->digest = 0;
 		l->last_seen = 0;
+		l->connected = false;
 		l->gen++;
 		pthread_cond_broadcast(&l->cond);
 	}
@@ -170,19 +171,6 @@ void host_wait(const char *host_id, uint64_t *gen, int64_t timeout_ms)
 	}
 	*gen = l->gen;
 	pthread_mutex_unlock(&live_lock);
-}
-
-static int64_t last_seen_ms(const char *host_id)
-{
-	struct live *l;
-	int64_t t = 0;
-
-	pthread_mutex_lock(&live_lock);
-	l = live_get(host_id, false, NULL);
-	if (l)
-		t = l->last_seen;
-	pthread_mutex_unlock(&live_lock);
-	return t;
 }
 
 int host_load_sched(struct sched_host **ret, int *ret_n)
@@ -339,44 +327,78 @@ int host_set_status(json_t *host, const char *status)
 		vms_unknown(jstr(host, "id"));
 		host_forget(jstr(host, "id"));
 	} else {
+		struct live *l;
+
+		pthread_mutex_lock(&live_lock);
+		l = live_get(jstr(host, "id"), true, NULL);
+		l->connected = !strcmp(status, "connected");
+		l->last_seen = mono_ms();
+		pthread_mutex_unlock(&live_lock);
 		log_info("host %s (%s) is %s", jstr(host, "name"), jstr(host, "id"), status);
 	}
 	return 0;
 }
 
-void host_check_liveness(void)
+void host_liveness_init(void)
 {
 	struct list_query q;
 	json_t *items = NULL, *h;
 	int64_t total = 0, now = mono_ms();
 	size_t i;
 
-	if (!process_start)
-		process_start = now;
+	/* Hosts connected when kumod stopped get a full timeout from now to
+	 * heartbeat again before they are declared lost. */
 	list_query_init(&q);
 	query_add_eq(&q, "status", "connected");
 	q.limit = 0; /* all */
-	if (store_list("hosts", &q, &items, &total) < 0) {
-		list_query_free(&q);
-		return;
-	}
-	list_query_free(&q);
-	json_array_foreach(items, i, h)
-	{
-		int64_t seen = last_seen_ms(jstr(h, "id"));
+	if (store_list("hosts", &q, &items, &total) == 0) {
+		pthread_mutex_lock(&live_lock);
+		json_array_foreach(items, i, h)
+		{
+			struct live *l = live_get(jstr(h, "id"), true, NULL);
 
-		if (seen == 0)
-			seen = process_start; /* grace after a restart of kumod */
-		if (now - seen < kumod_cfg.host_timeout_ms)
-			continue;
+			l->connected = true;
+			l->last_seen = now;
+		}
+		pthread_mutex_unlock(&live_lock);
+	}
+	json_decref(items);
+	list_query_free(&q);
+}
+
+void host_check_liveness(void)
+{
+	char(*lost)[UUID_LEN + 1] = NULL;
+	int64_t now = mono_ms();
+	int n = 0, cap = 0;
+
+	/* From memory: a quiet fleet costs no store reads. */
+	pthread_mutex_lock(&live_lock);
+	for (int b = 0; b < LIVE_BUCKETS; b++)
+		for (struct live *l = live_table[b]; l; l = l->next) {
+			if (!l->connected || now - l->last_seen < kumod_cfg.host_timeout_ms)
+				continue;
+			if (n == cap) {
+				cap = cap ? cap * 2 : 16;
+				lost = xrealloc(lost, (size_t)cap * sizeof(*lost));
+			}
+			snprintf(lost[n++], UUID_LEN + 1, "%s", l->id);
+			l->connected = false; /* until the store says otherwise */
+		}
+	pthread_mutex_unlock(&live_lock);
+	for (int k = 0; k < n; k++) {
 		json_t *fresh = NULL;
+		int r;
 
 		if (store_begin() < 0)
 			continue;
-		if (store_get("hosts", jstr(h, "id"), NULL, false, &fresh) < 0 ||
-		    host_set_status(fresh, "disconnected") < 0 || store_commit() < 0)
+		r = store_get("hosts", lost[k], NULL, false, &fresh);
+		if (r == 0 &&
+		    !strcmp(jstr(fresh, "status") ? jstr(fresh, "status") : "", "connected"))
+			r = host_set_status(fresh, "disconnected");
+		if (r < 0 || store_commit() < 0)
 			store_rollback();
 		json_decref(fresh);
 	}
-	json_decref(items);
+	free(lost);
 }

@@ -30,6 +30,8 @@ bool host_report_changed(const char *host_id, uint64_t digest);
 /* Marks a host connected / disconnected in the store (with events and the
  * VMs' unknown state on disconnect). Inside a transaction. */
 int host_set_status(json_t *host, const char *status);
+/* At start: hosts the store says are connected get a full timeout. */
+void host_liveness_init(void);
 /* Periodic: marks hosts silent past the timeout disconnected. */
 void host_check_liveness(void);
 void host_forget(const char *host_id);

@@ -180,6 +180,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	jobs_recover();
+	host_liveness_init();
 	vm_recover();
 
 	signal(SIGPIPE, SIG_IGN);

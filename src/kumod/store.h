@@ -112,6 +112,10 @@ int store_cmd_done(const char *id);
 /* Commands not done, for one host (NULL = all): array of command objects. */
 int store_cmd_pending(const char *host_id, json_t **ret);
 int store_cmd_delete_host(const char *host_id);
+/* Commands not done that were queued before `before` (an RFC 3339 time as
+ * time_format writes it), oldest first, at most max: {"id","host_id",
+ * "type","job_id","created_at"} without payloads. */
+int store_cmd_overdue(const char *before, int max, json_t **ret);
 /* Deletes commands done more than max_age_ms ago (a result repeated after
  * that finds no command and is ignored). */
 int store_cmd_expire(int64_t max_age_ms);

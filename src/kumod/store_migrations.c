@@ -84,6 +84,9 @@ const char *const store_migrations[] = {
 	"UPDATE commands SET done_at = CAST(strftime('%s', 'now') AS INTEGER) * 1000"
 	"  WHERE state = 'done';"
 	"CREATE INDEX commands_done ON commands(done_at);",
+
+	/* 4: commands not done, oldest first (store_cmd_overdue). */
+	"CREATE INDEX commands_open ON commands(state, created_at);",
 };
 
 const int store_nmigrations = (int)(sizeof(store_migrations) / sizeof(store_migrations[0]));

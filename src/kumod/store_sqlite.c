@@ -478,8 +478,11 @@ sqlite3 *sq_db(struct conn *c)
 }
 
 /* An idle connection from the pool, else a new one while there are fewer
- * than SQ_POOL_MAX, else waits for one up to the busy timeout (-EBUSY). */
-static int conn_take(struct conn **ret)
+ * than SQ_POOL_MAX, else waits for one up to the busy timeout (-EBUSY).
+ * over_cap: open one even past the cap (for the holder of the writer
+ * lock, which must never wait for a connection: the threads holding them
+ * may be queueing for the writer). */
+static int conn_take(struct conn **ret, bool over_cap)
 {
 	struct timespec ts;
 	struct conn *c;
@@ -488,7 +491,7 @@ static int conn_take(struct conn **ret)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += BUSY_TIMEOUT_MS / 1000;
 	pthread_mutex_lock(&g.lock);
-	while (!g.idle && g.nconns >= SQ_POOL_MAX) {
+	while (!g.idle && g.nconns >= SQ_POOL_MAX && !over_cap) {
 		if (pthread_cond_timedwait(&g.freed, &g.lock, &ts) == ETIMEDOUT) {
 			r = -EBUSY;
 			break;
@@ -523,7 +526,7 @@ static int conn_take(struct conn **ret)
 
 /* The calling thread's connection, taken from the pool on its first call
  * (or the first since store_release). */
-static int conn_get(struct conn **ret)
+static int conn_get_cap(struct conn **ret, bool over_cap)
 {
 	struct conn *c;
 	int r;
@@ -532,7 +535,7 @@ static int conn_get(struct conn **ret)
 		return -EIO;
 	c = pthread_getspecific(g.key);
 	if (!c) {
-		r = conn_take(&c);
+		r = conn_take(&c, over_cap);
 		if (r < 0)
 			return r;
 		if (pthread_setspecific(g.key, c) != 0) {
@@ -542,6 +545,11 @@ static int conn_get(struct conn **ret)
 	}
 	*ret = c;
 	return 0;
+}
+
+static int conn_get(struct conn **ret)
+{
+	return conn_get_cap(ret, false);
 }
 
 void store_release(void)
@@ -591,18 +599,13 @@ int sq_conn_use(struct conn **ret)
 
 /* --- transactions ----------------------------------------------------- */
 
-static int tx_begin(struct conn *c)
+/* BEGIN IMMEDIATE on c at depth 0, the writer lock already held (it is
+ * released on failure). */
+static int tx_begin_locked(struct conn *c)
 {
 	sqlite3_stmt *st = NULL;
 	int r;
 
-	if (c->depth > 0) {
-		if (c->failed)
-			return -EIO;
-		c->depth++;
-		return 0;
-	}
-	pthread_mutex_lock(&writer_lock);
 	r = stmt_fixed(c, S_BEGIN, &st);
 	if (r == 0)
 		r = step_done(c, st, "begin");
@@ -613,6 +616,18 @@ static int tx_begin(struct conn *c)
 	c->depth = 1;
 	c->failed = false;
 	return 0;
+}
+
+static int tx_begin(struct conn *c)
+{
+	if (c->depth > 0) {
+		if (c->failed)
+			return -EIO;
+		c->depth++;
+		return 0;
+	}
+	pthread_mutex_lock(&writer_lock);
+	return tx_begin_locked(c);
 }
 
 static void tx_abort(struct conn *c)
@@ -692,10 +707,24 @@ int sq_auto_end(struct conn *c, bool own, int r)
 
 int store_begin(void)
 {
-	struct conn *c;
-	int r = conn_get(&c);
+	struct conn *c = g.open ? pthread_getspecific(g.key) : NULL;
+	int r;
 
-	return r < 0 ? r : tx_begin(c);
+	if (c && c->depth > 0)
+		return tx_begin(c);
+	/* Queue for the writer without holding a pooled connection, then take
+	 * one even past the cap: under load, threads holding connections while
+	 * they queue would otherwise starve everyone of connections. */
+	if (pthread_mutex_trylock(&writer_lock) != 0) {
+		store_release();
+		pthread_mutex_lock(&writer_lock);
+	}
+	r = conn_get_cap(&c, true);
+	if (r < 0) {
+		pthread_mutex_unlock(&writer_lock);
+		return r;
+	}
+	return tx_begin_locked(c);
 }
 
 int store_commit(void)

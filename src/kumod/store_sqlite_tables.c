@@ -351,6 +351,44 @@ int store_cmd_pending(const char *host_id, json_t **ret)
 	return 0;
 }
 
+int store_cmd_overdue(const char *before, int max, json_t **ret)
+{
+	static const char sql[] = "SELECT id, host_id, type, job_id, created_at FROM commands"
+	                          " WHERE state IN ('queued', 'sent') AND created_at < ?1"
+	                          " ORDER BY created_at LIMIT ?2";
+	sqlite3_stmt *st = NULL;
+	json_t *list;
+	struct conn *c;
+	int rc, r;
+
+	r = sq_conn_use(&c);
+	if (r == 0)
+		r = sq_stmt(c, sql, &st);
+	if (r == 0)
+		r = sq_bind(c, st, "si", before, (int64_t)max);
+	if (r < 0)
+		return r;
+	list = json_array();
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		json_t *cmd = json_object();
+
+		json_object_set_new(cmd, "id", sq_col_str(st, 0));
+		json_object_set_new(cmd, "host_id", sq_col_str(st, 1));
+		json_object_set_new(cmd, "type", sq_col_str(st, 2));
+		json_object_set_new(cmd, "job_id", sq_col_str(st, 3));
+		json_object_set_new(cmd, "created_at", sq_col_str(st, 4));
+		json_array_append_new(list, cmd);
+	}
+	r = rc == SQLITE_DONE ? 0 : sq_err(c, rc, "command overdue");
+	sq_stmt_end(st);
+	if (r < 0) {
+		json_decref(list);
+		return r;
+	}
+	*ret = list;
+	return 0;
+}
+
 int store_cmd_delete_host(const char *host_id)
 {
 	static const char sql[] = "DELETE FROM commands WHERE host_id = ?1";
