@@ -211,6 +211,8 @@ int main(int argc, char **argv)
 		usleep(500 * 1000);
 		host_check_liveness();
 		jobs_check_timeouts();
+		store_checkpoint();
+		store_release();
 		housekeeping(&last_house);
 	}
 	log_info("stopping");

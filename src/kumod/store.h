@@ -37,6 +37,11 @@ void store_close(void);
  * inside a transaction (begin without its outermost commit or rollback),
  * which keeps its connection: release outside transactions. */
 void store_release(void);
+/* Copies the write-ahead log into the database without blocking writers
+ * (SQLite's passive checkpoint); kumod's monitor calls it every second,
+ * since commits never checkpoint themselves. Returns the frames left in the
+ * log, or -errno. */
+int store_checkpoint(void);
 /* Schema version after migrations (for tests and /metrics). */
 int store_version(void);
 

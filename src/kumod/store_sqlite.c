@@ -131,6 +131,7 @@ static struct {
 	struct conn *idle;  /* weak: the ones no thread holds */
 	int nconns;         /* open, or being opened */
 	int nidle;
+	int nqueued;     /* held by threads queueing for the writer: not counted in the cap */
 	int64_t nopened; /* connections opened since store_open */
 } g = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -141,6 +142,23 @@ static struct {
  * Held from the outermost store_begin to its commit or rollback, and around
  * each write made outside a transaction. */
 static pthread_mutex_t writer_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Takes the writer lock. A thread that must queue for it while holding a
+ * pooled connection lends the connection's place under the cap meanwhile,
+ * so that readers are not starved of connections by queued writers. */
+static void writer_lock_take(void)
+{
+	if (pthread_mutex_trylock(&writer_lock) == 0)
+		return;
+	pthread_mutex_lock(&g.lock);
+	g.nqueued++;
+	pthread_cond_broadcast(&g.freed);
+	pthread_mutex_unlock(&g.lock);
+	pthread_mutex_lock(&writer_lock);
+	pthread_mutex_lock(&g.lock);
+	g.nqueued--;
+	pthread_mutex_unlock(&g.lock);
+}
 
 /* --- errors and statements ------------------------------------------- */
 
@@ -293,7 +311,7 @@ static int exec_stmt(struct conn *c, sqlite3_stmt *st, const char *what, int64_t
 	if (r < 0)
 		return r;
 	if (lock)
-		pthread_mutex_lock(&writer_lock);
+		writer_lock_take();
 	r = step_done(c, st, what);
 	if (r == 0 && ret_changes)
 		*ret_changes = sqlite3_changes64(c->db);
@@ -453,6 +471,9 @@ static int conn_open(struct conn **ret)
 	                 /* reads through the OS page cache, shared by every
 	                  * connection, instead of a private copy per thread */
 	                 "PRAGMA mmap_size = 1073741824;"
+	                 /* no checkpoints inside commits (they fsync while the
+	                  * writer lock is held): store_checkpoint() runs them */
+	                 "PRAGMA wal_autocheckpoint = 0;"
 	                 "PRAGMA cache_size = -8192;"
 	                 "PRAGMA busy_timeout = " STR(BUSY_TIMEOUT_MS) ";");
 	if (r < 0)
@@ -491,7 +512,7 @@ static int conn_take(struct conn **ret, bool over_cap)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += BUSY_TIMEOUT_MS / 1000;
 	pthread_mutex_lock(&g.lock);
-	while (!g.idle && g.nconns >= SQ_POOL_MAX && !over_cap) {
+	while (!g.idle && g.nconns - g.nqueued >= SQ_POOL_MAX && !over_cap) {
 		if (pthread_cond_timedwait(&g.freed, &g.lock, &ts) == ETIMEDOUT) {
 			r = -EBUSY;
 			break;
@@ -597,6 +618,11 @@ int sq_conn_use(struct conn **ret)
 	return 0;
 }
 
+bool sq_in_tx(const struct conn *c)
+{
+	return c->depth > 0;
+}
+
 /* --- transactions ----------------------------------------------------- */
 
 /* BEGIN IMMEDIATE on c at depth 0, the writer lock already held (it is
@@ -626,7 +652,7 @@ static int tx_begin(struct conn *c)
 		c->depth++;
 		return 0;
 	}
-	pthread_mutex_lock(&writer_lock);
+	writer_lock_take();
 	return tx_begin_locked(c);
 }
 
@@ -1458,4 +1484,21 @@ out:
 			step_done(c, end, "commit");
 	}
 	return r;
+}
+
+int store_checkpoint(void)
+{
+	int log = 0, done = 0, rc;
+	struct conn *c;
+	int r;
+
+	r = sq_conn_use(&c);
+	if (r < 0)
+		return r;
+	if (c->depth > 0)
+		return -EBUSY;
+	rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+		return sq_err(c, rc, "checkpoint");
+	return log > 0 ? log - done : 0;
 }

@@ -31,6 +31,8 @@ extern const int store_nmigrations;
  * not open. */
 int sq_conn_use(struct conn **ret);
 sqlite3 *sq_db(struct conn *c);
+/* True inside a transaction (store_begin or an automatic one). */
+bool sq_in_tx(const struct conn *c);
 /* The pool, for tests: connections open now (held or idle), idle ones, and
  * how many were opened since store_open. */
 void sq_pool_stats(int *ret_open, int *ret_idle, int64_t *ret_opened);

@@ -217,6 +217,9 @@ int store_cmd_take(const char *host_id, int64_t resend_after_ms, int max, json_t
 	    "(state = 'sent' AND ?2 AND sent_at <= ?3)) ORDER BY seq LIMIT ?4";
 	static const char sql_mark_sent[] =
 	    "UPDATE commands SET state = 'sent', sent_at = ?2 WHERE id = ?1";
+	static const char sql_any[] =
+	    "SELECT 1 FROM commands WHERE host_id = ?1 AND (state = 'queued' OR "
+	    "(state = 'sent' AND ?2 AND sent_at <= ?3)) LIMIT 1";
 	json_t *list = json_array(), *cmd;
 	int64_t now = now_ms();
 	sqlite3_stmt *st = NULL;
@@ -230,6 +233,25 @@ int store_cmd_take(const char *host_id, int64_t resend_after_ms, int max, json_t
 		goto out;
 	if (max <= 0)
 		goto out;
+	if (!sq_in_tx(c)) {
+		/* Most long-poll rounds find nothing: find that out with a read,
+		 * without queueing for the writer lock. */
+		r = sq_stmt(c, sql_any, &st);
+		if (r == 0)
+			r = sq_bind(c, st, "sii", host_id, (int64_t)(resend_after_ms >= 0),
+			            resend_after_ms >= 0 ? now - resend_after_ms : now);
+		if (r < 0)
+			goto out;
+		rc = sqlite3_step(st);
+		sq_stmt_end(st);
+		st = NULL;
+		if (rc == SQLITE_DONE)
+			goto out;
+		if (rc != SQLITE_ROW) {
+			r = sq_err(c, rc, "command take");
+			goto out;
+		}
+	}
 	r = sq_auto_begin(c, &own);
 	if (r < 0)
 		goto out;
