@@ -512,7 +512,11 @@ static int conn_take(struct conn **ret, bool over_cap)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += BUSY_TIMEOUT_MS / 1000;
 	pthread_mutex_lock(&g.lock);
-	while (!g.idle && g.nconns - g.nqueued >= SQ_POOL_MAX && !over_cap) {
+	/* queued writers lend their places, up to a second pool's worth: readers
+	 * keep going while writers queue, and connections stay bounded */
+	while (!g.idle &&
+	       g.nconns - (g.nqueued < SQ_POOL_MAX ? g.nqueued : SQ_POOL_MAX) >= SQ_POOL_MAX &&
+	       !over_cap) {
 		if (pthread_cond_timedwait(&g.freed, &g.lock, &ts) == ETIMEDOUT) {
 			r = -EBUSY;
 			break;
