@@ -73,9 +73,6 @@ enum sql_id {
 	S__MAX
 };
 
-#define PUBLIC_SQL                                                                                 \
-	"json_extract(doc, '$.visibility') = 'public' OR json_extract(doc, '$.shared') = 1"
-
 static const char *const sql_text[S__MAX] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_BEGIN_READ] = "BEGIN",
@@ -1109,7 +1106,7 @@ static bool is_column(const char *field)
  * name goes into the SQL text, so it must be [a-z0-9_]+ whatever the
  * caller checked before. The expression's text must stay the same as in the
  * expression indexes of store_migrations.c, or SQLite will not use them. */
-static bool field_name_ok(const char *field)
+bool sq_field_name_ok(const char *field)
 {
 	size_t n = strspn(field, "abcdefghijklmnopqrstuvwxyz0123456789_");
 
@@ -1118,7 +1115,7 @@ static bool field_name_ok(const char *field)
 
 static int field_sql(struct buf *b, const char *field)
 {
-	if (!field_name_ok(field)) {
+	if (!sq_field_name_ok(field)) {
 		log_debug("store: refused field name \"%.64s\"", field);
 		return -EINVAL;
 	}
@@ -1186,20 +1183,17 @@ static int where_bind(sqlite3_stmt *st, const char *kind, const struct list_quer
 
 /* Builds "<head> FROM objects WHERE ...<tail>" and gets its statement,
  * bound up to the WHERE clause; *ret_idx is the last parameter bound. */
-static int list_stmt_tail(struct conn *c, const char *head, const char *kind,
-                          const struct list_query *q, const char *sort_field, bool desc,
-                          const char *tail, sqlite3_stmt **ret, int *ret_idx);
 
 static int list_stmt(struct conn *c, const char *head, const char *kind, const struct list_query *q,
                      const char *sort_field, bool desc, sqlite3_stmt **ret, int *ret_idx)
 {
-	return list_stmt_tail(c, head, kind, q, sort_field, desc, NULL, ret, ret_idx);
+	return sq_list_stmt(c, head, kind, q, sort_field, desc, NULL, ret, ret_idx);
 }
 
 /* list_stmt with text appended after LIMIT/OFFSET (to close a subquery). */
-static int list_stmt_tail(struct conn *c, const char *head, const char *kind,
-                          const struct list_query *q, const char *sort_field, bool desc,
-                          const char *tail, sqlite3_stmt **ret, int *ret_idx)
+int sq_list_stmt(struct conn *c, const char *head, const char *kind, const struct list_query *q,
+                 const char *sort_field, bool desc, const char *tail, sqlite3_stmt **ret,
+                 int *ret_idx)
 {
 	sqlite3_stmt *st = NULL;
 	struct buf b;
@@ -1254,7 +1248,7 @@ int sq_query_int(struct conn *c, sqlite3_stmt *st, int64_t *ret)
 	return r;
 }
 
-static int aggregate(const char *kind, const struct list_query *q, const char *field, int64_t *ret)
+int sq_aggregate(const char *kind, const struct list_query *q, const char *field, int64_t *ret)
 {
 	struct list_query empty;
 	sqlite3_stmt *st = NULL;
@@ -1305,13 +1299,10 @@ int store_list(const char *kind, const struct list_query *q, json_t **ret_items,
 	if (r < 0)
 		return r;
 	/* Items and total from one snapshot when the caller has no transaction. */
-	if (ret_total && c->depth == 0) {
-		r = stmt_fixed(c, S_BEGIN_READ, &st);
-		if (r == 0)
-			r = step_done(c, st, "begin");
+	if (ret_total) {
+		r = sq_snapshot_begin(c, &snapshot);
 		if (r < 0)
 			return r;
-		snapshot = true;
 	}
 
 	r = list_stmt(c, "SELECT doc", kind, q, q->sort[0] ? q->sort : "created_at", q->sort_desc,
@@ -1345,8 +1336,7 @@ int store_list(const char *kind, const struct list_query *q, json_t **ret_items,
 			r = sq_query_int(c, st, &total);
 	}
 out:
-	if (snapshot)
-		tx_abort(c); /* read-only: nothing to commit */
+	sq_snapshot_end(c, snapshot);
 	if (r < 0) {
 		json_decref(items);
 		return r;
@@ -1357,152 +1347,36 @@ out:
 	return 0;
 }
 
+int sq_snapshot_begin(struct conn *c, bool *own)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	*own = false;
+	if (c->depth > 0)
+		return 0;
+	r = stmt_fixed(c, S_BEGIN_READ, &st);
+	if (r == 0)
+		r = step_done(c, st, "begin");
+	if (r == 0)
+		*own = true;
+	return r;
+}
+
+void sq_snapshot_end(struct conn *c, bool own)
+{
+	if (own)
+		tx_abort(c); /* read-only: nothing to commit */
+}
+
 int store_count(const char *kind, const struct list_query *q, int64_t *ret)
 {
-	return aggregate(kind, q, NULL, ret);
+	return sq_aggregate(kind, q, NULL, ret);
 }
 
 int store_sum(const char *kind, const struct list_query *q, const char *field, int64_t *ret)
 {
 	if (!field)
 		return -EINVAL;
-	return aggregate(kind, q, field, ret);
-}
-
-/* --- documents as text ------------------------------------------------ */
-
-/* "json_remove(doc, '$.a', '$.b')", or "doc" when nothing is hidden. */
-static int doc_expr(struct buf *b, const char *const *hidden)
-{
-	int r;
-
-	if (!hidden || !hidden[0])
-		return buf_puts(b, "doc");
-	r = buf_puts(b, "json_remove(doc");
-	for (int i = 0; r == 0 && hidden[i]; i++) {
-		if (!field_name_ok(hidden[i]))
-			return -EINVAL;
-		r = buf_printf(b, ", '$.%s'", hidden[i]);
-	}
-	return r == 0 ? buf_puts(b, ")") : r;
-}
-
-int store_get_text(const char *kind, const char *id, const char *account_id, bool include_public,
-                   const char *const *hidden, char **ret)
-{
-	sqlite3_stmt *st = NULL;
-	struct conn *c;
-	struct buf b;
-	int rc, r;
-
-	r = sq_conn_use(&c);
-	if (r < 0)
-		return r;
-	buf_init(&b, 4096);
-	r = buf_puts(&b, "SELECT ");
-	if (r == 0)
-		r = doc_expr(&b, hidden);
-	if (r == 0)
-		r = buf_puts(&b, " FROM objects WHERE id = ?1 AND kind = ?2");
-	if (r == 0 && account_id)
-		r = buf_puts(&b, include_public ? " AND (account_id = ?3 OR " PUBLIC_SQL ")"
-		                                : " AND account_id = ?3");
-	if (r == 0)
-		r = sq_stmt(c, b.data, &st);
-	buf_free(&b);
-	if (r == 0)
-		r = sq_bind(c, st, account_id ? "sss" : "ss", id, kind, account_id);
-	if (r < 0)
-		return r;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		const char *t = (const char *)sqlite3_column_text(st, 0);
-
-		*ret = xstrdup(t ? t : "null");
-		r = 0;
-	} else {
-		r = rc == SQLITE_DONE ? -ENOENT : sq_err(c, rc, "get");
-	}
-	sq_stmt_end(st);
-	return r;
-}
-
-int store_list_text(const char *kind, const struct list_query *q, const char *const *hidden,
-                    char **ret_items, int64_t *ret_total)
-{
-	sqlite3_stmt *st = NULL;
-	struct conn *c;
-	struct buf head;
-	bool snapshot = false;
-	int idx, rc, r;
-
-	r = sq_conn_use(&c);
-	if (r < 0)
-		return r;
-	if (c->depth == 0) {
-		r = stmt_fixed(c, S_BEGIN_READ, &st);
-		if (r == 0)
-			r = step_done(c, st, "begin");
-		if (r < 0)
-			return r;
-		snapshot = true;
-	}
-	buf_init(&head, 4096);
-	r = buf_puts(&head, "SELECT coalesce(json_group_array(json(d)), '[]') FROM (SELECT ");
-	if (r == 0)
-		r = doc_expr(&head, hidden);
-	if (r == 0)
-		r = buf_puts(&head, " AS d");
-	if (r == 0)
-		r = list_stmt_tail(c, head.data, kind, q, q->sort[0] ? q->sort : "created_at",
-		                   q->sort_desc, ")", &st, &idx);
-	buf_free(&head);
-	if (r < 0)
-		goto out;
-	rc = sqlite3_bind_int64(st, ++idx, q->limit > 0 ? q->limit : -1);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_bind_int64(st, ++idx, q->offset > 0 ? q->offset : 0);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		const char *t = (const char *)sqlite3_column_text(st, 0);
-
-		*ret_items = xstrdup(t ? t : "[]");
-		r = 0;
-	} else {
-		r = sq_err(c, rc, "list");
-	}
-	sq_stmt_end(st);
-	if (r == 0 && ret_total) {
-		r = aggregate(kind, q, NULL, ret_total);
-		if (r < 0) {
-			free(*ret_items);
-			*ret_items = NULL;
-		}
-	}
-out:
-	if (snapshot) {
-		sqlite3_stmt *end = NULL;
-
-		if (stmt_fixed(c, S_COMMIT, &end) == 0)
-			step_done(c, end, "commit");
-	}
-	return r;
-}
-
-int store_checkpoint(void)
-{
-	int log = 0, done = 0, rc;
-	struct conn *c;
-	int r;
-
-	r = sq_conn_use(&c);
-	if (r < 0)
-		return r;
-	if (c->depth > 0)
-		return -EBUSY;
-	rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
-	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-		return sq_err(c, rc, "checkpoint");
-	return log > 0 ? log - done : 0;
+	return sq_aggregate(kind, q, field, ret);
 }

@@ -17,6 +17,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "kumod/query.h"
+
 struct conn;
 
 #define SQ_POOL_MAX 64      /* connections open at once, held or idle */
@@ -65,3 +67,22 @@ json_t *sq_col_str(sqlite3_stmt *st, int i);
  * back what sq_auto_begin opened and returns the final result. */
 int sq_auto_begin(struct conn *c, bool *own);
 int sq_auto_end(struct conn *c, bool own, int r);
+
+/* The filter that makes a document visible to every account. */
+#define PUBLIC_SQL                                                                                 \
+	"json_extract(doc, '$.visibility') = 'public' OR json_extract(doc, '$.shared') = 1"
+
+/* True for a document field name that may go into SQL text: [a-z0-9_]{1,63}. */
+bool sq_field_name_ok(const char *field);
+/* Builds "<head> FROM objects WHERE <kind and q> [ORDER BY sort_field LIMIT ?
+ * OFFSET ?]<tail>", prepares and binds it up to the WHERE clause; *ret_idx
+ * is the last parameter bound. */
+int sq_list_stmt(struct conn *c, const char *head, const char *kind, const struct list_query *q,
+                 const char *sort_field, bool desc, const char *tail, sqlite3_stmt **ret,
+                 int *ret_idx);
+/* COUNT(*) (field NULL) or SUM(field) of the objects matching q. */
+int sq_aggregate(const char *kind, const struct list_query *q, const char *field, int64_t *ret);
+/* A read snapshot for several statements, when no transaction is open
+ * (*own says whether one was begun); sq_snapshot_end ends what it began. */
+int sq_snapshot_begin(struct conn *c, bool *own);
+void sq_snapshot_end(struct conn *c, bool own);
