@@ -281,12 +281,17 @@ static const char *reported_state(const json_t *vms, const char *id)
 
 /* Makes kumod's view of the host's VMs match what the host reports. Only
  * VMs without an operation in flight are touched: a running job will
- * deliver its own result. */
-static void reconcile(const char *host_id, const json_t *vms)
+ * deliver its own result. With dry set it changes nothing and only says
+ * whether anything would change, so that the heartbeats of a thousand
+ * hosts whose reports merely caught up with kumod take no write
+ * transaction. Returns the number of changes (made or due). */
+/* vms may be NULL (none reported). */
+static int reconcile(const char *host_id, const json_t *vms, bool dry)
 {
 	struct list_query q;
 	json_t *items = NULL, *vm, *rep;
 	int64_t total = 0;
+	int n = 0;
 	size_t i;
 
 	list_query_init(&q);
@@ -294,7 +299,7 @@ static void reconcile(const char *host_id, const json_t *vms)
 	q.limit = 0; /* all */
 	if (store_list("vms", &q, &items, &total) < 0) {
 		list_query_free(&q);
-		return;
+		return dry ? 1 : 0; /* let the write pass find out */
 	}
 	list_query_free(&q);
 	json_array_foreach(items, i, vm)
@@ -311,9 +316,14 @@ static void reconcile(const char *host_id, const json_t *vms)
 			if (job_load(jstr(vm, "job_id"), &job) == 0 &&
 			    !job_state_final(jstr(job, "state"))) {
 				if (!strcmp(st, "unknown") && jstr(vm, "state_before_lost")) {
-					jset_str(vm, "state", jstr(vm, "state_before_lost"));
-					json_object_del(vm, "state_before_lost");
-					vm_set_state(vm, vm_state_parse(jstr(vm, "state")), NULL);
+					n++;
+					if (!dry) {
+						jset_str(vm, "state",
+						         jstr(vm, "state_before_lost"));
+						json_object_del(vm, "state_before_lost");
+						vm_set_state(vm, vm_state_parse(jstr(vm, "state")),
+						             NULL);
+					}
 				}
 				json_decref(job);
 				continue;
@@ -323,14 +333,19 @@ static void reconcile(const char *host_id, const json_t *vms)
 		if (!rs) {
 			if (!strcmp(st, "error") || !strcmp(st, "creating"))
 				continue;
-			vm_set_state(vm, VM_ERROR, "the host does not know this vm");
+			n++;
+			if (!dry)
+				vm_set_state(vm, VM_ERROR, "the host does not know this vm");
 			continue;
 		}
 		want = vm_state_parse(rs);
 		if (want < 0 || !strcmp(st, rs))
 			continue;
-		json_object_del(vm, "state_before_lost");
-		vm_set_state(vm, (enum vm_state)want, "reported by the host");
+		n++;
+		if (!dry) {
+			json_object_del(vm, "state_before_lost");
+			vm_set_state(vm, (enum vm_state)want, "reported by the host");
+		}
 	}
 	/* VMs the host runs that kumod has destroyed meanwhile: stop them. */
 	json_array_foreach(vms, i, rep)
@@ -341,7 +356,8 @@ static void reconcile(const char *host_id, const json_t *vms)
 			json_decref(doc);
 			continue;
 		}
-		{
+		n++;
+		if (!dry) {
 			json_t *job =
 			    job_new("vm.orphan", "vms", jstr(rep, "id"), NULL, NULL, NULL);
 			json_t *p = json_pack("{s:s,s:b}", "vm_id", jstr(rep, "id"), "force", 1);
@@ -356,6 +372,34 @@ static void reconcile(const char *host_id, const json_t *vms)
 		}
 	}
 	json_decref(items);
+	return n;
+}
+
+static bool facts_differ(const json_t *host, const json_t *facts)
+{
+	return facts && (jint(host, "cpu_total", 0) != jint(facts, "cpus", 0) ||
+	                 jint(host, "memory_mb_total", 0) != jint(facts, "memory_mb", 0) ||
+	                 jint(host, "disk_gb_total", 0) != jint(facts, "disk_gb", 0));
+}
+
+static bool status_back(const json_t *host)
+{
+	const char *old = jstr(host, "status");
+
+	return !old || strcmp(old, "connected") != 0;
+}
+
+/* The read-only pass: whether the heartbeat changes anything. */
+static bool heartbeat_changes(const char *host_id, const json_t *vms, const json_t *facts)
+{
+	json_t *host = NULL;
+	bool any;
+
+	if (store_get("hosts", host_id, NULL, false, &host) < 0)
+		return true;
+	any = facts_differ(host, facts) || status_back(host) || reconcile(host_id, vms, true) > 0;
+	json_decref(host);
+	return any;
 }
 
 static void agent_heartbeat(struct http_request *req, struct http_response *resp)
@@ -368,7 +412,7 @@ static void agent_heartbeat(struct http_request *req, struct http_response *resp
 	json_t *host = NULL;
 	int r;
 
-	if (first || changed) {
+	if ((first || changed) && heartbeat_changes(host_id, vms, facts)) {
 		r = store_begin();
 		if (r < 0) {
 			http_reply_error(resp, r, "", "store unavailable");
@@ -376,20 +420,15 @@ static void agent_heartbeat(struct http_request *req, struct http_response *resp
 		}
 		r = store_get("hosts", host_id, NULL, false, &host);
 		if (r == 0) {
-			const char *old = jstr(host, "status");
-			bool back = !old || strcmp(old, "connected") != 0;
+			bool back = status_back(host);
 
-			if (facts &&
-			    (jint(host, "cpu_total", 0) != jint(facts, "cpus", 0) ||
-			     jint(host, "memory_mb_total", 0) != jint(facts, "memory_mb", 0) ||
-			     jint(host, "disk_gb_total", 0) != jint(facts, "disk_gb", 0))) {
+			if (facts_differ(host, facts)) {
 				set_facts(host, facts);
 				store_update("hosts", host, false);
 			}
 			if (back)
 				host_set_status(host, "connected");
-			if (back || first || changed)
-				reconcile(host_id, vms ? vms : json_array());
+			reconcile(host_id, vms, false);
 		}
 		if (r == 0)
 			r = store_commit();

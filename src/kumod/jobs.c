@@ -32,9 +32,19 @@ static int nworkers;
 /* resource ids a worker is running a job on right now */
 static char busy[BUSY_MAX][UUID_LEN + 1];
 static uint64_t jobs_generation; /* bumped by jobs_notify */
-/* A job finished in this thread's open transaction: ?wait=S waiters are
- * woken again after the commit, when they can read it. */
-static __thread bool finished_in_tx;
+/* Jobs finished in this thread's open transaction; after the commit their
+ * ids go into the ring below and ?wait=S waiters are woken. A waiter reads
+ * its job again only when its id went by (or the ring lapped it), so a
+ * thousand children finishing do not make every waiter re-read its parent
+ * a thousand times. */
+#define FINISHED_MAX 256
+static __thread char finished_ids[FINISHED_MAX][UUID_LEN + 1];
+static __thread int nfinished;
+static __thread bool finished_overflow;
+#define RING_SIZE 4096
+static char ring[RING_SIZE][UUID_LEN + 1]; /* jobs_lock */
+static uint64_t ring_next;                 /* ids ever published; jobs_lock */
+static uint64_t ring_reload_all;           /* ring_next after an overflow; jobs_lock */
 
 const struct job_type *job_type_find(const char *type)
 {
@@ -226,10 +236,10 @@ int job_finish(json_t *job, bool ok, const char *err_code, const char *err_msg, 
 	parent = jstr(job, "parent_id");
 	if (parent)
 		r = job_child_done(parent, ok, job);
-	pthread_mutex_lock(&jobs_lock);
-	pthread_cond_broadcast(&done_cond);
-	pthread_mutex_unlock(&jobs_lock);
-	finished_in_tx = true;
+	if (nfinished < FINISHED_MAX)
+		snprintf(finished_ids[nfinished++], UUID_LEN + 1, "%s", jstr(job, "id"));
+	else
+		finished_overflow = true;
 	return r;
 }
 
@@ -238,30 +248,53 @@ int job_load(const char *id, json_t **ret)
 	return store_get("jobs", id, NULL, false, ret);
 }
 
+/* Whether id finished since *seen (ring positions); jobs_lock held. */
+static bool ring_saw(const char *id, uint64_t *seen)
+{
+	bool hit = ring_next - *seen > RING_SIZE || ring_reload_all > *seen;
+
+	for (uint64_t i = *seen; !hit && i < ring_next; i++)
+		hit = !strcmp(ring[i % RING_SIZE], id);
+	*seen = ring_next;
+	return hit;
+}
+
 int job_wait(const char *id, int64_t timeout_ms, json_t **ret)
 {
-	int64_t deadline = mono_ms() + timeout_ms;
+	int64_t deadline = mono_ms() + timeout_ms, reread = 0;
 	json_t *j = NULL;
+	uint64_t seen;
 	int r;
 
-	for (;;) {
+	pthread_mutex_lock(&jobs_lock);
+	seen = ring_next;
+	pthread_mutex_unlock(&jobs_lock);
+	for (bool stop = false;;) {
 		struct timespec ts;
-		int64_t left, step;
+		int64_t left;
+		bool hit = false;
 
 		r = job_load(id, &j);
 		if (r < 0)
 			return r;
-		left = deadline - mono_ms();
-		if (job_state_final(jstr(j, "state")) || left <= 0 || host_stopping())
+		/* Re-read at least every 500 ms: the store is the truth. */
+		reread = mono_ms() + 500;
+		if (job_state_final(jstr(j, "state")) || deadline <= mono_ms() || host_stopping() ||
+		    stop)
 			break;
 		json_decref(j);
 		j = NULL;
-		/* Re-read at least every 500 ms: the store is the truth. */
-		step = left < 500 ? left : 500;
-		deadline_mono(&ts, step);
 		store_release(); /* a no-op inside the caller's transaction */
 		pthread_mutex_lock(&jobs_lock);
-		pthread_cond_timedwait(&done_cond, &jobs_lock, &ts);
+		while (!hit && !jobs_stopping) {
+			left = (deadline < reread ? deadline : reread) - mono_ms();
+			if (left <= 0)
+				break;
+			deadline_mono(&ts, left);
+			pthread_cond_timedwait(&done_cond, &jobs_lock, &ts);
+			hit = ring_saw(id, &seen);
+		}
+		stop = jobs_stopping;
 		pthread_mutex_unlock(&jobs_lock);
 	}
 	*ret = j;
@@ -302,12 +335,28 @@ void jobs_after_commit(void)
 		host_wake_all();
 	nwake = 0;
 	wake_all = false;
-	if (finished_in_tx) {
-		finished_in_tx = false;
+	if (nfinished || finished_overflow) {
 		pthread_mutex_lock(&jobs_lock);
+		for (int i = 0; i < nfinished; i++)
+			memcpy(ring[ring_next++ % RING_SIZE], finished_ids[i], UUID_LEN + 1);
+		if (finished_overflow)
+			ring_reload_all = ring_next;
 		pthread_cond_broadcast(&done_cond);
 		pthread_mutex_unlock(&jobs_lock);
+		nfinished = 0;
+		finished_overflow = false;
 	}
+}
+
+/* The store's end-of-transaction hook: what a rolled-back transaction
+ * finished did not happen, but waking a host for nothing is harmless. */
+static void jobs_tx_end(bool committed)
+{
+	if (!committed) {
+		nfinished = 0;
+		finished_overflow = false;
+	}
+	jobs_after_commit();
 }
 
 static bool busy_take(const char *rid)
@@ -441,7 +490,6 @@ static void *worker_main(void *arg)
 	for (;;) {
 		struct list_query q;
 		json_t *items = NULL;
-		int64_t total = 0;
 		uint64_t gen;
 		int ran = 0;
 
@@ -456,7 +504,8 @@ static void *worker_main(void *arg)
 		list_query_init(&q);
 		query_add_eq(&q, "state", "pending");
 		q.limit = JOB_BATCH * 4;
-		if (store_list("jobs", &q, &items, &total) == 0)
+		q.selective = true;
+		if (store_list("jobs", &q, &items, NULL) == 0)
 			ran = run_batch(items);
 		json_decref(items);
 		list_query_free(&q);
@@ -484,6 +533,7 @@ int jobs_start(int n)
 	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
 	pthread_cond_init(&done_cond, &a);
 	pthread_condattr_destroy(&a);
+	store_set_tx_end_hook(jobs_tx_end);
 	workers = xcalloc((size_t)n, sizeof(pthread_t));
 	for (int i = 0; i < n; i++) {
 		if (pthread_create(&workers[i], NULL, worker_main, NULL) != 0)

@@ -49,6 +49,10 @@ struct list_query {
 	/* Scope, set by the API layer, not by the parser: */
 	const char *account_id; /* weak; NULL = every account (admin) */
 	bool include_public;    /* also rows with "visibility":"public" or "shared":true */
+	/* Set by internal callers whose state/status filter picks out few rows
+	 * (pending jobs): sort what the filter's index finds instead of
+	 * scanning the kind in sort order. */
+	bool selective;
 };
 
 void list_query_init(struct list_query *q);

@@ -52,6 +52,10 @@ int store_version(void);
 int store_begin(void);
 int store_commit(void);
 void store_rollback(void);
+/* Called on the committing thread after its outermost transaction ended
+ * (committed or not) and the write lock was released: the place to wake
+ * whoever waits for what the transaction did. One hook, set at start. */
+void store_set_tx_end_hook(void (*fn)(bool committed));
 
 /* --- objects ----------------------------------------------------------- */
 /* unique_name: enforce unique (kind, account_id, name). */

@@ -251,10 +251,17 @@ int store_cmd_take(const char *host_id, int64_t resend_after_ms, int max, json_t
 			r = sq_err(c, rc, "command take");
 			goto out;
 		}
+		/* store_begin queues for the writer without holding the
+		 * connection: a thousand long-polls woken at once must not
+		 * take every pooled connection while they queue */
+		r = store_begin();
+		if (r < 0)
+			goto out;
+		own = true;
+		r = sq_conn_use(&c);
+		if (r < 0)
+			goto end;
 	}
-	r = sq_auto_begin(c, &own);
-	if (r < 0)
-		goto out;
 	r = sq_stmt(c, sql_due, &st);
 	if (r == 0)
 		r = sq_bind(c, st, "siii", host_id, (int64_t)(resend_after_ms >= 0),
@@ -280,7 +287,10 @@ int store_cmd_take(const char *host_id, int64_t resend_after_ms, int max, json_t
 		r = sq_exec(c, sql_mark_sent, NULL, "si", jstr(cmd, "id"), now);
 	}
 end:
-	r = sq_auto_end(c, own, r);
+	if (own && r == 0)
+		r = store_commit();
+	else if (own)
+		store_rollback();
 out:
 	if (r < 0) {
 		json_decref(list);
