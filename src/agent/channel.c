@@ -27,6 +27,7 @@
  * the process-wide reachability bookkeeping.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +121,15 @@ struct agent_host {
 	size_t nout;
 	size_t post_single_left; /* after a refused batch: send one at a time */
 	unsigned down;           /* under a->lock: enum call bits whose last try failed */
+
+	/* Concurrent drivers: commands running on their own threads, and the
+	 * VMs they name (a VM's next command waits for the one running). */
+	unsigned nops;
+	pthread_cond_t ops_cond; /* nops went down */
+	char **busy_vms;         /* owned ids */
+	size_t nbusy, capbusy;
+	bool heartbeat_now; /* a VM changed by itself: tell kumod at once */
+	struct driver_env env;
 };
 
 /* The kinds of calls to kumod, for reachability. A host is "down" from a
@@ -772,10 +782,145 @@ static void intake(struct agent_host *h, int64_t now)
 	h->nincoming = 0;
 }
 
+static bool vm_busy(const struct agent_host *h, const char *vm_id)
+{
+	for (size_t i = 0; vm_id && i < h->nbusy; i++)
+		if (!strcmp(h->busy_vms[i], vm_id))
+			return true;
+	return false;
+}
+
+static void vm_busy_set(struct agent_host *h, const char *vm_id, bool busy)
+{
+	if (!vm_id)
+		return;
+	if (busy) {
+		if (h->nbusy == h->capbusy) {
+			h->capbusy = h->capbusy ? 2 * h->capbusy : 16;
+			h->busy_vms = xrealloc(h->busy_vms, h->capbusy * sizeof(char *));
+		}
+		h->busy_vms[h->nbusy++] = xstrdup(vm_id);
+		return;
+	}
+	for (size_t i = 0; i < h->nbusy; i++) {
+		if (!strcmp(h->busy_vms[i], vm_id)) {
+			free(h->busy_vms[i]);
+			h->busy_vms[i] = h->busy_vms[--h->nbusy];
+			return;
+		}
+	}
+}
+
+struct op_thread {
+	struct agent_host *h; /* weak */
+	char *id;             /* owned: the command */
+	char *vm_id;          /* owned; NULL when it names none */
+};
+
+/* One command of a concurrent driver, on its own thread. */
+static void *op_main(void *arg)
+{
+	struct op_thread *o = arg;
+	struct agent_host *h = o->h;
+	const json_t *payload = NULL;
+	const char *type = NULL, *stored = NULL;
+	bool interrupted = false;
+	json_t *res, *p;
+
+	pthread_mutex_lock(&h->lock);
+	if (journal_cmd_queued_get(h->j, o->id, &type, &payload)) {
+		char *t = xstrdup(type);
+
+		p = json_incref((json_t *)payload); /* kept while the lock is let go */
+		res = exec_command_unlocking(h->a->driver, h->dh, h->j, o->id, t, p, &h->lock,
+		                             &interrupted);
+		if (interrupted && stopping(h->a)) {
+			/* stays queued: it runs again after the restart */
+			log_info("host %s: command %s (%s) interrupted by the agent stopping",
+			         h->name, o->id, t);
+		} else {
+			journal_cmd_done(h->j, o->id, res);
+			journal_cmd_lookup(h->j, o->id, &stored, NULL);
+			outbox_push(h, o->id, stored, journal_seq(h->j));
+		}
+		json_decref(res);
+		json_decref(p);
+		free(t);
+	}
+	vm_busy_set(h, o->vm_id, false);
+	h->nops--;
+	pthread_cond_broadcast(&h->ops_cond);
+	pthread_cond_broadcast(&h->exec_cond);
+	pthread_mutex_unlock(&h->lock);
+	free(o->id);
+	free(o->vm_id);
+	free(o);
+	return NULL;
+}
+
+/* Starts a due command of a concurrent driver on its own thread; false
+ * when its VM is busy (it waits) or no thread could be made. */
+static bool op_start(struct agent_host *h, struct pending *p)
+{
+	const json_t *payload = NULL;
+	const char *type = NULL, *vm_id;
+	struct op_thread *o;
+	pthread_attr_t attr;
+	pthread_t t;
+	int r;
+
+	if (!journal_cmd_queued_get(h->j, p->id, &type, &payload)) {
+		free(p->id);
+		free(p);
+		return true; /* done meanwhile: nothing to run */
+	}
+	vm_id = exec_vm_id(payload);
+	if (vm_busy(h, vm_id))
+		return false;
+	o = xcalloc(1, sizeof(*o));
+	o->h = h;
+	o->id = p->id;
+	o->vm_id = vm_id ? xstrdup(vm_id) : NULL;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, HOST_THREAD_STACK);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	r = pthread_create(&t, &attr, op_main, o);
+	pthread_attr_destroy(&attr);
+	if (r != 0) {
+		log_warn("host %s: cannot start a thread for command %s: %s", h->name, p->id,
+		         strerror(r));
+		free(o->vm_id);
+		free(o);
+		return false;
+	}
+	vm_busy_set(h, vm_id, true);
+	h->nops++;
+	free(p);
+	return true;
+}
+
 /* Runs every command that is due; their results go to the journal and the
- * outbox. */
+ * outbox. A concurrent driver's commands start on their own threads. */
 static void run_due(struct agent_host *h, int64_t now)
 {
+	struct pending *later[64];
+	size_t nlater = 0;
+
+	while (h->a->driver->concurrent && h->nheap > 0 && h->heap[0]->due <= now) {
+		struct pending *p = heap_pop(h);
+
+		if (!op_start(h, p)) {
+			p->due = now + 50; /* its VM is busy: look again soon */
+			if (nlater < ARRAY_SIZE(later)) {
+				later[nlater++] = p;
+			} else {
+				heap_push(h, p);
+				break;
+			}
+		}
+	}
+	for (size_t i = 0; i < nlater; i++)
+		heap_push(h, later[i]);
 	while (h->nheap > 0 && h->heap[0]->due <= now) {
 		struct pending *p = heap_pop(h);
 		const json_t *payload = NULL;
@@ -926,8 +1071,11 @@ static void hb_vm(void *cls, struct journal_vm *vm)
 	const struct driver_ops *ops = w->h->a->driver;
 	const char *state = ops->vm_state ? ops->vm_state(w->h->dh, vm) : NULL;
 
-	json_array_append_new(
-	    w->vms, json_pack("{s:s, s:s}", "id", vm->id, "state", state ? state : vm->state));
+	json_t *o = json_pack("{s:s, s:s}", "id", vm->id, "state", state ? state : vm->state);
+
+	if (vm->reason[0])
+		jset_str(o, "reason", vm->reason);
+	json_array_append_new(w->vms, o);
 }
 
 static bool maybe_heartbeat(struct executor *x, int64_t now)
@@ -941,10 +1089,11 @@ static bool maybe_heartbeat(struct executor *x, int64_t now)
 	int64_t interval;
 	int r;
 
-	if (!h->have_id || now < x->next_heartbeat) {
+	if (!h->have_id || (now < x->next_heartbeat && !h->heartbeat_now)) {
 		json_decref(w.vms);
 		return false;
 	}
+	h->heartbeat_now = false;
 	journal_vm_each(h->j, hb_vm, &w);
 	body = json_pack("{s:o, s:o}", "vms", w.vms, "facts", host_facts(h));
 	snprintf(path, sizeof(path), "/agent/v1/hosts/%s/heartbeat", h->host_id);
@@ -993,8 +1142,8 @@ static int64_t next_wake(const struct executor *x, int64_t now)
 	if (h->have_id && h->out_head && x->next_post < wake &&
 	    (h->out_head->seq <= journal_saved_seq(h->j) || x->save_failed))
 		wake = x->next_post;
-	if (h->have_id && x->next_heartbeat < wake)
-		wake = x->next_heartbeat;
+	if (h->have_id && (x->next_heartbeat < wake || h->heartbeat_now))
+		wake = h->heartbeat_now ? now : x->next_heartbeat;
 	return wake;
 }
 
@@ -1049,6 +1198,106 @@ static char *host_name(const struct agent *a, unsigned index)
 	return xasprintf("%s-%s-%u", a->hostname, a->driver->name, index + 1);
 }
 
+/* driver_env.vm_changed */
+static void env_vm_changed(void *cls, const char *vm_id, const char *state, const char *reason)
+{
+	struct agent_host *h = cls;
+	struct journal_vm *vm;
+
+	pthread_mutex_lock(&h->lock);
+	vm = journal_vm_find(h->j, vm_id);
+	if (vm && h->a->driver->vm_state) {
+		/* what it is now: a report can arrive after a newer op's result */
+		const char *now = h->a->driver->vm_state(h->dh, vm);
+
+		if (now && strcmp(now, state) != 0)
+			reason = NULL;
+		state = now ? now : state;
+	}
+	if (vm) {
+		if (strcmp(vm->state, state) != 0)
+			log_info("host %s: vm %s (%s) is %s%s%s", h->name, vm->name, vm_id, state,
+			         reason ? ": " : "", reason ? reason : "");
+		journal_vm_set_state(h->j, vm, state);
+		snprintf(vm->reason, sizeof(vm->reason), "%s", reason ? reason : "");
+		h->heartbeat_now = true;
+		pthread_cond_broadcast(&h->exec_cond);
+	}
+	pthread_mutex_unlock(&h->lock);
+}
+
+struct fetch_file {
+	int fd;
+	int64_t written;
+	int err;
+};
+
+static int fetch_write(void *cls, const char *data, size_t len)
+{
+	struct fetch_file *f = cls;
+
+	while (len > 0) {
+		ssize_t n = write(f->fd, data, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			f->err = -errno;
+			return 1;
+		}
+		data += n;
+		len -= (size_t)n;
+		f->written += n;
+	}
+	return 0;
+}
+
+/* driver_env.fetch: a GET streamed into dest.part, renamed to dest. */
+static int env_fetch(void *cls, const char *path, const char *dest, struct driver_err *e)
+{
+	struct agent_host *h = cls;
+	struct fetch_file f = { -1, 0, 0 };
+	struct http_client *c = http_client_new(h->a->server);
+	char *part = xasprintf("%s.part", dest);
+	int r;
+
+	if (!c) {
+		r = driver_fail(e, "Internal", "cannot create an HTTP client");
+		goto out;
+	}
+	http_client_set_cancel(c, stop_cancelled, h->a);
+	pthread_mutex_lock(&h->lock);
+	http_client_set_token(c, h->secret);
+	pthread_mutex_unlock(&h->lock);
+	f.fd = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (f.fd < 0) {
+		r = -errno;
+		driver_fail(e, "Internal", "cannot create %s: %s", part, strerror(-r));
+		goto out;
+	}
+	r = http_client_stream(c, path, fetch_write, &f);
+	if (r == 0 && f.err)
+		r = f.err;
+	if (r == 0 && fsync(f.fd) < 0)
+		r = -errno;
+	if (close(f.fd) < 0 && r == 0)
+		r = -errno;
+	f.fd = -1;
+	if (r == 0 && rename(part, dest) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlink(part);
+		driver_fail(e, r == -ECANCELED ? "Interrupted" : "FetchFailed",
+		            "cannot fetch %s from kumod: %s", path, strerror(-r));
+	}
+out:
+	if (f.fd >= 0)
+		close(f.fd);
+	free(part);
+	http_client_free(c);
+	return r;
+}
+
 static void restore_vm(void *cls, struct journal_vm *vm)
 {
 	struct agent_host *h = cls;
@@ -1075,14 +1324,18 @@ int agent_host_new(struct agent *a, unsigned index, struct agent_host **ret)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&h->exec_cond, &ca);
 	pthread_cond_init(&h->poll_cond, &ca);
+	pthread_cond_init(&h->ops_cond, &ca);
 	pthread_condattr_destroy(&ca);
+	h->env = (struct driver_env){
+		.dir = h->dir, .vm_changed = env_vm_changed, .fetch = env_fetch, .cls = h
+	};
 
 	r = mkdir_p(h->dir, 0700);
 	if (r < 0) {
 		log_err("host %s: cannot create %s: %s", h->name, h->dir, strerror(-r));
 		goto fail;
 	}
-	r = a->driver->host_new(a->cfg, index, &h->dh);
+	r = a->driver->host_new(a->cfg, index, &h->env, &h->dh);
 	if (r < 0) {
 		log_err("host %s: the %s driver cannot set up the host: %s", h->name,
 		        a->driver->name, strerror(-r));
@@ -1155,6 +1408,18 @@ struct agent_host *agent_host_free(struct agent_host *h)
 		pthread_join(h->poller, NULL);
 	if (h->executor_started)
 		pthread_join(h->executor, NULL);
+	/* commands running on their own threads: cut slow waits short */
+	if (h->dh && h->a->driver->host_stop)
+		h->a->driver->host_stop(h->dh);
+	pthread_mutex_lock(&h->lock);
+	while (h->nops > 0)
+		pthread_cond_wait(&h->ops_cond, &h->lock);
+	if (h->j && journal_dirty(h->j) != JOURNAL_CLEAN && journal_save(h->j) < 0)
+		log_err("host %s: cannot write the journal %s", h->name, journal_path(h->j));
+	pthread_mutex_unlock(&h->lock);
+	for (size_t i = 0; i < h->nbusy; i++)
+		free(h->busy_vms[i]);
+	free(h->busy_vms);
 	while (h->out_head)
 		outbox_pop(h, false);
 	for (size_t i = 0; i < h->nincoming; i++)
@@ -1171,6 +1436,7 @@ struct agent_host *agent_host_free(struct agent_host *h)
 	identity_clear(h);
 	pthread_cond_destroy(&h->exec_cond);
 	pthread_cond_destroy(&h->poll_cond);
+	pthread_cond_destroy(&h->ops_cond);
 	pthread_mutex_destroy(&h->lock);
 	free(h->identity_path);
 	free(h->dir);

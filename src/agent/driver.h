@@ -10,12 +10,15 @@
  * driver only makes the hypervisor do the thing, or explains why it could
  * not (struct driver_err).
  *
- * Threading: a driver_host is used by one executor thread at a time, and
- * every op is called with that host's lock held, so ops must not block for
- * long. The sim's ops are instant; its operation time is simulated through
- * op_delay_ms(), which the executor honours without sleeping. A driver whose
- * operations really take time (qemu) answers 0 there and, once it needs to,
- * runs the slow part on its own workers.
+ * Threading: for a driver that is not `concurrent` (sim), a driver_host is
+ * used by one executor thread at a time and every op is called with that
+ * host's lock held, so ops must not block; the sim's operation time is
+ * simulated through op_delay_ms(), which the executor honours without
+ * sleeping. A `concurrent` driver (qemu) has ops that really take time
+ * (starting QEMU, waiting for a guest to shut down): each command runs on a
+ * thread of its own, without the host's lock, so ops of different VMs run
+ * at the same time and must lock the driver's own state; commands naming
+ * the same VM still run one at a time, in order.
  */
 #pragma once
 
@@ -51,14 +54,36 @@ static inline int driver_fail(struct driver_err *e, const char *code, const char
 
 struct driver_host; /* a driver's state for one host; opaque */
 
+/* What the agent gives a driver for one host (host_new); valid until
+ * host_free. The callbacks may be called from any thread, but never with a
+ * lock held that an op of the driver may wait for. */
+struct driver_env {
+	const char *dir; /* the host's own directory, DATA/hosts/<index>; exists, 0700 */
+	/* A VM changed state by itself (its guest shut down, QEMU died,
+	 * the guest paused on an I/O error): the agent records it and tells
+	 * kumod at once. reason may be NULL. */
+	void (*vm_changed)(void *cls, const char *vm_id, const char *state, const char *reason);
+	/* Downloads path ("/agent/v1/...") from kumod, authenticated as this
+	 * host, into the file dest (created 0600, replaced whole). 0, or -errno
+	 * with e filled. Blocks; call it without locks held. */
+	int (*fetch)(void *cls, const char *path, const char *dest, struct driver_err *e);
+	void *cls;
+};
+
 struct driver_ops {
 	const char *name; /* "sim": the --driver value and the config section */
+	bool concurrent;  /* ops take real time: see Threading above */
 
 	/* Checks the driver's options (config section [<name>]) once, before
 	 * any host exists. 0, or -EINVAL with e->message saying what is wrong. */
 	int (*check_config)(const struct config *cfg, struct driver_err *e);
 	/* State for host number index (0-based) of this process. */
-	int (*host_new)(const struct config *cfg, unsigned index, struct driver_host **ret);
+	int (*host_new)(const struct config *cfg, unsigned index, const struct driver_env *env,
+	                struct driver_host **ret);
+	/* The agent is stopping: ops waiting for something slow (a guest's
+	 * shutdown) give up at once with code "Interrupted"; such a command
+	 * stays queued and runs again after the restart. Optional. */
+	void (*host_stop)(struct driver_host *dh);
 	struct driver_host *(*host_free)(struct driver_host *dh);
 	/* Adds the host's facts: cpus, memory_mb, disk_gb, arch, accel, driver. */
 	void (*facts)(struct driver_host *dh, json_t *facts);
@@ -96,3 +121,4 @@ struct driver_ops {
 };
 
 extern const struct driver_ops driver_sim_ops;
+extern const struct driver_ops driver_qemu_ops;

@@ -94,7 +94,8 @@ static int sim_check_config(const struct config *cfg, struct driver_err *e)
 	return sim_options_parse(cfg, &o, e);
 }
 
-static int sim_host_new(const struct config *cfg, unsigned index, struct driver_host **ret)
+static int sim_host_new(const struct config *cfg, unsigned index, const struct driver_env *env,
+                        struct driver_host **ret)
 {
 	struct driver_err e;
 	struct sim_options o;

@@ -18,6 +18,7 @@
  *
  * This file does not schedule, persist or send anything: channel.c does.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 #include "common/log.h"
 
 struct exec_ctx {
+	pthread_mutex_t *held;        /* weak; released around driver calls, or NULL */
 	const struct driver_ops *ops; /* weak */
 	struct driver_host *dh;       /* weak */
 	struct journal *j;            /* weak */
@@ -47,12 +49,26 @@ struct exec_type {
 	int (*call)(struct exec_ctx *x, struct driver_err *e);
 };
 
-/* The VM id of a payload: "vm_id", else the "vm" object's "id". */
-static const char *payload_vm_id(const json_t *payload)
+const char *exec_vm_id(const json_t *payload)
 {
 	const char *id = jstr(payload, "vm_id");
 
 	return id ? id : jstr(json_object_get(payload, "vm"), "id");
+}
+
+/* Driver calls go through these two around the call: a concurrent driver's
+ * op runs without the host's lock. */
+static void op_begin(struct exec_ctx *x)
+{
+	if (x->held)
+		pthread_mutex_unlock(x->held);
+}
+
+static int op_end(struct exec_ctx *x, int r)
+{
+	if (x->held)
+		pthread_mutex_lock(x->held);
+	return r;
 }
 
 static int run_vm_create(struct exec_ctx *x, json_t *data, struct driver_err *e)
@@ -74,12 +90,24 @@ static int run_vm_create(struct exec_ctx *x, json_t *data, struct driver_err *e)
 	tmp.id = (char *)x->vm_id;
 	tmp.name = (char *)(name ? name : x->vm_id);
 	snprintf(tmp.state, sizeof(tmp.state), "creating");
-	tmp.spec = (json_t *)spec;
-	if (x->ops->vm_create(x->dh, &tmp, e) < 0)
+	/* the spec a driver keeps: the vm, with its image and volumes */
+	tmp.spec = json_deep_copy(spec);
+	if (json_object_get(x->payload, "image"))
+		json_object_set(tmp.spec, "image", json_object_get(x->payload, "image"));
+	if (json_object_get(x->payload, "volumes"))
+		json_object_set(tmp.spec, "attached_volumes",
+		                json_object_get(x->payload, "volumes"));
+	op_begin(x);
+	if (op_end(x, x->ops->vm_create(x->dh, &tmp, e)) < 0) {
+		json_decref(tmp.spec);
 		return -1;
-	if (!journal_vm_add(x->j, tmp.id, tmp.name, "running", spec))
+	}
+	if (!journal_vm_add(x->j, tmp.id, tmp.name, "running", tmp.spec)) {
+		json_decref(tmp.spec);
 		return driver_fail(e, "Internal",
 		                   "vm %s: the host's journal is full or the id invalid", x->vm_id);
+	}
+	json_decref(tmp.spec);
 	jset_str(data, "state", "running");
 	return 0;
 }
@@ -113,7 +141,8 @@ static int call_resume(struct exec_ctx *x, struct driver_err *e)
 static int run_vm_action(struct exec_ctx *x, const struct exec_type *t, json_t *data,
                          struct driver_err *e)
 {
-	if (t->call(x, e) < 0)
+	op_begin(x);
+	if (op_end(x, t->call(x, e)) < 0)
 		return -1;
 	journal_vm_set_state(x->j, x->vm, t->state);
 	jset_str(data, "state", t->state);
@@ -125,7 +154,8 @@ static int run_vm_destroy(struct exec_ctx *x, json_t *data, struct driver_err *e
 	if (!x->vm_id)
 		return driver_fail(e, "InvalidArgument", "vm.destroy: payload has no vm_id");
 	if (x->vm) {
-		if (x->ops->vm_destroy(x->dh, x->vm, e) < 0)
+		op_begin(x);
+		if (op_end(x, x->ops->vm_destroy(x->dh, x->vm, e)) < 0)
 			return -1;
 		journal_vm_remove(x->j, x->vm);
 		x->vm = NULL;
@@ -146,8 +176,10 @@ static int volume_check(struct exec_ctx *x, const char *type, struct driver_err 
 
 static int run_volume_create(struct exec_ctx *x, json_t *data, struct driver_err *e)
 {
-	if (volume_check(x, "volume.create", e) < 0 ||
-	    x->ops->volume_create(x->dh, x->payload, e) < 0)
+	if (volume_check(x, "volume.create", e) < 0)
+		return -1;
+	op_begin(x);
+	if (op_end(x, x->ops->volume_create(x->dh, x->payload, e)) < 0)
 		return -1;
 	jset_str(data, "state", "available");
 	return 0;
@@ -157,7 +189,8 @@ static int run_volume_delete(struct exec_ctx *x, json_t *data, struct driver_err
 {
 	if (!jstr(x->payload, "volume_id"))
 		return driver_fail(e, "InvalidArgument", "volume.delete: payload has no volume_id");
-	if (x->ops->volume_delete(x->dh, x->payload, e) < 0)
+	op_begin(x);
+	if (op_end(x, x->ops->volume_delete(x->dh, x->payload, e)) < 0)
 		return -1;
 	jset_str(data, "state", "deleted");
 	return 0;
@@ -169,7 +202,8 @@ static int run_volume_attach(struct exec_ctx *x, json_t *data, struct driver_err
 		return -1;
 	if (!x->vm)
 		return driver_fail(e, "InvalidArgument", "volume.attach: payload has no vm_id");
-	if (x->ops->volume_attach(x->dh, x->vm, x->payload, e) < 0)
+	op_begin(x);
+	if (op_end(x, x->ops->volume_attach(x->dh, x->vm, x->payload, e)) < 0)
 		return -1;
 	jset_str(data, "state", "in_use");
 	return 0;
@@ -177,8 +211,10 @@ static int run_volume_attach(struct exec_ctx *x, json_t *data, struct driver_err
 
 static int run_volume_detach(struct exec_ctx *x, json_t *data, struct driver_err *e)
 {
-	if (volume_check(x, "volume.detach", e) < 0 ||
-	    x->ops->volume_detach(x->dh, x->vm, x->payload, e) < 0)
+	if (volume_check(x, "volume.detach", e) < 0)
+		return -1;
+	op_begin(x);
+	if (op_end(x, x->ops->volume_detach(x->dh, x->vm, x->payload, e)) < 0)
 		return -1;
 	jset_str(data, "state", "available");
 	return 0;
@@ -201,7 +237,14 @@ static const struct exec_type exec_types[] = {
 json_t *exec_command(const struct driver_ops *ops, struct driver_host *dh, struct journal *j,
                      const char *id, const char *type, const json_t *payload)
 {
-	struct exec_ctx x = { ops, dh, j, payload, NULL, NULL };
+	return exec_command_unlocking(ops, dh, j, id, type, payload, NULL, NULL);
+}
+
+json_t *exec_command_unlocking(const struct driver_ops *ops, struct driver_host *dh,
+                               struct journal *j, const char *id, const char *type,
+                               const json_t *payload, pthread_mutex_t *held, bool *ret_interrupted)
+{
+	struct exec_ctx x = { held, ops, dh, j, payload, NULL, NULL };
 	const struct exec_type *t = NULL;
 	struct driver_err e = { NULL, "" };
 	json_t *res, *data = json_object();
@@ -210,7 +253,7 @@ json_t *exec_command(const struct driver_ops *ops, struct driver_host *dh, struc
 	for (size_t i = 0; i < sizeof(exec_types) / sizeof(exec_types[0]); i++)
 		if (strcmp(exec_types[i].type, type) == 0)
 			t = &exec_types[i];
-	x.vm_id = payload_vm_id(payload);
+	x.vm_id = exec_vm_id(payload);
 	x.vm = journal_vm_find(j, x.vm_id);
 	if (!t) {
 		r = driver_fail(&e, "NotSupported", "unknown command type %s", type);
@@ -224,6 +267,8 @@ json_t *exec_command(const struct driver_ops *ops, struct driver_host *dh, struc
 		r = run_vm_action(&x, t, data, &e);
 	}
 
+	if (ret_interrupted)
+		*ret_interrupted = r < 0 && e.code && !strcmp(e.code, "Interrupted");
 	if (r == 0) {
 		res = json_pack("{s:s, s:s, s:o}", "command_id", id, "status", "succeeded", "data",
 		                data);

@@ -7,6 +7,8 @@
 #pragma once
 
 #include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
 
 #include "agent/driver.h"
 #include "agent/journal.h"
@@ -17,3 +19,14 @@
  * journal's VMs; does not record the command as done (the caller does). */
 json_t *exec_command(const struct driver_ops *ops, struct driver_host *dh, struct journal *j,
                      const char *id, const char *type, const json_t *payload);
+
+/* The same for a concurrent driver: held (locked by the caller, guarding j)
+ * is released around every driver call. ret_interrupted (may be NULL): the
+ * driver gave up because the agent is stopping (code "Interrupted"); the
+ * command should stay queued. */
+json_t *exec_command_unlocking(const struct driver_ops *ops, struct driver_host *dh,
+                               struct journal *j, const char *id, const char *type,
+                               const json_t *payload, pthread_mutex_t *held, bool *ret_interrupted);
+
+/* The VM a payload names: "vm_id", else the "vm" object's "id"; or NULL. */
+const char *exec_vm_id(const json_t *payload);

@@ -33,10 +33,11 @@
 #define JOURNAL_FILE_MAX ((size_t)512 * 1024 * 1024)
 
 struct journal_vm {
-	char *id;       /* owned; first member (the index compares it) */
-	char *name;     /* owned */
-	char state[16]; /* "running", "stopped", "paused", ... */
-	json_t *spec;   /* owned; the vm object of the create command */
+	char *id;         /* owned; first member (the index compares it) */
+	char *name;       /* owned */
+	char state[16];   /* "running", "stopped", "paused", ... */
+	json_t *spec;     /* owned; the vm object of the create command */
+	char reason[160]; /* why it is in its state, when the driver said; not saved */
 };
 
 enum journal_cmd {

@@ -38,7 +38,7 @@ static const struct {
 	const char *why_not;
 } drivers[] = {
 	{ "sim", &driver_sim_ops, NULL },
-	{ "qemu", NULL, "the qemu driver is not built yet; use --driver sim" },
+	{ "qemu", &driver_qemu_ops, NULL },
 };
 
 /* Options that map to config keys; the command line overrides the file. */

@@ -73,6 +73,7 @@ static const struct schema results_schema = { "AgentResults", results_fields };
 static const struct field vm_report_fields[] = {
 	{ "id", FT_UUID, F_REQUIRED, 0, 0, NULL, NULL, NULL },
 	{ "state", FT_STRING, F_REQUIRED, 1, 32, NULL, NULL, NULL },
+	{ "reason", FT_STRING, 0, 0, 256, NULL, NULL, NULL },
 	{ NULL },
 };
 static const struct schema vm_report_schema = { "AgentVmReport", vm_report_fields };
@@ -266,7 +267,7 @@ static uint64_t report_digest(const json_t *vms)
 	return h ? h : 1;
 }
 
-static const char *reported_state(const json_t *vms, const char *id)
+static const json_t *reported(const json_t *vms, const char *id)
 {
 	json_t *v;
 	size_t i;
@@ -274,7 +275,7 @@ static const char *reported_state(const json_t *vms, const char *id)
 	json_array_foreach(vms, i, v)
 	{
 		if (!strcmp(jstr(v, "id"), id))
-			return jstr(v, "state");
+			return v;
 	}
 	return NULL;
 }
@@ -305,7 +306,9 @@ static int reconcile(const char *host_id, const json_t *vms, bool dry)
 	json_array_foreach(items, i, vm)
 	{
 		const char *st = jstr(vm, "state");
-		const char *rs = reported_state(vms, jstr(vm, "id"));
+		const json_t *rep_vm = reported(vms, jstr(vm, "id"));
+		const char *rs = jstr(rep_vm, "state");
+		const char *why = jstr(rep_vm, "reason");
 		int want;
 
 		if (jstr(vm, "job_id")) {
@@ -344,7 +347,8 @@ static int reconcile(const char *host_id, const json_t *vms, bool dry)
 		n++;
 		if (!dry) {
 			json_object_del(vm, "state_before_lost");
-			vm_set_state(vm, (enum vm_state)want, "reported by the host");
+			vm_set_state(vm, (enum vm_state)want,
+			             why && *why ? why : "reported by the host");
 		}
 	}
 	/* VMs the host runs that kumod has destroyed meanwhile: stop them. */

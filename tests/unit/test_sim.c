@@ -39,7 +39,7 @@ static struct host *host_new(const char *const *kv)
 	config_set(h->cfg, "sim", "delay_ms", "0");
 	for (; kv && kv[0]; kv += 2)
 		config_set(h->cfg, "sim", kv[0], kv[1]);
-	assert_int_equal(driver_sim_ops.host_new(h->cfg, 0, &h->dh), 0);
+	assert_int_equal(driver_sim_ops.host_new(h->cfg, 0, NULL, &h->dh), 0);
 	/* never saved: a path that cannot exist */
 	assert_int_equal(journal_open("/nonexistent-dir/journal.json", &h->j, &h->warning), 0);
 	return h;
