@@ -260,7 +260,7 @@ static void test_defaults(void **state)
 	json_t *facts = json_object();
 	int64_t d;
 
-	assert_int_equal(driver_sim_ops.host_new(cfg, 3, &dh), 0);
+	assert_int_equal(driver_sim_ops.host_new(cfg, 3, NULL, &dh), 0);
 	driver_sim_ops.facts(dh, facts);
 	assert_int_equal(jint(facts, "cpus", 0), 32);
 	assert_int_equal(jint(facts, "memory_mb", 0), 131072);
