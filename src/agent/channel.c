@@ -607,16 +607,43 @@ static void accept_command(struct agent_host *h, const json_t *cmd)
 	}
 }
 
+/* Answers the RPCs of a poll answer at once (they are quick reads, not
+ * journaled: kumod waits for them and forgets them if it restarts). */
+static void answer_rpcs(struct agent_host *h, struct http_client *c, json_t *results)
+{
+	struct http_result res;
+	char path[256];
+	json_t *body;
+	int r;
+
+	pthread_mutex_lock(&h->lock);
+	snprintf(path, sizeof(path), "/agent/v1/hosts/%s/results", h->host_id ? h->host_id : "");
+	http_client_set_token(c, h->secret);
+	pthread_mutex_unlock(&h->lock);
+	body = json_pack("{s:O}", "results", results);
+	r = http_client_request(c, "POST", path, body, CALL_TIMEOUT_S, &res);
+	if (r < 0 || res.status >= 300)
+		log_debug("host %s: cannot answer %zu requests: %s", h->name,
+		          json_array_size(results), r < 0 ? strerror(-r) : "refused");
+	http_result_clear(&res);
+	json_decref(body);
+}
+
 /* Takes the commands of a poll answer; -EBADMSG when it has none. */
-static int deliver(struct agent_host *h, const json_t *answer)
+static int deliver(struct agent_host *h, struct http_client *c, const json_t *answer)
 {
 	const json_t *cmds = json_object_get(answer, "commands"), *cmd;
+	json_t *rpcs = json_array();
 	size_t i;
 
-	if (!json_is_array(cmds))
+	if (!json_is_array(cmds)) {
+		json_decref(rpcs);
 		return -EBADMSG;
-	if (json_array_size(cmds) == 0)
+	}
+	if (json_array_size(cmds) == 0) {
+		json_decref(rpcs);
 		return 0;
+	}
 	pthread_mutex_lock(&h->lock);
 	json_array_foreach(cmds, i, cmd)
 	{
@@ -625,11 +652,20 @@ static int deliver(struct agent_host *h, const json_t *answer)
 			         POLL_COMMANDS_MAX, json_array_size(cmds));
 			break;
 		}
-		if (json_is_object(cmd))
+		if (!json_is_object(cmd))
+			continue;
+		if (jbool(cmd, "rpc", false) && jstr(cmd, "id") && jstr(cmd, "type"))
+			json_array_append_new(rpcs, exec_rpc(h->a->driver, h->dh, h->j,
+			                                     jstr(cmd, "id"), jstr(cmd, "type"),
+			                                     json_object_get(cmd, "payload")));
+		else
 			accept_command(h, cmd);
 	}
 	pthread_cond_signal(&h->exec_cond);
 	pthread_mutex_unlock(&h->lock);
+	if (json_array_size(rpcs) > 0)
+		answer_rpcs(h, c, rpcs);
+	json_decref(rpcs);
 	return 0;
 }
 
@@ -691,7 +727,7 @@ static void *poller_main(void *arg)
 			pthread_mutex_lock(&h->lock);
 			identity_invalidate(h, pc.gen);
 			pthread_mutex_unlock(&h->lock);
-		} else if (r < 0 || res.status != 200 || deliver(h, res.json) < 0) {
+		} else if (r < 0 || res.status != 200 || deliver(h, c, res.json) < 0) {
 			/* (a 200 without a "commands" array counts as a failure too) */
 			note_failure(h, CALL_POLL, r, &res);
 			backoff = backoff_next(backoff);

@@ -98,6 +98,13 @@ struct driver_ops {
 	 * Optional. */
 	const char *(*vm_state)(struct driver_host *dh, const struct journal_vm *vm);
 
+	/* Serial console output (an RPC, answered at once): from byte position
+	 * offset, or with offset < 0 the last tail_lines lines; at most max
+	 * bytes. Fills data with {"output","offset","next","truncated"}.
+	 * Optional (NotSupported without it). */
+	int (*vm_console)(struct driver_host *dh, const struct journal_vm *vm, int64_t offset,
+	                  int64_t tail_lines, int64_t max, json_t *data, struct driver_err *e);
+
 	/* VM lifecycle: 0 or -1 with e filled. vm is the journal's record; for
 	 * create it is not in the journal yet (spec: the payload's vm object). */
 	int (*vm_create)(struct driver_host *dh, const struct journal_vm *vm, struct driver_err *e);

@@ -135,6 +135,16 @@ static struct qvm *qvm_find(struct driver_host *dh, const char *id)
 	return vm; /* ops of one VM never run at once: it stays until its destroy */
 }
 
+static struct qvm *vm_get(struct driver_host *dh, const struct journal_vm *jvm,
+                          struct driver_err *e)
+{
+	struct qvm *vm = qvm_find(dh, jvm->id);
+
+	if (!vm)
+		driver_fail(e, "NotFound", "vm %s has no files on this host", jvm->id);
+	return vm;
+}
+
 static struct qvm *qvm_new(struct driver_host *dh, const char *id, const json_t *spec)
 {
 	struct qvm *vm = xcalloc(1, sizeof(*vm));
@@ -803,27 +813,149 @@ static void report_changes(struct driver_host *dh)
 		                    ch[i].reason[0] ? ch[i].reason : NULL);
 }
 
-/* Keeps console.log under CONSOLE_MAX: the older half becomes .1. QEMU
- * appends (O_APPEND), so truncating the file under it is safe. */
+/* The console's byte positions are counted from the VM's first byte of
+ * output: console.base holds the position of console.log's first byte, and
+ * console.log.1 ends where console.log starts. */
+static int64_t console_base(const struct qvm *vm)
+{
+	char *p = xasprintf("%s/console.base", vm->dir), *data = NULL;
+	size_t len = 0;
+	int64_t v = 0;
+
+	if (file_read(p, 64, &data, &len) == 0)
+		v = strtoll(data, NULL, 10);
+	free(data);
+	free(p);
+	return v > 0 ? v : 0;
+}
+
+static off_t file_size(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 ? sb.st_size : 0;
+}
+
+/* Keeps console.log under CONSOLE_MAX (vm->lock held): it becomes .1 and
+ * starts again. QEMU appends (O_APPEND), so truncating it is safe; a line
+ * written between the copy and the truncation can be lost. */
 static void console_rotate(struct qvm *vm)
 {
 	char *log = xasprintf("%s/console.log", vm->dir);
 	char *old = xasprintf("%s/console.log.1", vm->dir);
-	struct stat sb;
+	char *basep = xasprintf("%s/console.base", vm->dir);
+	off_t size = file_size(log);
 
-	if (stat(log, &sb) == 0 && sb.st_size > CONSOLE_MAX) {
-		char *data = NULL;
+	if (size > CONSOLE_MAX) {
+		char *data = NULL, num[32];
 		size_t len = 0;
 
-		if (file_read(log, (size_t)sb.st_size + 65536, &data, &len) == 0) {
-			if (file_write_atomic(old, data, len, 0600) == 0 && truncate(log, 0) < 0)
-				log_debug("vm %s: cannot truncate its console log: %s", vm->id,
+		if (file_read(log, (size_t)size + 65536, &data, &len) == 0 &&
+		    file_write_atomic(old, data, len, 0600) == 0) {
+			snprintf(num, sizeof(num), "%lld",
+			         (long long)(console_base(vm) + (int64_t)len));
+			if (file_write_atomic(basep, num, strlen(num), 0600) < 0 ||
+			    truncate(log, 0) < 0)
+				log_debug("vm %s: cannot rotate its console log: %s", vm->id,
 				          strerror(errno));
-			free(data);
 		}
+		free(data);
 	}
+	free(basep);
 	free(old);
 	free(log);
+}
+
+/* Appends bytes [from, to) of file path (positions relative to the file). */
+static int read_range(const char *path, int64_t from, int64_t to, struct buf *out)
+{
+	char chunk[65536];
+	int fd;
+
+	if (to <= from)
+		return 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	while (from < to) {
+		size_t want =
+		    to - from > (int64_t)sizeof(chunk) ? sizeof(chunk) : (size_t)(to - from);
+		ssize_t n = pread(fd, chunk, want, from);
+
+		if (n <= 0)
+			break;
+		buf_append(out, chunk, (size_t)n);
+		from += n;
+	}
+	close(fd);
+	return 0;
+}
+
+/* Console output as JSON: from position offset (or, with offset < 0, the
+ * last tail_lines lines), at most max bytes: {"output", "offset", "next",
+ * "truncated"}. Invalid UTF-8 becomes U+FFFD. */
+static int qemu_vm_console(struct driver_host *dh, const struct journal_vm *jvm, int64_t offset,
+                           int64_t tail_lines, int64_t max, json_t *data, struct driver_err *e)
+{
+	struct qvm *vm = vm_get(dh, jvm, e);
+	char *log, *old;
+	int64_t base, start1, end, from, to;
+	bool truncated = false;
+	struct buf b;
+
+	if (!vm)
+		return -1;
+	if (max <= 0 || max > 1024 * 1024)
+		max = 1024 * 1024;
+	log = xasprintf("%s/console.log", vm->dir);
+	old = xasprintf("%s/console.log.1", vm->dir);
+	buf_init(&b, (size_t)max + 16);
+	pthread_mutex_lock(&vm->lock);
+	base = console_base(vm);
+	start1 = base - (int64_t)file_size(old);
+	if (start1 < 0)
+		start1 = 0;
+	end = base + (int64_t)file_size(log);
+	if (offset < 0) {
+		from = end - max < start1 ? start1 : end - max;
+	} else {
+		from = offset;
+		if (from < start1) {
+			truncated = from < start1;
+			from = start1;
+		}
+		if (from > end)
+			from = end;
+	}
+	to = from + max < end ? from + max : end;
+	if (from < base)
+		read_range(old, from - start1, (to < base ? to : base) - start1, &b);
+	if (to > base)
+		read_range(log, (from > base ? from : base) - base, to - base, &b);
+	pthread_mutex_unlock(&vm->lock);
+	if (offset < 0 && tail_lines > 0) {
+		/* keep the last tail_lines lines */
+		size_t cut = 0;
+		int64_t lines = 0;
+
+		for (size_t i = b.len; i > 0; i--) {
+			if (b.data[i - 1] == '\n' && i != b.len && ++lines >= tail_lines) {
+				cut = i;
+				break;
+			}
+		}
+		from += (int64_t)cut;
+		memmove(b.data, b.data + cut, b.len - cut);
+		b.len -= cut;
+	}
+	json_object_set_new(data, "output", json_string_utf8_lossy(b.data ? b.data : "", b.len));
+	jset_int(data, "offset", from);
+	jset_int(data, "next", from + (int64_t)b.len);
+	json_object_set_new(data, "truncated", json_boolean(truncated));
+	buf_free(&b);
+	free(old);
+	free(log);
+	return 0;
 }
 
 static void *monitor_main(void *arg)
@@ -879,9 +1011,9 @@ static void *monitor_main(void *arg)
 				}
 				if (vm->q && vm->pid > 0 && !pid_alive(vm->pid))
 					qemu_gone(vm);
-				pthread_mutex_unlock(&vm->lock);
 				if (tick)
 					console_rotate(vm);
+				pthread_mutex_unlock(&vm->lock);
 			}
 		}
 		pthread_mutex_lock(&dh->lock);
@@ -1098,16 +1230,6 @@ fail:
 	return -1;
 }
 
-static struct qvm *vm_get(struct driver_host *dh, const struct journal_vm *jvm,
-                          struct driver_err *e)
-{
-	struct qvm *vm = qvm_find(dh, jvm->id);
-
-	if (!vm)
-		driver_fail(e, "NotFound", "vm %s has no files on this host", jvm->id);
-	return vm;
-}
-
 static int qemu_vm_start(struct driver_host *dh, const struct journal_vm *jvm, struct driver_err *e)
 {
 	struct qvm *vm = vm_get(dh, jvm, e);
@@ -1318,9 +1440,9 @@ static int qemu_volume_attach(struct driver_host *dh, const struct journal_vm *j
 	if (!uuid_valid(id))
 		return driver_fail(e, "InvalidArgument", "bad volume id");
 	path = volume_path(dh, id);
-	if (access(path, R_OK) < 0) {
-		free(path);
-		return driver_fail(e, "NotFound", "volume %s has no file on this host", id);
+	if (access(path, R_OK) < 0 && qemu_volume_create(dh, payload, e) < 0) {
+		free(path); /* a volume gets its file on the host it is first attached to */
+		return -1;
 	}
 	node_name(id, node);
 	pthread_mutex_lock(&vm->lock);
@@ -1528,6 +1650,7 @@ const struct driver_ops driver_qemu_ops = {
 	.op_delay_ms = qemu_op_delay_ms,
 	.vm_restore = qemu_vm_restore,
 	.vm_state = qemu_vm_state,
+	.vm_console = qemu_vm_console,
 	.vm_create = qemu_vm_create,
 	.vm_start = qemu_vm_start,
 	.vm_stop = qemu_vm_stop,

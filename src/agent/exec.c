@@ -285,3 +285,36 @@ json_t *exec_command_unlocking(const struct driver_ops *ops, struct driver_host 
 	          r == 0 ? "" : e.message);
 	return res;
 }
+
+json_t *exec_rpc(const struct driver_ops *ops, struct driver_host *dh, const struct journal *j,
+                 const char *id, const char *type, const json_t *payload)
+{
+	struct driver_err e = { NULL, "" };
+	const char *vm_id = exec_vm_id(payload);
+	struct journal_vm *vm = vm_id ? journal_vm_find(j, vm_id) : NULL;
+	json_t *data = json_object(), *res;
+	int r;
+
+	if (strcmp(type, "vm.console") != 0)
+		r = driver_fail(&e, "NotSupported", "unknown request type %s", type);
+	else if (!vm)
+		r = driver_fail(&e, "NotFound", "vm %s is not on this host", vm_id ? vm_id : "");
+	else if (!ops->vm_console)
+		r = driver_fail(&e, "NotSupported", "the %s driver has no serial console",
+		                ops->name);
+	else
+		r = ops->vm_console(dh, vm, jint(payload, "offset", -1), jint(payload, "tail", 0),
+		                    jint(payload, "max_bytes", 65536), data, &e);
+	if (r == 0) {
+		res = json_pack("{s:s, s:s, s:o}", "command_id", id, "status", "succeeded", "data",
+		                data);
+	} else {
+		json_decref(data);
+		res =
+		    json_pack("{s:s, s:s, s:{s:s, s:s}}", "command_id", id, "status", "failed",
+		              "error", "code", e.code ? e.code : "Internal", "message", e.message);
+	}
+	if (!res)
+		abort();
+	return res;
+}

@@ -30,3 +30,10 @@ json_t *exec_command_unlocking(const struct driver_ops *ops, struct driver_host 
 
 /* The VM a payload names: "vm_id", else the "vm" object's "id"; or NULL. */
 const char *exec_vm_id(const json_t *payload);
+
+/* Runs an RPC (a command kumod sends for an answer at once, not journaled:
+ * "vm.console") and returns its result like exec_command. j is read only;
+ * the caller holds the lock that guards it and the driver call runs with
+ * it held (RPCs are quick reads). */
+json_t *exec_rpc(const struct driver_ops *ops, struct driver_host *dh, const struct journal *j,
+                 const char *id, const char *type, const json_t *payload);

@@ -25,3 +25,7 @@ char *jdump(const json_t *v);
 json_t *jparse(const char *data, size_t len, char *err, size_t errlen);
 /* New object holding only the listed comma-separated fields of o ("id,name"). */
 json_t *jproject(const json_t *o, const char *fields);
+
+/* A JSON string of len bytes that may not be valid UTF-8 (console output):
+ * every invalid sequence becomes U+FFFD. Never NULL. */
+json_t *json_string_utf8_lossy(const char *s, size_t len);

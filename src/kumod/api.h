@@ -111,6 +111,7 @@ extern const struct route api_offering_routes[];
 extern const struct route api_l2_routes[];
 extern const struct route api_l3_routes[];
 extern const struct route api_vm_routes[];
+extern const struct route api_console_routes[];
 extern const struct route api_volume_routes[];
 extern const struct route api_account_routes[];
 extern const struct route api_user_routes[];

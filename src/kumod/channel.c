@@ -16,6 +16,7 @@
 #include "kumod/host.h"
 #include "kumod/jobs.h"
 #include "kumod/kumod.h"
+#include "kumod/rpc.h"
 #include "kumod/store.h"
 #include "kumod/vm.h"
 
@@ -482,6 +483,7 @@ static void agent_commands(struct http_request *req, struct http_response *resp)
 			http_reply_error(resp, r, "", "cannot read commands");
 			return;
 		}
+		rpc_take(host_id, cmds);
 		left = deadline - mono_ms();
 		if (json_array_size(cmds) > 0 || left <= 0 || host_stopping())
 			break;
@@ -540,13 +542,27 @@ static void agent_results(struct http_request *req, struct http_response *resp)
 	size_t i;
 	int r;
 
+	size_t commands = 0;
+
 	host_seen(AUTH(req)->host_id);
+	/* answers to requests (rpc.h) first: they need no transaction */
+	json_array_foreach(list, i, res)
+	{
+		if (!rpc_deliver(AUTH(req)->host_id, res))
+			commands++;
+	}
+	if (commands == 0) {
+		http_reply_json(resp, 200,
+		                json_pack("{s:I}", "accepted", (json_int_t)json_array_size(list)));
+		return;
+	}
 	r = store_begin();
 	json_array_foreach(list, i, res)
 	{
 		if (r < 0)
 			break;
-		r = apply_result(AUTH(req)->host_id, res);
+		if (!rpc_deliver(AUTH(req)->host_id, res))
+			r = apply_result(AUTH(req)->host_id, res);
 	}
 	if (r == 0)
 		r = store_commit();

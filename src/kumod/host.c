@@ -115,6 +115,18 @@ void host_forget(const char *host_id)
 	pthread_mutex_unlock(&live_lock);
 }
 
+bool host_connected(const char *host_id)
+{
+	struct live *l;
+	bool yes;
+
+	pthread_mutex_lock(&live_lock);
+	l = live_get(host_id, false, NULL);
+	yes = l && l->connected;
+	pthread_mutex_unlock(&live_lock);
+	return yes;
+}
+
 void host_wake(const char *host_id)
 {
 	struct live *l;

@@ -36,6 +36,8 @@ void host_liveness_init(void);
 void host_check_liveness(void);
 void host_forget(const char *host_id);
 /* Wakes the long-poll of a host (new commands). */
+/* Whether the host is connected now (from memory). */
+bool host_connected(const char *host_id);
 void host_wake(const char *host_id);
 void host_wake_all(void);
 /* kumod is stopping: every host_wait returns at once from now on, and

@@ -22,6 +22,7 @@ const struct route *const api_tables[] = {
 	api_l2_routes,
 	api_l3_routes,
 	api_vm_routes,
+	api_console_routes,
 	api_volume_routes,
 	api_account_routes,
 	api_user_routes,
