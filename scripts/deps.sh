@@ -12,6 +12,7 @@ PKGS=(
 	python3 python3-pytest python3-requests
 	sqlite3 curl wrk nginx-light
 	qemu-system-x86 qemu-utils dnsmasq-base nftables iproute2
+	cpio kmod mtools dosfstools syslinux syslinux-common genisoimage
 )
 
 missing=()

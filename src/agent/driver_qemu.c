@@ -43,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -199,9 +200,36 @@ static void qmp_path(const struct qvm *vm, char *out, size_t len)
 		snprintf(out, len, "%s/qmp.sock", vm->dir);
 }
 
+/* Alive, and not a zombie (an exited QEMU whose parent has not reaped it
+ * yet: the agent, as subreaper, reaps its own in reap(); a QEMU left by an
+ * earlier agent belongs to init). */
 static bool pid_alive(pid_t pid)
 {
-	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+	char path[64], buf[256];
+	const char *p;
+	ssize_t n;
+	int fd;
+
+	if (pid <= 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
+/* Collects the exit of a QEMU that is the agent's child (subreaper). */
+static void reap(pid_t pid)
+{
+	if (pid > 0)
+		waitpid(pid, NULL, WNOHANG);
 }
 
 static pid_t read_pid(const struct qvm *vm)
@@ -694,7 +722,10 @@ static void qemu_gone(struct qvm *vm)
 	if (vm->pid > 0 && pid_is_vm(vm->pid, vm)) {
 		/* the socket closed but the process lingers: end it */
 		kill(vm->pid, SIGKILL);
+		for (int i = 0; i < 100 && pid_is_vm(vm->pid, vm); i++)
+			usleep(10000);
 	}
+	reap(vm->pid);
 	vm->pid = 0;
 	if (vm->expect_exit || vm->guest_shutdown) {
 		snprintf(vm->state, sizeof(vm->state), "stopped");
@@ -1085,6 +1116,10 @@ static int qemu_host_new(const struct config *cfg, unsigned index, const struct 
 	int r;
 
 	dh->env = env;
+	/* QEMU daemonizes: its process becomes the agent's child, so that its
+	 * exit is collected here and not left to whatever init does */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		log_debug("qemu: cannot become a subreaper: %s", strerror(errno));
 	dh->binary = xstrdup(config_str(cfg, "qemu", "binary", "qemu-system-x86_64"));
 	dh->stop_timeout_s = strtol(config_str(cfg, "qemu", "stop_timeout_s", "60"), NULL, 10);
 	if (dh->stop_timeout_s < 1)

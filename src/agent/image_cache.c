@@ -221,7 +221,7 @@ int image_cache_get(const struct driver_env *env, const json_t *img, struct imag
 {
 	const char *id = jstr(img, "id"), *format = jstr(img, "format");
 	const char *sha = jstr(img, "sha256"), *status = jstr(img, "status");
-	char *dir = NULL, *ok = NULL, *data = NULL, *path = NULL;
+	char *dir = NULL, *ok = NULL, *data = NULL, *path = NULL, *kernel = NULL;
 	char got[65];
 	int r;
 
@@ -241,12 +241,15 @@ int image_cache_get(const struct driver_env *env, const json_t *img, struct imag
 	dir = xasprintf("%s/images/%s", env->dir, id);
 	ok = xasprintf("%s/ok", dir);
 	data = xasprintf("%s/data", dir);
+	kernel = xasprintf("%s/kernel", dir);
 	pthread_mutex_lock(&fetch_lock);
 	{
 		char *have = NULL;
 		size_t len = 0;
 
-		if (file_read(ok, 128, &have, &len) == 0 && len >= 64 && !strncmp(have, sha, 64)) {
+		/* cached, and still there (a file removed under us is fetched again) */
+		if (file_read(ok, 128, &have, &len) == 0 && len >= 64 && !strncmp(have, sha, 64) &&
+		    exists(data) && (strcmp(format, "kernel") != 0 || exists(kernel))) {
 			free(have);
 			r = 0;
 			goto done;
@@ -291,6 +294,7 @@ done:
 	if (r == 0)
 		r = fill(dir, format, ret, e);
 	free(path);
+	free(kernel);
 	free(data);
 	free(ok);
 	free(dir);
