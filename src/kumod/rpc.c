@@ -103,7 +103,7 @@ int rpc_call(const char *host_id, const char *type, json_t *payload, int64_t tim
 
 		ret = kerr_set(e,
 		               code && !strcmp(code, "NotFound")       ? -ENOENT
-		               : code && !strcmp(code, "NotSupported") ? -EOPNOTSUPP
+		               : code && !strcmp(code, "NotSupported") ? -ENOSYS
 		                                                       : -EIO,
 		               "", "%s",
 		               jstr(err, "message") ? jstr(err, "message") : "the host failed");
