@@ -248,6 +248,15 @@ static int vm_job_end(json_t *job, json_t *vm, bool ok, const char *code, const 
 		json_object_set_new(vm, "host_id", json_null());
 	}
 	json_object_del(vm, "job_id");
+	if (a == VMA_CREATE && ok) {
+		/* how it runs (kvm, tcg, sim): its host's acceleration */
+		json_t *host = NULL;
+
+		if (jstr(vm, "host_id") &&
+		    store_get("hosts", jstr(vm, "host_id"), NULL, false, &host) == 0)
+			jset_str(vm, "accel", jstr(host, "accel"));
+		json_decref(host);
+	}
 	r = vm_set_state(vm, to, ok ? NULL : msg);
 	if (r < 0)
 		return r;
