@@ -975,9 +975,11 @@ static int qemu_vm_console(struct driver_host *dh, const struct journal_vm *jvm,
 				break;
 			}
 		}
-		from += (int64_t)cut;
-		memmove(b.data, b.data + cut, b.len - cut);
-		b.len -= cut;
+		if (cut > 0) {
+			from += (int64_t)cut;
+			memmove(b.data, b.data + cut, b.len - cut);
+			b.len -= cut;
+		}
 	}
 	json_object_set_new(data, "output", json_string_utf8_lossy(b.data ? b.data : "", b.len));
 	jset_int(data, "offset", from);
