@@ -208,7 +208,7 @@ _kumo()
 			words="--wait --timeout --url -o --output --token -h --help" ;;
 		esac ;;
 	"image ")
-		words="list get create update delete --help" ;;
+		words="list get create update delete upload --help" ;;
 	"image list")
 		case $prev in
 		--q) return ;;
@@ -234,25 +234,39 @@ _kumo()
 		--arch) return ;;
 		--visibility) words="private public" ;;
 		--description) return ;;
+		--source-path) return ;;
+		--timeout) return ;;
 		--data) return ;;
 		*)
-			words="--name --format --size --sha256 --arch --visibility --description --data --url -o --output --token -h --help" ;;
+			words="--name --format --size --sha256 --arch --visibility --description --source-path --timeout --data --url -o --output --token -h --help" ;;
 		esac ;;
 	"image update")
 		case $prev in
 		--name) return ;;
 		--visibility) words="private public" ;;
 		--description) return ;;
+		--sha256) return ;;
 		--data) return ;;
 		*)
 			[[ $cur == -* ]] || { words=$(_kumo_names image); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
-			words="--name --visibility --description --data --url -o --output --token -h --help" ;;
+			words="--name --visibility --description --sha256 --data --url -o --output --token -h --help" ;;
 		esac ;;
 	"image delete")
 		case $prev in
 		*)
 			[[ $cur == -* ]] || { words=$(_kumo_names image); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
 			words="--url -o --output --token -h --help" ;;
+		esac ;;
+	"image upload")
+		case $prev in
+		--name) return ;;
+		--format) return ;;
+		--arch) return ;;
+		--visibility) words="private public" ;;
+		--description) return ;;
+		*)
+			[[ $cur == -* ]] || { _kumo_files; return; }
+			words="--name --format --arch --visibility --description --url -o --output --token -h --help" ;;
 		esac ;;
 	"offering ")
 		words="list get create update delete --help" ;;
@@ -394,7 +408,7 @@ _kumo()
 			words="--url -o --output --token -h --help" ;;
 		esac ;;
 	"vm ")
-		words="list get create update delete start stop reboot pause resume --help" ;;
+		words="list get create update delete start stop reboot pause resume console --help" ;;
 	"vm list")
 		case $prev in
 		--q) return ;;
@@ -483,6 +497,13 @@ _kumo()
 		*)
 			[[ $cur == -* ]] || { words=$(_kumo_names vm); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
 			words="--wait --timeout --url -o --output --token -h --help" ;;
+		esac ;;
+	"vm console")
+		case $prev in
+		--tail) return ;;
+		*)
+			[[ $cur == -* ]] || { words=$(_kumo_names vm); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
+			words="--tail --follow --no-follow --url -o --output --token -h --help" ;;
 		esac ;;
 	"volume ")
 		words="list get create update delete attach detach --help" ;;

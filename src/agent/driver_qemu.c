@@ -509,6 +509,32 @@ out:
 /* disk.qcow2 for a new VM: an overlay on the cached image, grown to
  * root_disk_gb (never shrunk below the image), or an empty disk of that
  * size for kernel images. */
+/* qemu-img create -f qcow2 [-F backing_fmt -b backing] path [size]. */
+static int qemu_img_create(const char *path, const char *backing_fmt, const char *backing,
+                           const char *size, const char *errf)
+{
+	struct args a = { 0 };
+	int r, st = 0;
+
+	arg(&a, "qemu-img");
+	arg(&a, "create");
+	arg(&a, "-q");
+	arg(&a, "-f");
+	arg(&a, "qcow2");
+	if (backing) {
+		arg(&a, "-F");
+		arg(&a, "%s", backing_fmt);
+		arg(&a, "-b");
+		arg(&a, "%s", backing);
+	}
+	arg(&a, "%s", path);
+	if (size)
+		arg(&a, "%s", size);
+	r = run_argv(a.v, NULL, errf, 60000, &st);
+	args_free(&a);
+	return r;
+}
+
 static int make_root_disk(struct driver_host *dh, struct qvm *vm, const struct image_files *img,
                           struct driver_err *e)
 {
@@ -516,42 +542,14 @@ static int make_root_disk(struct driver_host *dh, struct qvm *vm, const struct i
 	char *disk = xasprintf("%s/disk.qcow2", vm->dir);
 	char *errf = xasprintf("%s/qemu.err", vm->dir);
 	char size[32], why[ERR_TAIL];
-	struct args a = { 0 };
-	int r, st = 0;
+	int r;
 
 	if (gb <= 0)
 		gb = 1;
 	snprintf(size, sizeof(size), "%lldG", (long long)gb);
-	arg(&a, "qemu-img");
-	arg(&a, "create");
-	arg(&a, "-q");
-	arg(&a, "-f");
-	arg(&a, "qcow2");
-	if (img->disk) {
-		arg(&a, "-F");
-		arg(&a, "%s", img->format);
-		arg(&a, "-b");
-		arg(&a, "%s", img->disk);
-	}
-	arg(&a, "%s", disk);
-	arg(&a, "%s", size);
-	r = run_argv(a.v, NULL, errf, 60000, &st);
-	args_free(&a);
-	if (r < 0 && img->disk) {
-		/* an image larger than the root size: keep the image's size */
-		arg(&a, "qemu-img");
-		arg(&a, "create");
-		arg(&a, "-q");
-		arg(&a, "-f");
-		arg(&a, "qcow2");
-		arg(&a, "-F");
-		arg(&a, "%s", img->format);
-		arg(&a, "-b");
-		arg(&a, "%s", img->disk);
-		arg(&a, "%s", disk);
-		r = run_argv(a.v, NULL, errf, 60000, &st);
-		args_free(&a);
-	}
+	r = qemu_img_create(disk, img->format, img->disk, size, errf);
+	if (r < 0 && img->disk) /* an image larger than the root size: keep its size */
+		r = qemu_img_create(disk, img->format, img->disk, NULL, errf);
 	if (r < 0) {
 		err_tail(vm, why, sizeof(why));
 		driver_fail(e, "DiskFailed", "cannot create the root disk: %s",
@@ -1415,8 +1413,7 @@ static int qemu_volume_create(struct driver_host *dh, const json_t *payload, str
 	const char *id = jstr(payload, "volume_id");
 	int64_t gb = jint(json_object_get(payload, "volume"), "size_gb", 0);
 	char *path, size[32];
-	struct args a = { 0 };
-	int r, st = 0;
+	int r;
 
 	if (!uuid_valid(id))
 		return driver_fail(e, "InvalidArgument", "bad volume id");
@@ -1428,15 +1425,7 @@ static int qemu_volume_create(struct driver_host *dh, const json_t *payload, str
 		return 0; /* made already */
 	}
 	snprintf(size, sizeof(size), "%lldG", (long long)gb);
-	arg(&a, "qemu-img");
-	arg(&a, "create");
-	arg(&a, "-q");
-	arg(&a, "-f");
-	arg(&a, "qcow2");
-	arg(&a, "%s", path);
-	arg(&a, "%s", size);
-	r = run_argv(a.v, NULL, NULL, 60000, &st);
-	args_free(&a);
+	r = qemu_img_create(path, NULL, NULL, size, NULL);
 	if (r < 0) {
 		unlink(path);
 		driver_fail(e, "DiskFailed", "qemu-img cannot create the volume");

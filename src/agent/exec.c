@@ -234,6 +234,25 @@ static const struct exec_type exec_types[] = {
 	{ .type = "volume.detach", .run = run_volume_detach },
 };
 
+/* The result of command id: its data (stolen) when r == 0, else e. */
+static json_t *result_of(const char *id, int r, json_t *data, const struct driver_err *e)
+{
+	json_t *res;
+
+	if (r == 0) {
+		res = json_pack("{s:s, s:s, s:o}", "command_id", id, "status", "succeeded", "data",
+		                data);
+	} else {
+		json_decref(data);
+		res = json_pack("{s:s, s:s, s:{s:s, s:s}}", "command_id", id, "status", "failed",
+		                "error", "code", e->code ? e->code : "Internal", "message",
+		                e->message);
+	}
+	if (!res)
+		abort();
+	return res;
+}
+
 json_t *exec_command(const struct driver_ops *ops, struct driver_host *dh, struct journal *j,
                      const char *id, const char *type, const json_t *payload)
 {
@@ -269,17 +288,7 @@ json_t *exec_command_unlocking(const struct driver_ops *ops, struct driver_host 
 
 	if (ret_interrupted)
 		*ret_interrupted = r < 0 && e.code && !strcmp(e.code, "Interrupted");
-	if (r == 0) {
-		res = json_pack("{s:s, s:s, s:o}", "command_id", id, "status", "succeeded", "data",
-		                data);
-	} else {
-		json_decref(data);
-		res =
-		    json_pack("{s:s, s:s, s:{s:s, s:s}}", "command_id", id, "status", "failed",
-		              "error", "code", e.code ? e.code : "Internal", "message", e.message);
-	}
-	if (!res)
-		abort();
+	res = result_of(id, r, data, &e);
 	log_debug("command %s %s%s%s: %s%s%s", id, type, x.vm_id ? " vm " : "",
 	          x.vm_id ? x.vm_id : "", r == 0 ? "succeeded" : "failed", r == 0 ? "" : ": ",
 	          r == 0 ? "" : e.message);
@@ -292,7 +301,7 @@ json_t *exec_rpc(const struct driver_ops *ops, struct driver_host *dh, const str
 	struct driver_err e = { NULL, "" };
 	const char *vm_id = exec_vm_id(payload);
 	struct journal_vm *vm = vm_id ? journal_vm_find(j, vm_id) : NULL;
-	json_t *data = json_object(), *res;
+	json_t *data = json_object();
 	int r;
 
 	if (strcmp(type, "vm.console") != 0)
@@ -305,16 +314,5 @@ json_t *exec_rpc(const struct driver_ops *ops, struct driver_host *dh, const str
 	else
 		r = ops->vm_console(dh, vm, jint(payload, "offset", -1), jint(payload, "tail", 0),
 		                    jint(payload, "max_bytes", 65536), data, &e);
-	if (r == 0) {
-		res = json_pack("{s:s, s:s, s:o}", "command_id", id, "status", "succeeded", "data",
-		                data);
-	} else {
-		json_decref(data);
-		res =
-		    json_pack("{s:s, s:s, s:{s:s, s:s}}", "command_id", id, "status", "failed",
-		              "error", "code", e.code ? e.code : "Internal", "message", e.message);
-	}
-	if (!res)
-		abort();
-	return res;
+	return result_of(id, r, data, &e);
 }

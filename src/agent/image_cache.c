@@ -67,21 +67,6 @@ static bool exists(const char *path)
 }
 
 /* Octal field of a tar header. */
-static int64_t tar_octal(const char *p, size_t n)
-{
-	int64_t v = 0;
-	size_t i = 0;
-
-	while (i < n && (p[i] == ' ' || p[i] == '\0'))
-		i++;
-	for (; i < n && p[i] >= '0' && p[i] <= '7'; i++) {
-		if (v > (INT64_MAX >> 3))
-			return -1;
-		v = v * 8 + (p[i] - '0');
-	}
-	return v;
-}
-
 static int copy_out(int fd, int64_t size, const char *dest)
 {
 	char buf[64 * 1024];
@@ -135,7 +120,7 @@ int image_untar_kernel(const char *path, const char *dir, struct driver_err *e)
 			break; /* end-of-archive block */
 		for (int i = 0; i < TAR_BLOCK; i++)
 			sum += (i >= 148 && i < 156) ? ' ' : h[i];
-		want = (unsigned)tar_octal((const char *)h + 148, 8);
+		want = (unsigned)parse_octal((const char *)h + 148, 8);
 		if (sum != want) {
 			r = driver_fail(e, "BadImage",
 			                "kernel image: not a tar archive (bad header checksum)");
@@ -143,7 +128,7 @@ int image_untar_kernel(const char *path, const char *dir, struct driver_err *e)
 		}
 		memcpy(name, h, 100);
 		name[100] = '\0';
-		size = tar_octal((const char *)h + 124, 12);
+		size = parse_octal((const char *)h + 124, 12);
 		if (size < 0 || size > KERNEL_MEMBER_MAX) {
 			r = driver_fail(e, "BadImage", "kernel image: member %s has a bad size",
 			                name);

@@ -318,6 +318,9 @@ int cli_cmd_job_wait(struct cli_ctx *ctx, const struct cli_group *g, const struc
                      struct cli_args *a);
 int cli_cmd_event_follow(struct cli_ctx *ctx, const struct cli_group *g, const struct cli_verb *v,
                          struct cli_args *a);
+/* kumo vm console NAME [--tail N] [--follow] (cli_console.c) */
+int cli_cmd_vm_console(struct cli_ctx *ctx, const struct cli_group *g, const struct cli_verb *v,
+                       struct cli_args *a);
 
 /* Server-sent events parser: feed chunks, get one callback per event with
  * its data lines joined by "\n". Lines longer than the limit end the
@@ -340,6 +343,13 @@ int cli_sse_feed(struct cli_sse *s, const char *p, size_t n);
 void cli_sse_free(struct cli_sse *s);
 /* "time type kind/id data" for one event object into a malloc'd string. */
 char *cli_event_line(const json_t *ev);
+
+/* ---- images (cli_image.c) ---- */
+
+/* "qcow2", "kernel" (a tar archive) or "raw", from a file's first bytes. */
+const char *cli_image_guess_format(const unsigned char *head, size_t len);
+int cli_cmd_image_upload(struct cli_ctx *ctx, const struct cli_group *g, const struct cli_verb *v,
+                         struct cli_args *a);
 
 /* ---- auth commands (cli_auth.c) ---- */
 

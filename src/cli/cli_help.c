@@ -320,7 +320,9 @@ static void comp_case_prev(struct buf *b, const struct cli_group *g, const struc
 			buf_puts(b, ") return ;;\n");
 	}
 	buf_puts(b, "\t\t*)\n");
-	if (v->nargs == 1 && g->plural) {
+	if (v->nargs == 1 && !strcmp(v->args, "FILE")) { /* image upload */
+		buf_puts(b, "\t\t\t[[ $cur == -* ]] || { _kumo_files; return; }\n");
+	} else if (v->nargs == 1 && g->plural) {
 		const struct cli_group *rg = g->id_group ? cli_group_find(g->id_group) : g;
 
 		if (rg && rg->named)

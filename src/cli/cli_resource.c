@@ -387,7 +387,7 @@ static int run_create(struct cli_ctx *ctx, const struct cli_group *g, const stru
 		return r;
 	}
 	path = xasprintf("/v1/%s", g->plural);
-	r = cli_call(ctx, "POST", path, body, 0, &res);
+	r = cli_call(ctx, "POST", path, body, a->timeout, &res);
 	free(path);
 	json_decref(body);
 	if (r)

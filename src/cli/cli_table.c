@@ -77,16 +77,29 @@ static const struct cli_field image_create[] = {
 	{ "arch", CF_STRING, 0, NULL, NULL, "x86_64" },
 	{ "visibility", CF_STRING, 0, NULL, NULL, "private|public" },
 	{ "description", CF_STRING, 0, NULL, NULL, NULL },
+	{ "source_path", CF_STRING, 0, NULL, NULL, "admins: a file on the kumod host" },
 	F_END,
 };
 static const struct cli_field image_update[] = {
 	{ "name", CF_STRING, 0, NULL, NULL, NULL },
 	{ "visibility", CF_STRING, 0, NULL, NULL, "private|public" },
 	{ "description", CF_STRING, 0, NULL, NULL, NULL },
+	{ "sha256", CF_STRING, 0, NULL, NULL, "until the image is active" },
+	F_END,
+};
+static const struct cli_field image_upload[] = {
+	{ "name", CF_STRING, 0, NULL, NULL, "default: the file's name" },
+	{ "format", CF_STRING, 0, NULL, NULL, "qcow2|raw|kernel, default: from the file" },
+	{ "arch", CF_STRING, 0, NULL, NULL, "x86_64" },
+	{ "visibility", CF_STRING, 0, NULL, NULL, "private|public" },
+	{ "description", CF_STRING, 0, NULL, NULL, NULL },
 	F_END,
 };
 static const struct cli_verb image_verbs[] = {
-	VERB_LIST(NULL), VERB_GET, VERB_CREATE(0), VERB_UPDATE(0), VERB_DELETE(0), VERB_END,
+	VERB_LIST(NULL), VERB_GET, VERB_CREATE(CO_TIMEOUT), VERB_UPDATE(0), VERB_DELETE(0),
+	{ "upload", CV_CUSTOM, 0, 1, "FILE", image_upload, NULL, cli_cmd_image_upload,
+	  "create an image from a local file: its bytes are sent and checked" },
+	VERB_END,
 };
 
 /* ---- instance offerings ---- */
@@ -178,6 +191,11 @@ static const struct cli_field vm_update[] = {
 	{ "ha", CF_STRING, 0, NULL, NULL, "none|restart" },
 	F_END,
 };
+static const struct cli_field vm_console[] = {
+	{ "tail", CF_INT, 0, NULL, NULL, "last N lines (default 100)" },
+	{ "follow", CF_BOOL, 0, NULL, NULL, "keep printing new output (Ctrl-C ends)" },
+	F_END,
+};
 static const struct cli_field vm_stop[] = {
 	{ "force", CF_BOOL, 0, NULL, NULL, "power off at once" },
 	F_END,
@@ -189,6 +207,8 @@ static const struct cli_verb vm_verbs[] = {
 	VERB_ACTION("reboot", NULL, "reboot"),
 	VERB_ACTION("pause", NULL, "pause the vCPUs"),
 	VERB_ACTION("resume", NULL, "resume a paused VM"),
+	{ "console", CV_CUSTOM, 0, 1, "NAME|ID", vm_console, NULL, cli_cmd_vm_console,
+	  "print the serial console (--tail N, --follow)" },
 	VERB_END,
 };
 

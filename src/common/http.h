@@ -1,7 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The HTTP server (libmicrohttpd, one thread per connection so handlers may
- * block, e.g. long-polls and server-sent events) and its router.
+ * The HTTP server (libmicrohttpd: a small pool of epoll threads, two per
+ * CPU, serves every connection) and its router.
+ *
+ * Handlers run in a pool thread only when they cannot block: GET requests
+ * on routes without HTTP_BLOCKING and without a "wait" query argument. Every
+ * other request (writes, which queue for the store's single writer and may
+ * hash passwords; long-polls; ?wait=S) runs on a worker thread of its own
+ * while its connection is suspended, so a waiting request never holds up
+ * the others. Stream callbacks (http_reply_stream) run on a worker too.
  *
  * One route table per server: { method, path template, handler, min role,
  * body schema, flags, summary }. From it alone the server
@@ -46,6 +53,8 @@ enum route_flags {
 	HTTP_JOB = 1 << 2,      /* answers 202 + job: OpenAPI gets ?wait */
 	HTTP_HIDDEN = 1 << 3,   /* not in the OpenAPI document */
 	HTTP_STREAM = 1 << 4,   /* may answer text/event-stream */
+	HTTP_BLOCKING = 1 << 5, /* a GET whose handler may block: runs on a worker */
+	HTTP_SINK = 1 << 8,     /* streamed body (uploads): see http_sink_set() */
 };
 
 struct route {
@@ -87,12 +96,15 @@ void http_query_each(const struct http_request *req,
 /* Request header (case-insensitive), or NULL. */
 const char *http_header(const struct http_request *req, const char *name);
 /* Has the client closed its side of the connection? For handlers that block
- * (long-polls): an answer to a client that left is lost. */
+ * (long-polls): an answer to a client that left is lost. Safe to call from
+ * the handler's thread at any time. */
 bool http_peer_gone(const struct http_request *req);
 
 /* Stream callback for long responses (SSE, logs): fill at most max bytes into
  * out; return bytes written, 0 to wait and be called again (it may block a
- * while), -1 to end the stream. Runs in the connection's thread. */
+ * while, up to ~1 s), -1 to end the stream. Runs on a worker thread of its
+ * own, never in a pool thread; the connection is suspended while the client
+ * has received everything and the callback has nothing new. */
 typedef ssize_t (*http_stream_fn)(void *cls, char *out, size_t max);
 
 /* A JSON response; takes ownership of body (may be NULL for no body). */
@@ -110,6 +122,34 @@ void http_reply_stream(struct http_response *resp, int status, const char *conte
 /* Adds a header (copied). At most HTTP_MAX_HEADERS. */
 void http_set_header(struct http_response *resp, const char *name, const char *value);
 int http_response_status(const struct http_response *resp);
+/* The bytes fd[offset, offset + len) of a regular file, sent without being
+ * read into memory (sendfile where it can). Takes fd: it is closed when
+ * the response is gone (also when another reply replaces this one). */
+void http_reply_fd(struct http_response *resp, int status, const char *content_type, int fd,
+                   uint64_t offset, uint64_t len);
+
+/* Streamed request bodies, for routes flagged HTTP_SINK (with HTTP_RAW_BODY
+ * and a large body_max: the handler enforces its own limit). The body is
+ * never kept in memory. The route's handler is called twice:
+ *   1. "opening": once the headers are in and the caller is authenticated
+ *      (the route's min role), before any byte of the body is read, in a
+ *      pool thread, so it must not block long (read the store, open a
+ *      file). http_sink_opening() is true. It either calls http_sink_set()
+ *      or answers an error, which is sent at once: the body is not read.
+ *   2. when the whole body has gone to write, as any handler (on a worker
+ *      for POSTs; the caller is authenticated again). It takes the state
+ *      with http_sink_take() and answers.
+ * write gets the body's bytes in order, in a pool thread; it returns 0, or
+ * a negative errno with e: then abort runs, the rest of the body is
+ * discarded (up to 1 MiB, past that the connection is closed) and e is the
+ * answer. abort frees a state nobody took: the client left before the end
+ * of the body, a write failed, or the handler did not take it. */
+typedef int (*http_sink_write_fn)(void *state, const void *data, size_t len, struct kerr *e);
+bool http_sink_opening(const struct http_request *req);
+void http_sink_set(struct http_request *req, http_sink_write_fn write, void (*abort)(void *state),
+                   void *state);
+/* The state given to http_sink_set(), now the caller's (NULL if none). */
+void *http_sink_take(struct http_request *req);
 
 /* Auth hook: return 0 to let the request through (setting req->auth), or a
  * negative errno (-EACCES -> 401, -EPERM -> 403, -EAGAIN -> 429) with e set. */
@@ -122,10 +162,15 @@ struct http_server_config {
 	http_auth_fn auth;
 	void (*auth_free)(void *auth);
 	/* Called at the end of each answered request (metrics, access log), in
-	 * the connection's own thread, which then waits for the next request. */
+	 * a pool thread, which then serves other connections. */
 	void (*on_done)(const struct http_request *req, int status, int64_t usec);
+	/* Called in a thread that ran a handler (or a stream callback) when that
+	 * work is done, before the thread serves anything else: gives back what
+	 * the thread holds for it (kumod: its store connection). May be NULL. */
+	void (*on_thread_idle)(void);
 	void *data;               /* weak; given to handlers as req->server_data */
 	unsigned max_connections; /* 0 = 4096 */
+	unsigned threads;         /* pool threads; 0 = two per online CPU */
 	const char *tls_cert_pem; /* optional, PEM text; NULL = plain HTTP */
 	const char *tls_key_pem;
 };

@@ -8,7 +8,8 @@
  * What it does: JSON request bodies, bearer tokens, one-shot extra headers,
  * per-request timeouts, response bodies bounded to HTTP_CLIENT_BODY_MAX,
  * JSON parsing of responses that are JSON, the Location header, transport
- * errors as negative errno, streaming GETs, and a cancel hook so a thread
+ * errors as negative errno, streaming GETs, uploads streamed from a file
+ * (never read whole into memory), and a cancel hook so a thread
  * that is stopping can leave a request it is blocked in. Bodies nested more
  * than HTTP_CLIENT_JSON_DEPTH_MAX levels are not parsed (json stays NULL):
  * the parser recurses, and the agent's threads have small stacks.
@@ -25,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "common/buf.h"
 #include "common/http_client.h"
@@ -37,6 +39,7 @@
 #define HTTP_CLIENT_CONNECT_TIMEOUT_S 10L
 #define HTTP_CLIENT_HEADER_MAX 4096
 #define HTTP_CLIENT_USER_AGENT "kumo/0.1.0"
+#define HTTP_CLIENT_UPLOAD_STALL_S 120L /* an upload that moves nothing this long fails */
 /* jansson parses recursively; the agent's threads have small stacks. No
  * API answer nests anywhere near this deep. */
 #define HTTP_CLIENT_JSON_DEPTH_MAX 64
@@ -64,6 +67,13 @@ struct transfer {
 	void *on_data_cls;
 	bool stopped;   /* on_data asked to stop */
 	bool cancelled; /* the cancel hook fired */
+	/* uploads from a file */
+	bool expect_100; /* send "Expect: 100-continue": refusals come before the body */
+	int up_fd;
+	uint64_t up_left;
+	int up_err; /* -errno of a failed read */
+	void (*up_progress)(void *cls, uint64_t sent, uint64_t total);
+	void *up_cls;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -257,6 +267,8 @@ static int curl_errno(CURLcode cc, const struct transfer *t)
 {
 	if (t->cancelled)
 		return -ECANCELED;
+	if (t->up_err)
+		return t->up_err;
 	if (t->too_big)
 		return -EMSGSIZE;
 	switch (cc) {
@@ -356,8 +368,9 @@ static int setup(struct http_client *c, struct transfer *t, const char *path, lo
 		curl_easy_setopt(h, CURLOPT_XFERINFODATA, t);
 	}
 
-	/* No "Expect: 100-continue" round trip on larger bodies. */
-	*headers = curl_slist_append(*headers, "Expect:");
+	/* No "Expect: 100-continue" round trip on larger bodies, but on uploads,
+	 * where a refusal before the body saves sending it. */
+	*headers = curl_slist_append(*headers, t->expect_100 ? "Expect: 100-continue" : "Expect:");
 	if (c->auth_header)
 		*headers = curl_slist_append(*headers, c->auth_header);
 	for (struct curl_slist *l = c->once; l; l = l->next)
@@ -533,6 +546,93 @@ out:
 	curl_slist_free_all(c->once);
 	c->once = NULL;
 	curl_slist_free_all(headers);
+	transfer_clear(&t);
+	return r;
+}
+
+/* --- uploads from a file -------------------------------------------------- */
+
+static size_t on_read(char *buf, size_t size, size_t nitems, void *userdata)
+{
+	struct transfer *t = userdata;
+	size_t want = size * nitems;
+	ssize_t n;
+
+	if (t->up_left == 0)
+		return 0;
+	if (want > t->up_left)
+		want = (size_t)t->up_left;
+	do
+		n = read(t->up_fd, buf, want);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		t->up_err = n < 0 ? -errno : -EIO; /* an error, or the file shrank */
+		return CURL_READFUNC_ABORT;
+	}
+	t->up_left -= (uint64_t)n;
+	return (size_t)n;
+}
+
+static int on_upload_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
+                              curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct transfer *t = clientp;
+
+	if (t->c->cancelled && t->c->cancelled(t->c->cancel_cls)) {
+		t->cancelled = true;
+		return 1;
+	}
+	if (t->up_progress)
+		t->up_progress(t->up_cls, (uint64_t)ulnow, (uint64_t)ultotal);
+	return 0;
+}
+
+int http_client_upload(struct http_client *c, const char *path, const char *content_type, int fd,
+                       uint64_t len, void (*progress)(void *cls, uint64_t sent, uint64_t total),
+                       void *cls, struct http_result *res)
+{
+	struct curl_slist *headers = NULL;
+	struct transfer t;
+	CURL *h = c->curl;
+	char *ct;
+	int r;
+
+	transfer_init(&t, c, HTTP_CLIENT_BODY_MAX);
+	t.expect_100 = true;
+	t.up_fd = fd;
+	t.up_left = len;
+	t.up_progress = progress;
+	t.up_cls = cls;
+	ct =
+	    xasprintf("Content-Type: %s", content_type ? content_type : "application/octet-stream");
+	headers = curl_slist_append(headers, "Accept: application/json");
+	headers = curl_slist_append(headers, ct);
+	r = setup(c, &t, path, 0, &headers);
+	if (r < 0) {
+		memset(res, 0, sizeof(*res));
+		res->body = xstrdup("");
+		snprintf(res->error, sizeof(res->error), "bad request URL");
+		goto out;
+	}
+	curl_easy_setopt(h, CURLOPT_POST, 1L);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+	curl_easy_setopt(h, CURLOPT_READDATA, &t);
+	/* No overall timeout; a transfer that stalls fails. */
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, HTTP_CLIENT_UPLOAD_STALL_S);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_upload_progress);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, &t);
+	r = perform(c, &t, res);
+	if (r < 0 && t.up_err)
+		snprintf(res->error, sizeof(res->error), "cannot read the file: %s",
+		         strerror(-t.up_err));
+out:
+	curl_slist_free_all(c->once);
+	c->once = NULL;
+	curl_slist_free_all(headers);
+	free(ct);
 	transfer_clear(&t);
 	return r;
 }

@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct http_client;
 
@@ -48,6 +49,16 @@ int http_client_request_raw(struct http_client *c, const char *method, const cha
  * returns nonzero or the stream ends. */
 int http_client_stream(struct http_client *c, const char *path,
                        int (*on_data)(void *cls, const char *data, size_t len), void *cls);
+/* POSTs len bytes of the open file fd (from its current offset) as the body,
+ * read as they are sent, never whole; Content-Type content_type (NULL:
+ * application/octet-stream). Sends "Expect: 100-continue", so a server
+ * that refuses at once is not sent the bytes. No overall timeout: 120 s
+ * without progress fails (-ETIMEDOUT). progress (may be NULL) is called
+ * often, in the calling thread, with the bytes sent so far. Returns like
+ * http_client_request (-errno of a failed read of fd too). */
+int http_client_upload(struct http_client *c, const char *path, const char *content_type, int fd,
+                       uint64_t len, void (*progress)(void *cls, uint64_t sent, uint64_t total),
+                       void *cls, struct http_result *res);
 void http_result_clear(struct http_result *res);
 /* URL-escapes s into a malloc'd string. */
 char *http_escape(const char *s);

@@ -68,7 +68,7 @@ static bool seg_is_param(const struct seg *s)
  * literal match. */
 static bool template_match(const char *tpl, const char *path, size_t plen, uint64_t *ret_score)
 {
-	const char *t = tpl, *tend = tpl + path_len(tpl);
+	const char *t = tpl, *tend;
 	const char *p = path, *pend = path + plen;
 	struct seg ts, ps;
 	uint64_t score = 0;
@@ -76,6 +76,13 @@ static bool template_match(const char *tpl, const char *path, size_t plen, uint6
 
 	if (tpl[0] != '/')
 		return false;
+	/* Most templates differ from the path in their literal start
+	 * ("/v1/zones" against "/v1/vms/..."): whole literal segments up to the
+	 * first parameter, which the path must hold byte for byte. */
+	for (size_t k = 0; tpl[k] && tpl[k] != '{'; k++)
+		if (k >= plen || tpl[k] != path[k])
+			return false;
+	tend = tpl + path_len(tpl);
 	for (;;) {
 		bool ht = next_seg(&t, tend, &ts);
 		bool hp = next_seg(&p, pend, &ps);
@@ -222,7 +229,7 @@ int http_route_match(const struct route *const *tables, const char *method, cons
 
 	for (size_t t = 0; tables[t]; t++)
 		for (const struct route *r = tables[t]; r->method; r++) {
-			if (strcmp(r->method, method) != 0)
+			if (r->method[0] != method[0] || strcmp(r->method, method) != 0)
 				continue;
 			if (!template_match(r->path, path, plen, &score))
 				continue;

@@ -1,20 +1,36 @@
 // SPDX-License-Identifier: MIT
 /*
- * The HTTP server on libmicrohttpd: one thread per connection, so handlers
- * may block (long-polls, server-sent events). Per request it routes, reads
- * the body under the route's limit, parses and validates it, calls the
- * auth hook and the handler, and turns the response the handler built into
- * an MHD response with X-Request-Id. Also the http_reply_* and request
- * accessor functions handlers use.
+ * The HTTP server on libmicrohttpd. Per request it routes, reads the body
+ * under the route's limit, parses and validates it, calls the auth hook and
+ * the handler, and turns the response the handler built into an MHD
+ * response with X-Request-Id. Also the http_reply_* and request accessor
+ * functions handlers use.
  *
  * Not here: matching and the OpenAPI document (http_router.c), schemas
  * (schema.c), and what any route does.
+ *
+ * Threads. A pool of epoll threads (two per CPU) serves every connection:
+ * reading, writing, routing, and the handlers of GET requests that cannot
+ * block. Everything else may wait a long time (a long-poll, ?wait=S, a
+ * write queueing for the store's single writer, a password hash), so it
+ * runs on a worker thread while its connection is suspended
+ * (MHD_suspend_connection): the worker runs auth, body checks and handler,
+ * then resumes the connection, and the pool thread queues the answer. A
+ * stream's callback runs on a worker for the stream's life; it fills one
+ * buffer that the pool thread's content reader empties, and the connection
+ * is suspended while that buffer is empty (a content reader that returns 0
+ * would otherwise be called again at once, spinning). Workers are kept in
+ * a pool that grows with the number of waiting requests and shrinks when
+ * they have been idle for WORKER_IDLE_MS; a waiting request costs a thread
+ * with a small stack, an idle keep-alive connection only its socket.
  *
  * Request life: MHD's URI log callback (called once per request, with the
  * raw URI before MHD percent-decodes it) allocates a struct http_ctx, which
  * MHD hands to every access-handler call for that request and to the
  * completion callback, which reports on_done and frees it. The router sees
  * the raw path so that "%2F" inside a parameter cannot split a segment.
+ * While a worker holds the ctx, its connection is suspended, so MHD calls
+ * neither the access handler nor the completion callback for it.
  *
  * Errors found before the body is read (404, 405, 413 by Content-Length, a
  * body on a route that takes none) are answered at once when a body is
@@ -25,15 +41,18 @@
  * BODY_DRAIN_MAX more bytes, then answered 413; past that the connection
  * is closed without an answer.
  *
- * Streams run their callback in the connection's thread. A callback that
- * has nothing to send should block a while (up to ~1 s) and return 0; one
- * that returns 0 at once is slept 20 ms before the next call. While a
- * stream is idle its client socket is checked for a hang-up, so a client
- * that leaves ends the stream (and free_cls runs) without waiting for data.
- * MHD closes a connection with no I/O for CONNECTION_TIMEOUT_S, so long
- * streams must send something (SSE ": keepalive") well within that.
- * http_server_stop() ends streams at their next call, but waits for
- * handlers that block: wake long-polls first.
+ * A stream callback that has nothing to send should block a while (up to
+ * ~1 s) and return 0; one that returns 0 at once is slept 20 ms before the
+ * next call. While a stream is idle its client socket is checked for a
+ * hang-up, so a client that leaves ends the stream (and free_cls runs)
+ * without waiting for data. MHD closes a connection with no I/O for
+ * CONNECTION_TIMEOUT_S (not counting time suspended), so long streams must
+ * send something (SSE ": keepalive") well within that.
+ *
+ * http_server_stop() refuses new work for workers (503), ends streams at
+ * their callback's next return, and waits for the handlers running on
+ * workers: wake long-polls first. Then it stops MHD, which may not be
+ * stopped while a connection is suspended.
  */
 #include <arpa/inet.h>
 #include <assert.h>
@@ -42,12 +61,14 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,19 +80,53 @@
 #include "common/util.h"
 
 #define CONNECTIONS_DEFAULT 4096
+/* Stack of pool and worker threads: handlers run SQLite and jansson, which
+ * need tens of KiB; only the pages touched count against RSS. */
 #define THREAD_STACK_SIZE (512 * 1024)
 #define CONNECTION_TIMEOUT_S 120
 #define STREAM_BLOCK_SIZE (16 * 1024)
 #define STREAM_IDLE_SLEEP_US 20000
 #define BODY_DRAIN_MAX (1024 * 1024)
 #define REQUEST_ID_MAX 64
+/* Pool threads per CPU. Two rather than one: when the kernel preempts a
+ * pool thread (for the clients on the same machine, say), only the
+ * connections of that thread wait; on 2 CPUs under wrk this served about a
+ * third more requests a second than one thread per CPU. */
+#define POOL_THREADS_PER_CPU 2
+#define WORKER_IDLE_MS 30000 /* an idle worker thread exits after this */
+#define STREAM_WAIT_MS 200   /* a stream worker waiting for its reader checks for a stop */
+#define STOP_FLUSH_MS 2000   /* at stop, how long answers already made may take to leave */
+
+/* Work for a worker thread: a request handler or a stream's callback. run
+ * ends the task; it may free the memory the task lives in. */
+struct task {
+	struct task *next;
+	void (*run)(struct task *t);
+};
 
 struct http_server {
 	struct MHD_Daemon *daemon;
 	struct http_server_config cfg; /* its pointers are weak */
 	atomic_bool stopping;
-	char *tls_cert; /* owned copies */
+	atomic_int nrequests; /* begun (URI seen) and not yet completed */
+	char *tls_cert;       /* owned copies */
 	char *tls_key;
+
+	/* Workers. A task is reserved (npending, ninflight), its connection
+	 * suspended, then queued; a free thread takes it. nfree counts the
+	 * threads not running a task (waiting, or starting), so a reservation
+	 * starts a thread when npending would exceed it. */
+	pthread_mutex_t wlock;
+	pthread_cond_t wcond;       /* a task was queued, or stop (monotonic clock) */
+	pthread_cond_t wdone;       /* a task ended or a thread exited */
+	pthread_attr_t wattr;       /* detached, THREAD_STACK_SIZE */
+	bool wready;                /* the above are initialised */
+	struct task *whead, *wtail; /* weak: tasks live in their ctx or stream */
+	int npending;               /* reserved or queued, not yet taken */
+	int ninflight;              /* reserved and not yet ended */
+	int nthreads;
+	int nfree;
+	bool wstop; /* no new reservations */
 };
 
 struct http_response {
@@ -85,9 +140,14 @@ struct http_response {
 	int nheaders;
 	char *hname[HTTP_MAX_HEADERS];  /* owned */
 	char *hvalue[HTTP_MAX_HEADERS]; /* owned */
+	/* http_reply_fd: the bytes [fd_off, fd_off + fd_len) of fd (owned) */
+	bool has_fd;
+	int fd;
+	uint64_t fd_off, fd_len;
 };
 
 struct http_ctx {
+	struct task task;        /* when the handler runs on a worker */
 	struct http_server *srv; /* weak */
 	struct http_request req;
 	struct http_response resp;
@@ -96,18 +156,39 @@ struct http_ctx {
 	int64_t start_us;
 	int status; /* status queued to MHD, 0 = none */
 	bool routed;
+	bool offload;  /* the handler runs on a worker (see needs_worker) */
+	bool handled;  /* the worker ran it; resp holds the answer */
 	bool early;    /* an error answer waits in resp for the end of the request */
 	bool overflow; /* the body went past its limit */
 	size_t drained;
+	/* HTTP_SINK routes (see http_sink_set) */
+	bool sink_opening;
+	http_sink_write_fn sink_write;
+	void (*sink_abort)(void *state);
+	void *sink_state; /* owned through sink_abort until taken */
 };
 
-/* The stream of one response; owned by the MHD response. */
+/* The stream of one response, shared by the MHD response (the content
+ * reader, in a pool thread) and its worker (the callback); the last of the
+ * two to let go frees it. The worker fills data while it is empty, the
+ * reader empties it. */
 struct stream {
+	struct task task;
 	struct http_server *srv;     /* weak */
-	struct MHD_Connection *conn; /* weak */
+	struct MHD_Connection *conn; /* weak; touched by the worker only while suspended */
+	int fd;                      /* the client socket, for hang-up checks */
 	http_stream_fn fn;
-	void *cls;
+	void *cls; /* owned through free_cls */
 	void (*free_cls)(void *);
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* data was taken, or closing (monotonic clock) */
+	char *data;          /* owned, STREAM_BLOCK_SIZE */
+	size_t len, off;     /* data[off, len) not yet read */
+	bool eof;            /* the callback ended the stream */
+	bool error;          /* the client left */
+	bool suspended;      /* the reader suspended the connection for data */
+	bool closing;        /* the MHD response is gone */
+	int refs;
 };
 
 static int64_t mono_us(void)
@@ -132,6 +213,9 @@ static void response_clear_body(struct http_response *resp)
 	resp->stream = NULL;
 	resp->stream_cls = NULL;
 	resp->stream_free = NULL;
+	if (resp->has_fd)
+		close(resp->fd);
+	resp->has_fd = false;
 }
 
 static void response_free(struct http_response *resp)
@@ -310,59 +394,456 @@ const char *http_header(const struct http_request *req, const char *name)
 	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
+/* ---- workers ---- */
+
+static void *worker_main(void *arg)
+{
+	struct http_server *s = arg;
+	struct timespec ts;
+	struct task *t;
+
+	pthread_mutex_lock(&s->wlock);
+	for (;;) {
+		while (!s->whead) {
+			if (s->wstop && s->npending == 0)
+				goto out;
+			deadline_mono(&ts, WORKER_IDLE_MS);
+			if (pthread_cond_timedwait(&s->wcond, &s->wlock, &ts) == ETIMEDOUT &&
+			    !s->whead && s->npending < s->nfree)
+				goto out; /* idle, and not counted on by a reservation */
+		}
+		t = s->whead;
+		s->whead = t->next;
+		if (!s->whead)
+			s->wtail = NULL;
+		s->npending--;
+		s->nfree--;
+		pthread_mutex_unlock(&s->wlock);
+		t->run(t); /* t may be gone after this */
+		pthread_mutex_lock(&s->wlock);
+		s->nfree++;
+		s->ninflight--;
+		pthread_cond_broadcast(&s->wdone);
+	}
+out:
+	s->nfree--;
+	s->nthreads--;
+	pthread_cond_broadcast(&s->wdone);
+	pthread_mutex_unlock(&s->wlock);
+	return NULL;
+}
+
+/* Reserves a worker for one task, starting a thread when none is free.
+ * 0, -ESHUTDOWN (the server is stopping) or -EAGAIN (no thread). Every
+ * reservation must be followed by worker_queue(). */
+static int worker_reserve(struct http_server *s)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&s->wlock);
+	if (s->wstop) {
+		r = -ESHUTDOWN;
+		goto out;
+	}
+	if (s->npending >= s->nfree) {
+		pthread_t t;
+
+		r = -pthread_create(&t, &s->wattr, worker_main, s);
+		if (r < 0) {
+			log_debug("http: cannot start a worker thread: %s", strerror(-r));
+			goto out;
+		}
+		s->nthreads++;
+		s->nfree++;
+	}
+	s->npending++;
+	s->ninflight++;
+out:
+	pthread_mutex_unlock(&s->wlock);
+	return r;
+}
+
+static void worker_queue(struct http_server *s, struct task *t)
+{
+	t->next = NULL;
+	pthread_mutex_lock(&s->wlock);
+	if (s->wtail)
+		s->wtail->next = t;
+	else
+		s->whead = t;
+	s->wtail = t;
+	pthread_cond_signal(&s->wcond);
+	pthread_mutex_unlock(&s->wlock);
+}
+
+static int workers_init(struct http_server *s)
+{
+	pthread_condattr_t ca;
+	int r;
+
+	r = -pthread_attr_init(&s->wattr);
+	if (r < 0)
+		return r;
+	pthread_attr_setdetachstate(&s->wattr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&s->wattr, THREAD_STACK_SIZE);
+	pthread_mutex_init(&s->wlock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->wcond, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&s->wdone, NULL);
+	s->wready = true;
+	return 0;
+}
+
+/* Refuses new tasks and waits until every task has ended (so no connection
+ * is suspended any more). */
+static void workers_drain(struct http_server *s)
+{
+	pthread_mutex_lock(&s->wlock);
+	s->wstop = true;
+	pthread_cond_broadcast(&s->wcond);
+	while (s->ninflight > 0)
+		pthread_cond_wait(&s->wdone, &s->wlock);
+	pthread_mutex_unlock(&s->wlock);
+}
+
+/* After workers_drain() and MHD's stop: waits for the threads to exit. */
+static void workers_free(struct http_server *s)
+{
+	if (!s->wready)
+		return;
+	pthread_mutex_lock(&s->wlock);
+	s->wstop = true;
+	pthread_cond_broadcast(&s->wcond);
+	while (s->nthreads > 0)
+		pthread_cond_wait(&s->wdone, &s->wlock);
+	pthread_mutex_unlock(&s->wlock);
+	pthread_cond_destroy(&s->wcond);
+	pthread_cond_destroy(&s->wdone);
+	pthread_mutex_destroy(&s->wlock);
+	pthread_attr_destroy(&s->wattr);
+	s->wready = false;
+}
+
 /* ---- streams ---- */
 
 /* Has the client closed its side? MHD only notices when it writes, and an
- * idle stream writes nothing, so look at the socket ourselves. */
-static bool peer_gone(struct MHD_Connection *conn)
+ * idle or suspended connection writes nothing, so look at the socket. */
+static bool fd_peer_gone(int fd)
 {
-	const union MHD_ConnectionInfo *ci;
-	struct pollfd pfd;
+	struct pollfd pfd = { .fd = fd, .events = POLLRDHUP };
 
-	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (!ci)
-		return false;
-	pfd = (struct pollfd){ .fd = ci->connect_fd, .events = POLLRDHUP };
-	if (poll(&pfd, 1, 0) != 1)
+	if (fd < 0 || poll(&pfd, 1, 0) != 1)
 		return false;
 	return pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL);
 }
 
-bool http_peer_gone(const struct http_request *req)
+static int conn_fd(struct MHD_Connection *conn)
 {
-	return req && req->conn && peer_gone(req->conn);
+	const union MHD_ConnectionInfo *ci;
+
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	return ci ? ci->connect_fd : -1;
 }
 
+bool http_peer_gone(const struct http_request *req)
+{
+	return req && req->conn && fd_peer_gone(conn_fd(req->conn));
+}
+
+static void stream_destroy(struct stream *st)
+{
+	if (st->free_cls)
+		st->free_cls(st->cls);
+	pthread_cond_destroy(&st->cond);
+	pthread_mutex_destroy(&st->lock);
+	free(st->data);
+	free(st);
+}
+
+static struct stream *stream_new(struct http_server *srv, struct MHD_Connection *conn,
+                                 struct http_response *rs)
+{
+	struct stream *st = xcalloc(1, sizeof(*st));
+	pthread_condattr_t ca;
+
+	st->srv = srv;
+	st->conn = conn;
+	st->fd = conn_fd(conn);
+	st->fn = rs->stream;
+	st->cls = rs->stream_cls;
+	st->free_cls = rs->stream_free;
+	rs->stream = NULL; /* the stream owns them now */
+	rs->stream_cls = NULL;
+	rs->stream_free = NULL;
+	pthread_mutex_init(&st->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&st->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	st->data = xmalloc(STREAM_BLOCK_SIZE);
+	st->refs = 1; /* the MHD response's */
+	return st;
+}
+
+/* Called with st->lock held: lets the reader see new data or the end. The
+ * connection is resumed with the lock released (the reader holds it while
+ * it suspends); it stays suspended, so alive, until then. */
+static void stream_wake(struct stream *st)
+{
+	if (!st->suspended)
+		return;
+	st->suspended = false;
+	pthread_mutex_unlock(&st->lock);
+	MHD_resume_connection(st->conn);
+	pthread_mutex_lock(&st->lock);
+}
+
+/* The worker: calls the callback whenever the buffer is empty, until the
+ * callback ends the stream, the client leaves, the server stops or the
+ * response is gone. */
+static void stream_run(struct task *t)
+{
+	struct stream *st = (struct stream *)t;
+	struct http_server *s = st->srv;
+	struct MHD_Connection *conn = st->conn;
+	struct timespec ts;
+	bool resume = false, last;
+
+	pthread_mutex_lock(&st->lock);
+	while (!st->closing && !st->eof && !st->error) {
+		int64_t t0;
+		bool gone = false;
+		ssize_t n;
+
+		if (atomic_load(&s->stopping)) {
+			st->eof = true;
+			break;
+		}
+		if (st->len > 0) { /* the reader has not taken it all yet */
+			deadline_mono(&ts, STREAM_WAIT_MS);
+			pthread_cond_timedwait(&st->cond, &st->lock, &ts);
+			continue;
+		}
+		/* The buffer is empty and the reader touches it only when len
+		 * is not 0: fill it without the lock. */
+		pthread_mutex_unlock(&st->lock);
+		t0 = mono_us();
+		n = st->fn(st->cls, st->data, STREAM_BLOCK_SIZE);
+		if (n == 0) {
+			gone = fd_peer_gone(st->fd);
+			if (!gone && mono_us() - t0 < STREAM_IDLE_SLEEP_US / 2)
+				usleep(STREAM_IDLE_SLEEP_US); /* never let a quick 0 spin */
+		}
+		pthread_mutex_lock(&st->lock);
+		if (n < 0) {
+			st->eof = true;
+		} else if (n > 0) {
+			st->len = (size_t)n > STREAM_BLOCK_SIZE ? STREAM_BLOCK_SIZE : (size_t)n;
+			st->off = 0;
+			stream_wake(st);
+		} else if (gone) {
+			st->error = true;
+		}
+	}
+	if (st->suspended && !st->closing) {
+		st->suspended = false;
+		resume = true;
+	}
+	last = --st->refs == 0;
+	pthread_mutex_unlock(&st->lock);
+	if (s->cfg.on_thread_idle)
+		s->cfg.on_thread_idle();
+	if (resume) /* the reader answers the end; st may be freed from now on */
+		MHD_resume_connection(conn);
+	if (last)
+		stream_destroy(st);
+}
+
+/* MHD's content reader, in a pool thread. */
 static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
 {
 	struct stream *st = cls;
-	int64_t t0;
-	ssize_t n;
+	ssize_t r;
 
-	if (atomic_load(&st->srv->stopping))
-		return MHD_CONTENT_READER_END_OF_STREAM;
-	t0 = mono_us();
-	n = st->fn(st->cls, out, max);
-	if (n < 0)
-		return MHD_CONTENT_READER_END_OF_STREAM;
-	if (n > 0)
-		return (size_t)n > max ? (ssize_t)max : n;
-	/* Nothing yet. MHD calls again at once (it checks for shutdown and
-	 * its timeout in between), so never let that spin. */
-	if (peer_gone(st->conn))
-		return MHD_CONTENT_READER_END_WITH_ERROR;
-	if (mono_us() - t0 < STREAM_IDLE_SLEEP_US / 2)
-		usleep(STREAM_IDLE_SLEEP_US);
-	return 0;
+	pthread_mutex_lock(&st->lock);
+	if (st->off < st->len) {
+		size_t n = st->len - st->off;
+
+		if (n > max)
+			n = max;
+		memcpy(out, st->data + st->off, n);
+		st->off += n;
+		if (st->off == st->len) {
+			st->off = st->len = 0;
+			pthread_cond_signal(&st->cond);
+		}
+		r = (ssize_t)n;
+	} else if (st->error) {
+		r = MHD_CONTENT_READER_END_WITH_ERROR;
+	} else if (st->eof || atomic_load(&st->srv->stopping)) {
+		r = MHD_CONTENT_READER_END_OF_STREAM;
+	} else {
+		/* Nothing yet: out of the event loop until the worker has some. */
+		st->suspended = true;
+		MHD_suspend_connection(st->conn);
+		r = 0;
+	}
+	pthread_mutex_unlock(&st->lock);
+	return r;
 }
 
+/* MHD's free callback for the response: the reader's side lets go. */
 static void stream_free(void *cls)
 {
 	struct stream *st = cls;
+	bool last;
 
-	if (st->free_cls)
-		st->free_cls(st->cls);
-	free(st);
+	pthread_mutex_lock(&st->lock);
+	st->closing = true;
+	st->suspended = false;
+	pthread_cond_signal(&st->cond);
+	last = --st->refs == 0;
+	pthread_mutex_unlock(&st->lock);
+	if (last)
+		stream_destroy(st);
+}
+
+/* ---- file responses and streamed request bodies ---- */
+
+static enum MHD_Result queue(struct http_ctx *c, struct MHD_Connection *conn);
+
+void http_reply_fd(struct http_response *resp, int status, const char *content_type, int fd,
+                   uint64_t offset, uint64_t len)
+{
+	assert(status >= 100 && status <= 599);
+	assert(fd >= 0);
+	response_clear_body(resp);
+	resp->status = status;
+	resp->has_fd = true;
+	resp->fd = fd;
+	resp->fd_off = offset;
+	resp->fd_len = len;
+	if (content_type)
+		resp->content_type = xstrdup(content_type);
+}
+
+/* The MHD response of http_reply_fd; MHD owns the fd from here on. */
+static struct MHD_Response *file_response(struct http_response *rs)
+{
+	struct MHD_Response *mr;
+
+	mr = MHD_create_response_from_fd_at_offset64(rs->fd_len, rs->fd, rs->fd_off);
+	if (mr)
+		rs->has_fd = false;
+	return mr;
+}
+
+static struct http_ctx *req_ctx(const struct http_request *req)
+{
+	return (struct http_ctx *)((const char *)req - offsetof(struct http_ctx, req));
+}
+
+bool http_sink_opening(const struct http_request *req)
+{
+	return req_ctx(req)->sink_opening;
+}
+
+void http_sink_set(struct http_request *req, http_sink_write_fn write, void (*abort)(void *state),
+                   void *state)
+{
+	struct http_ctx *c = req_ctx(req);
+
+	assert(c->sink_opening && write && abort);
+	c->sink_write = write;
+	c->sink_abort = abort;
+	c->sink_state = state;
+}
+
+void *http_sink_take(struct http_request *req)
+{
+	struct http_ctx *c = req_ctx(req);
+	void *state = c->sink_state;
+
+	c->sink_state = NULL;
+	c->sink_write = NULL;
+	c->sink_abort = NULL;
+	return state;
+}
+
+/* Frees a sink state nobody took. */
+static void sink_drop(struct http_ctx *c)
+{
+	void (*abort_fn)(void *state) = c->sink_abort;
+	void *state = http_sink_take(&c->req);
+
+	if (abort_fn)
+		abort_fn(state);
+}
+
+/* First call of an HTTP_SINK request (headers in, no body read): the
+ * caller is authenticated and the handler opens the sink, here in the pool
+ * thread, so that a refusal is answered before the body is read. The
+ * handler is authenticated again when it runs at the end of the body. */
+static enum MHD_Result sink_open(struct http_ctx *c, struct MHD_Connection *conn, bool announced)
+{
+	struct http_server *s = c->srv;
+	struct http_request *req = &c->req;
+	struct kerr e;
+	int r = 0;
+
+	if (req->route->min_role != 0) {
+		kerr_clear(&e);
+		if (!s->cfg.auth) {
+			kerr_set(&e, -EIO, NULL, "no authentication is configured");
+			r = -EIO;
+		} else {
+			r = s->cfg.auth(req, req->route->min_role, &e);
+		}
+		if (r != 0) {
+			if (e.code == 0)
+				kerr_set(&e, r < 0 ? r : -EACCES, NULL, "authentication required");
+			http_reply_kerr(&c->resp, &e);
+		}
+	}
+	if (r == 0) {
+		c->sink_opening = true;
+		req->route->handler(req, &c->resp);
+		c->sink_opening = false;
+	}
+	if (s->cfg.on_thread_idle) /* the auth hook may have taken something too */
+		s->cfg.on_thread_idle();
+	if (req->auth && s->cfg.auth_free)
+		s->cfg.auth_free(req->auth);
+	req->auth = NULL;
+	if (c->resp.status == 0 && c->sink_write)
+		return MHD_YES;
+	sink_drop(c);
+	if (c->resp.status == 0)
+		http_reply_error(&c->resp, -EIO, NULL, "the handler did not accept the body");
+	c->early = true;
+	if (!announced)
+		return MHD_YES; /* answered at the end: the connection stays usable */
+	return queue(c, conn);
+}
+
+/* A piece of an HTTP_SINK body. A refusal is answered at the end of the
+ * body (MHD cannot queue an answer in the middle of one). */
+static enum MHD_Result sink_write(struct http_ctx *c, const char *data, size_t n)
+{
+	struct kerr e;
+
+	kerr_clear(&e);
+	if (c->sink_write(c->sink_state, data, n, &e) == 0)
+		return MHD_YES;
+	if (e.code == 0)
+		kerr_set(&e, -EIO, NULL, "the upload failed");
+	sink_drop(c);
+	http_reply_kerr(&c->resp, &e);
+	c->early = true;
+	c->drained = 0;
+	return MHD_YES;
 }
 
 /* ---- the request ---- */
@@ -383,6 +864,42 @@ static bool request_id_valid(const char *s)
 			return false;
 	}
 	return n > 0;
+}
+
+/* A new request id: a random (v4) UUID from a per-thread xorshift128+
+ * generator seeded once from the kernel. Request ids must be unique, not
+ * secret, and libuuid reads the kernel's random source for every one. */
+static void request_id_new(char out[UUID_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	static __thread uint64_t st[2];
+	unsigned char b[16];
+	int o = 0;
+
+	if (st[0] == 0 && st[1] == 0) {
+		if (getrandom(st, sizeof(st), 0) != (ssize_t)sizeof(st) || (st[0] | st[1]) == 0) {
+			st[0] = (uint64_t)mono_us() ^ (uint64_t)(uintptr_t)&st;
+			st[1] = (uint64_t)now_ms() | 1;
+		}
+	}
+	for (int k = 0; k < 2; k++) {
+		uint64_t x = st[0], y = st[1], r;
+
+		st[0] = y;
+		x ^= x << 23;
+		st[1] = x ^ y ^ (x >> 17) ^ (y >> 26);
+		r = st[1] + y;
+		memcpy(b + 8 * k, &r, sizeof(r));
+	}
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[o++] = '-';
+		out[o++] = hex[b[i] >> 4];
+		out[o++] = hex[b[i] & 15];
+	}
+	out[o] = '\0';
 }
 
 static void client_addr(struct MHD_Connection *conn, char *out, size_t outlen)
@@ -413,6 +930,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	size_t n = strcspn(uri, "?#");
 
 	c->srv = cls;
+	atomic_fetch_add(&c->srv->nrequests, 1);
 	c->start_us = mono_us();
 	c->raw_path = xmalloc(n + 1);
 	memcpy(c->raw_path, uri, n);
@@ -422,6 +940,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 
 static void ctx_free(struct http_ctx *c)
 {
+	sink_drop(c);
 	http_request_clear_params(&c->req);
 	json_decref(c->req.body);
 	free(c->req.raw);
@@ -445,6 +964,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		s->cfg.on_done(&c->req, c->status, mono_us() - c->start_us);
 	ctx_free(c);
 	*con_cls = NULL;
+	atomic_fetch_sub(&s->nrequests, 1);
 }
 
 static bool add_header(struct MHD_Response *mr, const char *name, const char *value)
@@ -464,24 +984,27 @@ static enum MHD_Result queue(struct http_ctx *c, struct MHD_Connection *conn)
 	enum MHD_Result ret;
 
 	if (rs->stream) {
-		struct stream *st = xcalloc(1, sizeof(*st));
+		struct stream *st = stream_new(c->srv, conn, rs);
 
-		st->srv = c->srv;
-		st->conn = conn;
-		st->fn = rs->stream;
-		st->cls = rs->stream_cls;
-		st->free_cls = rs->stream_free;
-		rs->stream = NULL; /* the MHD response owns it now */
-		rs->stream_cls = NULL;
-		rs->stream_free = NULL;
 		mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK_SIZE,
 		                                       stream_read, st, stream_free);
 		if (!mr) {
 			stream_free(st);
 			return MHD_NO;
 		}
+		if (worker_reserve(c->srv) == 0) {
+			st->refs++; /* the worker's */
+			st->task.run = stream_run;
+			worker_queue(c->srv, &st->task);
+		} else {
+			st->eof = true; /* stopping, or no thread: an empty stream */
+		}
 		if (!response_header(rs, "Cache-Control"))
 			add_header(mr, "Cache-Control", "no-cache");
+	} else if (rs->has_fd) {
+		mr = file_response(rs);
+		if (!mr)
+			return MHD_NO;
 	} else if (rs->len) {
 		mr = MHD_create_response_from_buffer(rs->len, rs->body, MHD_RESPMEM_MUST_FREE);
 		if (!mr)
@@ -531,6 +1054,17 @@ static bool body_announced(struct MHD_Connection *conn, bool *ret_has_len, uint6
 	return te != NULL;
 }
 
+/* May the handler block? Then it runs on a worker (see the top of the file).
+ * Only GETs on routes not marked HTTP_BLOCKING and without a "wait" query
+ * argument (the API's way to ask for a held answer: ?wait=S on jobs and the
+ * agent long-poll) run in the pool thread. */
+static bool needs_worker(const struct http_request *req, struct MHD_Connection *conn)
+{
+	if (strcmp(req->method, "GET") != 0 || (req->route->flags & HTTP_BLOCKING))
+		return true;
+	return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "wait") != NULL;
+}
+
 /* First call of a request: headers are in, no body read yet. */
 static enum MHD_Result first_call(struct http_ctx *c, struct MHD_Connection *conn,
                                   const char *method)
@@ -555,7 +1089,7 @@ static enum MHD_Result first_call(struct http_ctx *c, struct MHD_Connection *con
 	if (request_id_valid(rid))
 		snprintf(req->request_id, sizeof(req->request_id), "%s", rid);
 	else
-		uuid_new(req->request_id);
+		request_id_new(req->request_id);
 
 	announced = body_announced(conn, &has_len, &clen);
 	r = http_route_match(s->cfg.tables, method, c->raw_path, req, &route, allow, sizeof(allow));
@@ -580,6 +1114,9 @@ static enum MHD_Result first_call(struct http_ctx *c, struct MHD_Connection *con
 		                 route->path);
 		goto early;
 	}
+	c->offload = needs_worker(req, conn);
+	if (route->flags & HTTP_SINK)
+		return sink_open(c, conn, announced);
 	return MHD_YES;
 
 early:
@@ -637,7 +1174,7 @@ static int take_body(struct http_ctx *c)
 /* Authenticates (routes with a min role), then reads and validates the
  * body, then runs the handler: a caller without credentials learns nothing
  * about the body a route expects. */
-static void run_handler(struct http_ctx *c)
+static void check_and_handle(struct http_ctx *c)
 {
 	struct http_server *s = c->srv;
 	struct http_request *req = &c->req;
@@ -666,6 +1203,27 @@ static void run_handler(struct http_ctx *c)
 		http_reply_error(&c->resp, -EIO, NULL, "the handler gave no answer");
 }
 
+/* check_and_handle(), then the thread lets go of what the auth hook or the
+ * handler took (whichever of them ran). */
+static void run_handler(struct http_ctx *c)
+{
+	check_and_handle(c);
+	if (c->srv->cfg.on_thread_idle)
+		c->srv->cfg.on_thread_idle();
+}
+
+/* The worker's side of an offloaded request; its connection is suspended. */
+static void request_run(struct task *t)
+{
+	struct http_ctx *c = (struct http_ctx *)t;
+	struct MHD_Connection *conn = c->req.conn;
+
+	run_handler(c);
+	c->handled = true;
+	/* The pool thread queues the answer; c may be freed from now on. */
+	MHD_resume_connection(conn);
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
@@ -690,6 +1248,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 			c->drained += n;
 			return c->drained > BODY_DRAIN_MAX ? MHD_NO : MHD_YES;
 		}
+		if (c->sink_write)
+			return sink_write(c, upload_data, n);
 		r = buf_append(&c->body, upload_data, n);
 		if (r == -EMSGSIZE) {
 			c->overflow = true;
@@ -707,6 +1267,23 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 	if (c->overflow) {
 		http_reply_error(&c->resp, -EMSGSIZE, NULL, "request body is over %zu bytes",
 		                 c->body.max);
+		return queue(c, conn);
+	}
+	if (c->handled) /* a worker ran it and resumed the connection */
+		return queue(c, conn);
+	if (c->offload) {
+		r = worker_reserve(c->srv);
+		if (r == 0) {
+			/* Suspended before the worker can see it: the worker's
+			 * resume always finds the connection suspended. */
+			MHD_suspend_connection(conn);
+			c->task.run = request_run;
+			worker_queue(c->srv, &c->task);
+			return MHD_YES;
+		}
+		http_reply_error(&c->resp, r == -ESHUTDOWN ? r : -ENOTCONN, NULL,
+		                 r == -ESHUTDOWN ? "the server is stopping"
+		                                 : "the server is too busy; retry");
 		return queue(c, conn);
 	}
 	run_handler(c);
@@ -808,7 +1385,7 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 	struct MHD_OptionItem opts[16];
 	const union MHD_DaemonInfo *info;
 	struct http_server *s;
-	unsigned flags;
+	unsigned flags, threads;
 	bool any6;
 	int n = 0, r;
 
@@ -824,8 +1401,21 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 	s = xcalloc(1, sizeof(*s));
 	s->cfg = *cfg;
 	atomic_init(&s->stopping, false);
-	flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-	        MHD_USE_ERROR_LOG | MHD_USE_POLL; /* poll: select() stops at fd 1024 */
+	atomic_init(&s->nrequests, 0);
+	r = workers_init(s);
+	if (r < 0) {
+		free(s);
+		return r;
+	}
+	threads = cfg->threads;
+	if (threads == 0) {
+		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+		threads = POOL_THREADS_PER_CPU * (ncpu > 0 ? (unsigned)ncpu : 1);
+	}
+	/* epoll where there is one; poll otherwise (select() stops at fd 1024). */
+	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME |
+	        MHD_USE_ERROR_LOG;
 	if (ss.ss_family == AF_INET6)
 		flags |= any6 ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
 
@@ -834,13 +1424,15 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 		                             cfg->max_connections ? cfg->max_connections
 		                                                  : CONNECTIONS_DEFAULT,
 		                             NULL };
+	if (threads > 1)
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, threads, NULL };
 	opts[n++] =
 	    (struct MHD_OptionItem){ MHD_OPTION_THREAD_STACK_SIZE, THREAD_STACK_SIZE, NULL };
 	opts[n++] =
 	    (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S, NULL };
 	/* Per-connection buffer for the request line, headers and upload chunks
 	 * (bodies are collected in our own bounded buffer). 16 KiB instead of
-	 * MHD's 32: a thousand agents' long-polls cost half the memory. */
+	 * MHD's 32: a thousand agents' connections cost half the memory. */
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT, 16 * 1024, NULL };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, s };
 	opts[n++] =
@@ -876,11 +1468,20 @@ struct http_server *http_server_stop(struct http_server *s)
 {
 	if (!s)
 		return NULL;
-	/* Streams end at their next call; handlers that block (long-polls)
-	 * are waited for, so wake them before stopping. */
+	/* Streams end at their callback's next return; handlers on workers
+	 * (long-polls) are waited for, so wake them before stopping. MHD may
+	 * only stop once no connection is suspended. */
 	atomic_store(&s->stopping, true);
+	if (s->wready)
+		workers_drain(s);
+	/* Answers just made (long-polls woken for the stop, ended streams)
+	 * get a moment to reach their clients before MHD closes everything. */
+	for (int64_t t0 = mono_ms();
+	     s->daemon && atomic_load(&s->nrequests) > 0 && mono_ms() - t0 < STOP_FLUSH_MS;)
+		usleep(10000);
 	if (s->daemon)
 		MHD_stop_daemon(s->daemon);
+	workers_free(s);
 	free(s->tls_cert);
 	free(s->tls_key);
 	free(s);

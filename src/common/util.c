@@ -430,3 +430,19 @@ bool name_valid(const char *s)
 	}
 	return true;
 }
+
+int64_t parse_octal(const void *field, size_t n)
+{
+	const unsigned char *p = field;
+	int64_t v = 0;
+	size_t i = 0;
+
+	while (i < n && (p[i] == ' ' || p[i] == '\0'))
+		i++;
+	for (; i < n && p[i] >= '0' && p[i] <= '7'; i++) {
+		if (v > (INT64_MAX >> 3))
+			return -1;
+		v = v * 8 + (p[i] - '0');
+	}
+	return v;
+}

@@ -57,3 +57,7 @@ bool str_startswith(const char *s, const char *prefix);
 char *str_rstrip(char *s);
 /* Names of things: 1..63 chars of [A-Za-z0-9._-], starting alphanumeric. */
 bool name_valid(const char *s);
+
+/* The number in an octal field of n bytes (tar headers): leading spaces and
+ * NULs skipped, stops at the first non-octal byte; -1 on overflow. */
+int64_t parse_octal(const void *field, size_t n);

@@ -11,6 +11,7 @@
 
 #include "common/json.h"
 #include "kumod/api.h"
+#include "kumod/auth.h"
 #include "kumod/store.h"
 
 static const char *const states[] = { "enabled", "disabled", NULL };
@@ -94,7 +95,34 @@ const struct kind kind_account = {
 	.on_delete = account_on_delete,
 };
 
-API_CRUD_HANDLERS(account, kind_account)
+static void account_list(struct http_request *req, struct http_response *resp)
+{
+	api_list(&kind_account, req, resp);
+}
+
+static void account_get(struct http_request *req, struct http_response *resp)
+{
+	api_get(&kind_account, req, resp);
+}
+
+static void account_create(struct http_request *req, struct http_response *resp)
+{
+	api_create(&kind_account, req, resp);
+}
+
+/* Changes and deletions of accounts drop the cached credentials: nothing
+ * cached may outlive what it was checked against. */
+static void account_update(struct http_request *req, struct http_response *resp)
+{
+	api_update(&kind_account, req, resp);
+	auth_cache_invalidate();
+}
+
+static void account_delete(struct http_request *req, struct http_response *resp)
+{
+	api_delete(&kind_account, req, resp);
+	auth_cache_invalidate();
+}
 
 const struct route api_account_routes[] = {
 	API_CRUD_ROUTES("accounts", "accounts", account_list, account_get, account_create,

@@ -11,6 +11,7 @@
 
 #include "common/json.h"
 #include "kumod/api.h"
+#include "kumod/auth.h"
 #include "kumod/events.h"
 #include "kumod/store.h"
 
@@ -137,6 +138,7 @@ static void apikey_get(struct http_request *req, struct http_response *resp)
 static void apikey_delete(struct http_request *req, struct http_response *resp)
 {
 	api_delete(&kind_apikey, req, resp);
+	auth_cache_invalidate(); /* committed (or not): no cached copy of the key answers */
 }
 
 const struct route api_apikey_routes[] = {

@@ -160,7 +160,7 @@ out:
 }
 
 const struct route api_console_routes[] = {
-	{ "GET", "/v1/vms/{id}/console", vm_console, ROLE_VIEWER, NULL, HTTP_STREAM,
+	{ "GET", "/v1/vms/{id}/console", vm_console, ROLE_VIEWER, NULL, HTTP_STREAM | HTTP_BLOCKING,
 	  "Serial console: ?tail=N lines (default 100), ?offset=N bytes, ?follow=1 streams", 0,
 	  "vms" },
 	{ NULL },

@@ -99,6 +99,7 @@ out:
 static void session_delete(struct http_request *req, struct http_response *resp)
 {
 	struct auth *a = AUTH(req);
+	int r;
 
 	if (!a->is_session) {
 		http_reply_error(
@@ -106,7 +107,13 @@ static void session_delete(struct http_request *req, struct http_response *resp)
 		    "this token is an API key; revoke it with DELETE /v1/api-keys/{id}");
 		return;
 	}
-	store_delete("sessions", a->token_id);
+	r = store_delete("sessions", a->token_id);
+	/* Revoked for every thread from here on: no cached copy answers. */
+	auth_cache_invalidate();
+	if (r < 0 && r != -ENOENT) {
+		http_reply_error(resp, r, "", "cannot revoke the session; retry");
+		return;
+	}
 	http_reply_json(resp, 204, NULL);
 }
 

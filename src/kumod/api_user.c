@@ -3,7 +3,7 @@
  * /v1/users: the people of an account. Owners manage their account's users,
  * admins everyone's. Passwords are write-only and stored as Argon2id hashes;
  * changing a user's password, role or state, or deleting it, revokes its
- * sessions and API keys.
+ * sessions and API keys (in the store, then in auth.c's cache).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -139,7 +139,35 @@ const struct kind kind_user = {
 	.hidden = user_hidden,
 };
 
-API_CRUD_HANDLERS(user, kind_user)
+static void user_list(struct http_request *req, struct http_response *resp)
+{
+	api_list(&kind_user, req, resp);
+}
+
+static void user_get(struct http_request *req, struct http_response *resp)
+{
+	api_get(&kind_user, req, resp);
+}
+
+static void user_create(struct http_request *req, struct http_response *resp)
+{
+	api_create(&kind_user, req, resp);
+}
+
+/* A change of password, role or state revokes the user's sessions and
+ * keys inside the update's transaction; once it is committed, cached
+ * copies must go too. */
+static void user_update(struct http_request *req, struct http_response *resp)
+{
+	api_update(&kind_user, req, resp);
+	auth_cache_invalidate();
+}
+
+static void user_delete(struct http_request *req, struct http_response *resp)
+{
+	api_delete(&kind_user, req, resp);
+	auth_cache_invalidate();
+}
 
 const struct route api_user_routes[] = {
 	API_CRUD_ROUTES("users", "users", user_list, user_get, user_create, user_update,

@@ -55,6 +55,8 @@ static const struct field vm_fields[] = {
 	{ "vcpus", FT_INT, F_FILTER, 1, 256, NULL, NULL, NULL },
 	{ "memory_mb", FT_INT, F_FILTER, 64, 4194304, NULL, NULL, NULL },
 	{ "root_disk_gb", FT_INT, F_FILTER, 1, 65536, NULL, NULL, NULL },
+	{ "accel", FT_STRING, F_READONLY | F_FILTER, 0, 0, NULL, NULL,
+	  "how it runs: kvm, tcg (its host's), sim" },
 	{ "nics", FT_OBJECT_ARRAY, F_READONLY, 0, VM_NICS_MAX, NULL, &nic_schema, NULL },
 	{ "volumes", FT_UUID_ARRAY, F_READONLY, 0, 0, NULL, NULL, "volume ids, root first" },
 	{ "user_data", FT_STRING, F_NULLABLE, 0, 65536, NULL, NULL, NULL },
@@ -171,8 +173,8 @@ static int spec_resolve(struct http_request *req, struct vm_spec *s, struct kerr
 	r = api_ref(&kind_image, req, jstr(b, "image_id"), "image_id", &s->image, e);
 	if (r < 0)
 		return r;
-	if (strcmp(jstr(s->image, "status"), "ready") != 0)
-		return kerr_set(e, -EBUSY, "image_id", "image %s is %s, not ready",
+	if (strcmp(jstr(s->image, "status"), "active") != 0)
+		return kerr_set(e, -EBUSY, "image_id", "image %s is %s: only active images boot",
 		                jstr(s->image, "name"), jstr(s->image, "status"));
 	if (jstr(b, "instance_offering_id")) {
 		r = api_ref(&kind_offering, req, jstr(b, "instance_offering_id"),

@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: MIT
 /*
  * Who is calling: password hashing, tokens, the auth hook run before every
- * handler, the failed-login limiter and the first-start bootstrap. Which
- * resources a caller may see is decided in api_common.c, not here.
+ * handler (with its cache of checked sessions and API keys), the
+ * failed-login limiter and the first-start bootstrap. Which resources a
+ * caller may see is decided in api_common.c, not here.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,14 +157,125 @@ static const char *bearer(const struct http_request *req)
 	return *h ? h : NULL;
 }
 
-static bool expired(const json_t *doc)
+/* expires_at of a session or API key as wall-clock ms: INT64_MAX when it
+ * has none, INT64_MIN when it cannot be read (so it counts as expired). */
+static int64_t expiry_ms(const json_t *doc)
 {
-	int64_t t;
 	const char *exp = jstr(doc, "expires_at");
+	int64_t t;
 
 	if (!exp)
-		return false;
-	return time_parse(exp, &t) < 0 || t <= now_ms();
+		return INT64_MAX;
+	return time_parse(exp, &t) < 0 ? INT64_MIN : t;
+}
+
+static bool expired_at(int64_t exp_ms)
+{
+	return exp_ms <= now_ms();
+}
+
+/* --- the credential cache -------------------------------------------------- */
+
+/* Sessions and API keys already checked against the store, found by the
+ * SHA-256 of the whole token (the token itself is not kept), so that a
+ * request with a known token costs no store read. A fixed-size table:
+ * CACHE_SETS sets of CACHE_WAYS entries, the entry checked longest ago
+ * replaced when a set is full.
+ *
+ * Revocations delete the session or key in the store and then call
+ * auth_cache_invalidate(), which bumps the epoch: entries of an older epoch
+ * are misses. A lookup that reads the store caches its result under the
+ * epoch it read before the store, so a revocation committed meanwhile is
+ * never cached over. Entries are also read again after CACHE_TTL_MS, which
+ * bounds how long a change made outside this process (another kumod on the
+ * same store, an operator's SQL) goes unseen. Expiry is checked on every
+ * hit. Host secrets (agent routes) are not cached: they change when a host
+ * registers again. */
+#define CACHE_SETS 256
+#define CACHE_WAYS 4
+#define CACHE_TTL_MS 30000
+
+struct cache_entry {
+	unsigned char digest[crypto_hash_sha256_BYTES];
+	uint64_t epoch;     /* 0 = empty */
+	int64_t checked_ms; /* monotonic time of the store read */
+	int64_t expires_ms; /* wall clock; INT64_MAX = never */
+	struct auth a;      /* the caller, as the hook sets it */
+};
+
+static struct {
+	pthread_mutex_t lock;   /* guards e; epoch is written under it */
+	_Atomic uint64_t epoch; /* starts at 1 */
+	struct cache_entry e[CACHE_SETS][CACHE_WAYS];
+} cache = { .lock = PTHREAD_MUTEX_INITIALIZER, .epoch = 1 };
+
+static struct cache_entry *cache_set(const unsigned char *digest)
+{
+	uint32_t h;
+
+	memcpy(&h, digest, sizeof(h));
+	return cache.e[h % CACHE_SETS];
+}
+
+/* The cached caller for this token digest, if current. */
+static bool cache_get(const unsigned char *digest, struct auth *ret, int64_t *ret_expires)
+{
+	struct cache_entry *set = cache_set(digest);
+	int64_t now = mono_ms();
+	bool hit = false;
+
+	pthread_mutex_lock(&cache.lock);
+	for (int i = 0; i < CACHE_WAYS; i++) {
+		struct cache_entry *ce = &set[i];
+
+		if (ce->epoch != atomic_load(&cache.epoch) ||
+		    now - ce->checked_ms >= CACHE_TTL_MS ||
+		    memcmp(ce->digest, digest, sizeof(ce->digest)) != 0)
+			continue;
+		*ret = ce->a;
+		*ret_expires = ce->expires_ms;
+		hit = true;
+		break;
+	}
+	pthread_mutex_unlock(&cache.lock);
+	return hit;
+}
+
+/* Keeps a caller just read from the store, unless a revocation came after
+ * epoch (read before the store was). */
+static void cache_put(const unsigned char *digest, const struct auth *a, int64_t expires_ms,
+                      uint64_t epoch, int64_t checked_ms)
+{
+	struct cache_entry *set = cache_set(digest), *victim = NULL;
+
+	pthread_mutex_lock(&cache.lock);
+	if (epoch != atomic_load(&cache.epoch))
+		goto out;
+	for (int i = 0; i < CACHE_WAYS; i++) {
+		struct cache_entry *ce = &set[i];
+
+		if (ce->epoch == epoch && memcmp(ce->digest, digest, sizeof(ce->digest)) == 0) {
+			victim = ce; /* the same token, read again */
+			break;
+		}
+		if (!victim || ce->epoch != epoch ||
+		    (victim->epoch == epoch && ce->checked_ms < victim->checked_ms))
+			victim = ce;
+	}
+	memcpy(victim->digest, digest, sizeof(victim->digest));
+	victim->epoch = epoch;
+	victim->checked_ms = checked_ms;
+	victim->expires_ms = expires_ms;
+	victim->a = *a;
+out:
+	pthread_mutex_unlock(&cache.lock);
+}
+
+void auth_cache_invalidate(void)
+{
+	pthread_mutex_lock(&cache.lock);
+	atomic_fetch_add(&cache.epoch, 1);
+	pthread_mutex_unlock(&cache.lock);
 }
 
 /* A store failure while checking credentials is not a bad credential:
@@ -198,11 +312,12 @@ static int auth_agent(struct http_request *req, const char *token, struct auth *
 	return 0;
 }
 
-static int auth_api_key(const char *token, struct auth *a, struct kerr *e)
+static int auth_api_key(const char *token, struct auth *a, int64_t *ret_expires, struct kerr *e)
 {
 	char id[UUID_LEN + 1];
 	const char *p = token + 4, *sep = strchr(p, '_');
 	json_t *key = NULL;
+	int64_t exp;
 	char *h;
 	bool ok;
 	int r;
@@ -220,7 +335,8 @@ static int auth_api_key(const char *token, struct auth *a, struct kerr *e)
 	h = sha256_hex(sep + 1, strlen(sep + 1));
 	ok = str_eq_ct(h, jstr(key, "secret_hash"));
 	free(h);
-	if (!ok || expired(key)) {
+	exp = expiry_ms(key);
+	if (!ok || expired_at(exp)) {
 		json_decref(key);
 		return kerr_set(e, -EACCES, "", ok ? "API key expired" : "invalid API key");
 	}
@@ -228,23 +344,27 @@ static int auth_api_key(const char *token, struct auth *a, struct kerr *e)
 	snprintf(a->user_id, sizeof(a->user_id), "%s", jstr(key, "user_id"));
 	snprintf(a->token_id, sizeof(a->token_id), "%s", id);
 	a->role = (int)jint(key, "role_level", ROLE_VIEWER);
+	*ret_expires = exp;
 	json_decref(key);
 	return 0;
 }
 
-static int auth_session(const char *token, struct auth *a, struct kerr *e)
+/* digest: the token's SHA-256, whose hex is the session's id. */
+static int auth_session(const unsigned char *digest, struct auth *a, int64_t *ret_expires,
+                        struct kerr *e)
 {
+	char h[crypto_hash_sha256_BYTES * 2 + 1];
 	json_t *s = NULL;
-	char *h = sha256_hex(token, strlen(token));
+	int64_t exp = INT64_MIN;
 	int r;
 
+	sodium_bin2hex(h, sizeof(h), digest, crypto_hash_sha256_BYTES);
 	r = store_get("sessions", h, NULL, false, &s);
-	if (r < 0 && r != -ENOENT) {
-		free(h);
+	if (r < 0 && r != -ENOENT)
 		return store_unavailable(e, r);
-	}
-	if (r < 0 || expired(s)) {
-		free(h);
+	if (r == 0)
+		exp = expiry_ms(s);
+	if (r < 0 || expired_at(exp)) {
 		json_decref(s);
 		return kerr_set(e, -EACCES, "",
 		                r < 0 ? "invalid or revoked token" : "token expired");
@@ -254,9 +374,36 @@ static int auth_session(const char *token, struct auth *a, struct kerr *e)
 	snprintf(a->token_id, sizeof(a->token_id), "%s", h);
 	a->is_session = true;
 	a->role = (int)jint(s, "role_level", ROLE_VIEWER);
-	free(h);
+	*ret_expires = exp;
 	json_decref(s);
 	return 0;
+}
+
+/* A session or API key: from the cache, else from the store (and cached). */
+static int auth_token(const char *token, struct auth *a, struct kerr *e)
+{
+	unsigned char digest[crypto_hash_sha256_BYTES];
+	bool session = str_startswith(token, "kst_");
+	int64_t exp = INT64_MIN, checked;
+	uint64_t epoch;
+	int r;
+
+	if (!session && !str_startswith(token, "kak_"))
+		return kerr_set(e, -EACCES, "", "invalid token");
+	crypto_hash_sha256(digest, (const unsigned char *)token, strlen(token));
+	if (cache_get(digest, a, &exp)) {
+		if (!expired_at(exp))
+			return 0;
+		memset(a, 0, sizeof(*a));
+		return kerr_set(e, -EACCES, "", session ? "token expired" : "API key expired");
+	}
+	/* Read before the store: a revocation from now on makes this stale. */
+	epoch = atomic_load(&cache.epoch);
+	checked = mono_ms();
+	r = session ? auth_session(digest, a, &exp, e) : auth_api_key(token, a, &exp, e);
+	if (r == 0)
+		cache_put(digest, a, exp, epoch, checked);
+	return r;
 }
 
 int auth_hook(struct http_request *req, int min_role, struct kerr *e)
@@ -272,12 +419,8 @@ int auth_hook(struct http_request *req, int min_role, struct kerr *e)
 	a = xcalloc(1, sizeof(*a));
 	if (min_role == ROLE_AGENT)
 		r = auth_agent(req, token, a, e);
-	else if (str_startswith(token, "kak_"))
-		r = auth_api_key(token, a, e);
-	else if (str_startswith(token, "kst_"))
-		r = auth_session(token, a, e);
 	else
-		r = kerr_set(e, -EACCES, "", "invalid token");
+		r = auth_token(token, a, e);
 	if (r < 0) {
 		free(a);
 		return r;

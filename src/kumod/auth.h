@@ -22,9 +22,15 @@ bool auth_check_password(const char *hash, const char *password);
  * timing does not tell which accounts and users exist. */
 void auth_check_dummy(const char *password);
 
-/* The HTTP server's hook (see http.h). */
+/* The HTTP server's hook (see http.h). Sessions and API keys it has checked
+ * are kept in memory (bounded), so a known token costs no store read. */
 int auth_hook(struct http_request *req, int min_role, struct kerr *e);
 void auth_free(void *auth);
+/* Forgets every cached session and API key, so the next request with each
+ * reads the store again. Call it after any change that may revoke one is
+ * committed: logout, API key deletion, a user's change or deletion, an
+ * account's change or deletion. */
+void auth_cache_invalidate(void);
 
 /* Failed-login limiter: -EAGAIN when account or address is over the limit. */
 int auth_login_allowed(const char *account, const char *addr);
@@ -34,5 +40,6 @@ void auth_login_succeeded(const char *account, const char *addr);
 /* First start: creates the admin account and user, writes
  * DATA/admin.password and DATA/join.token (0600), loads the join token hash. */
 int auth_bootstrap(const char *data_dir);
-/* Removes every session and API key of a user (inside a transaction). */
+/* Removes every session and API key of a user (inside the caller's
+ * transaction); call auth_cache_invalidate() once that is committed. */
 int auth_revoke_user(const char *user_id);

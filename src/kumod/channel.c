@@ -591,7 +591,7 @@ const struct job_type job_vm_orphan = { "vm.orphan", NULL, orphan_result, NULL }
 const struct route channel_routes[] = {
 	{ "POST", "/agent/v1/register", agent_register, ROLE_NONE, &register_schema, 0,
 	  "Register a host with the join token", 0, "agent" },
-	{ "GET", "/agent/v1/hosts/{id}/commands", agent_commands, ROLE_AGENT, NULL, 0,
+	{ "GET", "/agent/v1/hosts/{id}/commands", agent_commands, ROLE_AGENT, NULL, HTTP_BLOCKING,
 	  "Long-poll for commands (?wait=S)", 0, "agent" },
 	{ "POST", "/agent/v1/hosts/{id}/results", agent_results, ROLE_AGENT, &results_schema, 0,
 	  "Results and progress of commands", 0, "agent" },

@@ -25,6 +25,7 @@ struct kumod_config {
 	int login_max_failures;        /* per account and per address in the window; default 10 */
 	int64_t login_window_ms;       /* default 5 min */
 	bool metrics_open_on_loopback; /* /metrics without token from 127.0.0.1 */
+	int64_t image_max_bytes;       /* largest image upload or import; default 64 GiB */
 	struct sched_config sched;
 };
 

@@ -63,18 +63,15 @@ static void housekeeping(int64_t *last)
 	store_cmd_expire(3600LL * 1000);
 }
 
-/* The end of an HTTP request, in its connection's thread (libmicrohttpd runs
- * the completion callback there): count it, and give the thread's store
- * connection back to the pool while the client is idle. */
+/* The end of an HTTP request: count it. */
 static void on_request_done(const struct http_request *req, int status, int64_t usec)
 {
 	metrics_on_done(req, status, usec);
-	store_release();
 }
 
 /* Each agent host keeps two HTTP connections (long-poll and heartbeats), each
- * a socket and a thread here: 1,000 hosts need more than the usual soft limit
- * of 1,024 open files. Raise it to the hard limit. */
+ * a socket here: 1,000 hosts need more than the usual soft limit of 1,024
+ * open files. Raise it to the hard limit. */
 static void raise_fd_limit(void)
 {
 	struct rlimit rl;
@@ -198,6 +195,8 @@ int main(int argc, char **argv)
 	hc.auth = auth_hook;
 	hc.auth_free = auth_free;
 	hc.on_done = on_request_done;
+	/* a thread that ran a handler holds no store connection while idle */
+	hc.on_thread_idle = store_release;
 	r = http_server_start(&hc, &srv, &port);
 	if (r < 0) {
 		log_err("cannot listen on %s: %s", listen, strerror(-r));

@@ -12,26 +12,11 @@
 extern const struct job_type job_volume_attach, job_volume_detach, job_volume_delete, job_vm_orphan;
 
 const struct route *const api_tables[] = {
-	api_meta_routes,
-	api_session_routes,
-	api_zone_routes,
-	api_cluster_routes,
-	api_host_routes,
-	api_image_routes,
-	api_offering_routes,
-	api_l2_routes,
-	api_l3_routes,
-	api_vm_routes,
-	api_console_routes,
-	api_volume_routes,
-	api_account_routes,
-	api_user_routes,
-	api_apikey_routes,
-	api_quota_routes,
-	api_job_routes,
-	api_event_routes,
-	channel_routes,
-	NULL,
+	api_meta_routes,    api_session_routes, api_zone_routes,     api_cluster_routes,
+	api_host_routes,    api_image_routes,   api_offering_routes, api_l2_routes,
+	api_l3_routes,      api_vm_routes,      api_console_routes,  api_volume_routes,
+	api_account_routes, api_user_routes,    api_apikey_routes,   api_quota_routes,
+	api_job_routes,     api_event_routes,   channel_routes,      NULL,
 };
 
 const struct job_type *const job_types[] = {

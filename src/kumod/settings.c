@@ -19,6 +19,7 @@ struct kumod_config kumod_cfg = {
 	.login_max_failures = 10,
 	.login_window_ms = 300000,
 	.metrics_open_on_loopback = true,
+	.image_max_bytes = (int64_t)64 << 30,
 	.sched = { .cpu_overcommit = 4.0, .mem_overcommit = 1.0 },
 };
 
@@ -35,6 +36,7 @@ void kumod_settings_load(const struct config *c)
 	kumod_cfg.login_window_ms = config_int(c, "kumod", "login_window_s", 300) * 1000;
 	kumod_cfg.metrics_open_on_loopback =
 	    config_bool(c, "kumod", "metrics_open_on_loopback", true);
+	kumod_cfg.image_max_bytes = config_int(c, "kumod", "image_max_bytes", (int64_t)64 << 30);
 	sched_config_default(&kumod_cfg.sched);
 	kumod_cfg.sched.cpu_overcommit =
 	    config_double(c, "scheduler", "cpu_overcommit", kumod_cfg.sched.cpu_overcommit);
@@ -48,4 +50,6 @@ void kumod_settings_load(const struct config *c)
 		kumod_cfg.host_timeout_ms = 1000;
 	if (kumod_cfg.poll_wait_s < 1)
 		kumod_cfg.poll_wait_s = 1;
+	if (kumod_cfg.image_max_bytes < 1)
+		kumod_cfg.image_max_bytes = 1;
 }

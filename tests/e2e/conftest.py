@@ -7,12 +7,14 @@ driver for the management-node tests). Nothing is mocked; everything the
 tests start is stopped (and its files removed) when they end, also on
 failure.
 """
+import io
 import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import tarfile
 import tempfile
 import time
 
@@ -46,6 +48,50 @@ def wait_for(pred, timeout=10.0, interval=0.05, what="condition"):
             return last
         time.sleep(interval)
     raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+
+
+def image_file(tmp, name, fmt="qcow2"):
+    """A small image file of that format (docs/API.md, images); its path.
+    qcow2: an empty 16 MiB disk; raw: 64 KiB of a pattern; kernel: a tar
+    holding a fake bzImage ("HdrS" at 0x202), an initrd and a cmdline."""
+    path = os.path.join(tmp, "%s.%s" % (name, {"kernel": "tar"}.get(fmt, fmt)))
+    if fmt == "qcow2":
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", path, "16M"], check=True)
+    elif fmt == "raw":
+        with open(path, "wb") as f:
+            f.write(bytes(range(256)) * 256)
+    elif fmt == "kernel":
+        members = {"kernel": b"\0" * 0x202 + b"HdrS" + b"\1" * 2000,
+                   "initrd": b"initrd-bytes" * 100, "cmdline": b"console=ttyS0 quiet\n"}
+        tar_file(path, members)
+    else:
+        raise ValueError(fmt)
+    return path
+
+
+def tar_file(path, members):
+    """A POSIX tar archive of {name: bytes}."""
+    with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as t:
+        for n, data in members.items():
+            ti = tarfile.TarInfo(n)
+            ti.size = len(data)
+            ti.mtime = 1700000000
+            t.addfile(ti, io.BytesIO(data))
+    return path
+
+
+def upload_image(api, tmp, name, fmt="qcow2", path=None, **fields):
+    """Creates an image and uploads a small file of its format (or path)
+    to it; returns the active image."""
+    path = path or image_file(tmp, name, fmt)
+    img = api.ok("POST", "/v1/images", dict({"name": name, "format": fmt}, **fields),
+                 status=201)
+    with open(path, "rb") as f:
+        r = api.req("POST", "/v1/images/%s/upload" % img["id"], raw=f,
+                    headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "active", r.text
+    return r.json()
 
 
 class Api:
@@ -243,17 +289,18 @@ class Cloud:
         self.kumod.stop()
 
     # Building blocks most tests need.
-    def basics(self, api=None):
-        """An image, an offering and a shared network; returns their ids."""
+    def basics(self, api=None, image_path=None):
+        """An image (public, active: a small empty qcow2 unless image_path
+        names a qcow2 file), an offering and a shared network; returns
+        their ids."""
         api = api or self.admin
         zone = self.admin.ok("GET", "/v1/zones?q=name=default")["items"]
         if zone:
             zone_id = zone[0]["id"]
         else:
             zone_id = self.admin.ok("POST", "/v1/zones", {"name": "default"})["id"]
-        img = self.admin.ok("POST", "/v1/images", {
-            "name": "demo", "format": "qcow2", "visibility": "public",
-            "size": 1 << 20, "sha256": "a" * 64})
+        img = upload_image(self.admin, self.tmp, "demo", "qcow2", path=image_path,
+                           visibility="public")
         off = self.admin.ok("POST", "/v1/instance-offerings", {
             "name": "small", "vcpus": 1, "memory_mb": 512, "root_disk_gb": 1})
         l2 = self.admin.ok("POST", "/v1/l2-networks", {

@@ -20,7 +20,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import SLOW, Api, Cloud
+from conftest import SLOW, Api, Cloud, upload_image
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -976,7 +976,7 @@ def test_image_crud(cloud):
         err(a.post("/v1/images", body), 400, "InvalidArgument", field=field)
     assert snapshot(a, "/v1/images") == before
     i = a.ok("POST", "/v1/images", {"name": "i", "format": "qcow2"}, status=201)
-    assert (i["visibility"], i["status"], i["arch"], i["size"]) == ("private", "ready",
+    assert (i["visibility"], i["status"], i["arch"], i["size"]) == ("private", "uploading",
                                                                     "x86_64", 0)
     assert i["account_id"] == a.ok("GET", "/v1/whoami")["account_id"]
     p = a.ok("PATCH", "/v1/images/" + i["id"], {"name": "i2", "visibility": "public",
@@ -1150,7 +1150,7 @@ def test_l3_network_in_use_cannot_be_deleted(vmc):
 
 def test_image_in_use_cannot_be_deleted(vmc):
     a = vmc.admin
-    img = a.ok("POST", "/v1/images", {"name": "iu", "format": "qcow2"})
+    img = upload_image(a, vmc.tmp, "iu")
     vm = make_vm(a, dict(vmc.ids, image=img["id"]), "iu-1")
     err(a.delete("/v1/images/" + img["id"]), 409, "Conflict")
     assert a.ok("GET", "/v1/images/" + img["id"]) == img

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import pytest
 import requests
 
-from conftest import SLOW, Api, Cloud
+from conftest import SLOW, Api, Cloud, upload_image
 from test_api import Sse, err, items, snapshot
 
 PW = "correct-horse-9"
@@ -53,7 +53,7 @@ def t():
                 setattr(ns, "%s_%s_user" % (acct, user), u)
                 setattr(ns, "%s_%s" % (acct, user), c.kumod.login("acct-" + acct, user, PW))
         am = ns.a_member
-        ns.a_image = am.ok("POST", "/v1/images", {"name": "a-img", "format": "qcow2"})
+        ns.a_image = upload_image(am, d, "a-img")
         ns.a_l3 = am.ok("POST", "/v1/l3-networks", {"name": "a-net", "cidr": "10.50.0.0/24",
                                                     "l2_network_id": ids["l2"]})
         job = am.job(am.ok("POST", "/v1/vms", {

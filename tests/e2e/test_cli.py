@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from conftest import CLI, SLOW
+from conftest import CLI, SLOW, image_file
 
 
 class Kumo:
@@ -128,7 +128,7 @@ def test_vm_lifecycle_with_names_resolved(kumo, cloud):
     kumo.ok("zone", "create", "--name", "z")
     off = kumo.json("offering", "create", "--name", "small", "--vcpus", "2",
                     "--memory-mb", "256", "--root-disk-gb", "3")
-    img = kumo.json("image", "create", "--name", "tiny", "--format", "qcow2", "--size", "4096",
+    img = kumo.json("image", "upload", image_file(cloud.tmp, "tiny", "qcow2"), "--name", "tiny",
                     "--visibility", "public")
     # the hosts registered into zone "default": the network goes there, so
     # that VMs on it are placed on those hosts

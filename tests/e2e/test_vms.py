@@ -12,7 +12,7 @@ FAST = ["--sim-delay-ms", "30"]
 VM_FIELDS = {"id", "created_at", "updated_at", "account_id", "name", "description", "state",
              "state_reason", "host_id", "zone_id", "cluster_id", "image_id",
              "instance_offering_id", "vcpus", "memory_mb", "root_disk_gb", "nics", "volumes",
-             "user_data", "ssh_keys", "ha", "job_id"}
+             "user_data", "ssh_keys", "ha", "job_id", "accel"}
 
 
 # --- helpers -------------------------------------------------------------------
@@ -116,6 +116,7 @@ def test_create_one_vm_202_job_running_address_in_range_root_volume(cloud):
     vm = api.ok("GET", "/v1/vms/%s" % vm_id)
     assert vm["state"] == "running"
     assert vm["state_reason"] is None
+    assert vm["accel"] == "sim"  # its host's
     assert set(vm) <= VM_FIELDS, set(vm) - VM_FIELDS
     assert set(job["result"]) <= VM_FIELDS, set(job["result"]) - VM_FIELDS
     assert (vm["vcpus"], vm["memory_mb"], vm["root_disk_gb"]) == (1, 512, 1)

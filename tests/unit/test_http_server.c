@@ -31,6 +31,9 @@ static atomic_int stream_frees, idle_calls;
 static pthread_mutex_t block_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t block_cond = PTHREAD_COND_INITIALIZER;
 static bool block_released;
+static bool gate_open; /* under block_lock, with block_cond */
+static atomic_int idle_marked;
+static __thread int handler_ran; /* set by h_mark, cleared by test_thread_idle */
 
 /* ---- routes ---- */
 
@@ -150,6 +153,27 @@ static void h_block(struct http_request *req, struct http_response *resp)
 	http_reply_json(resp, 200, json_pack("{s:s}", "waited", "yes"));
 }
 
+/* Waits for the gate to open (at most 10 s): a handler that blocks without
+ * its route saying so (a POST, or a GET with ?wait). */
+static void h_gate(struct http_request *req, struct http_response *resp)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 10;
+	pthread_mutex_lock(&block_lock);
+	while (!gate_open && pthread_cond_timedwait(&block_cond, &block_lock, &ts) == 0)
+		;
+	pthread_mutex_unlock(&block_lock);
+	http_reply_json(resp, 200, json_pack("{s:b}", "opened", gate_open));
+}
+
+static void h_mark(struct http_request *req, struct http_response *resp)
+{
+	handler_ran = 1;
+	http_reply_json(resp, 200, json_object());
+}
+
 static void h_release(struct http_request *req, struct http_response *resp)
 {
 	pthread_mutex_lock(&block_lock);
@@ -179,8 +203,12 @@ static const struct route routes[] = {
 	{ "GET", "/v1/admin", h_whoami, 2, NULL, 0, "Admin", 0, NULL },
 	{ "GET", "/v1/noreply", h_noreply, 0, NULL, 0, "Broken", 0, NULL },
 	{ "GET", "/v1/stream", h_stream, 0, NULL, HTTP_STREAM, "Stream", 0, NULL },
-	{ "GET", "/v1/block", h_block, 0, NULL, 0, "Block", 0, NULL },
+	{ "GET", "/v1/block", h_block, 0, NULL, HTTP_BLOCKING, "Block", 0, NULL },
 	{ "GET", "/v1/release", h_release, 0, NULL, 0, "Release", 0, NULL },
+	{ "GET", "/v1/gate", h_gate, 0, NULL, 0, "Gate", 0, NULL },
+	{ "POST", "/v1/gate", h_gate, 0, NULL, HTTP_RAW_BODY, "Gate", 0, NULL },
+	{ "GET", "/v1/mark", h_mark, 0, NULL, 0, "Mark", 0, NULL },
+	{ "POST", "/v1/mark", h_mark, 0, NULL, HTTP_RAW_BODY, "Mark", 0, NULL },
 	{ 0 },
 };
 static const struct route *const tables[] = { routes, NULL };
@@ -203,6 +231,14 @@ static void test_auth_free(void *auth)
 {
 	free(auth);
 	atomic_fetch_add(&auth_frees, 1);
+}
+
+/* Must run in the thread that ran the handler, after it. */
+static void test_thread_idle(void)
+{
+	if (handler_ran)
+		atomic_fetch_add(&idle_marked, 1);
+	handler_ran = 0;
 }
 
 static void test_on_done(const struct http_request *req, int status, int64_t usec)
@@ -384,7 +420,9 @@ static int setup(void **state)
 		.auth = test_auth,
 		.auth_free = test_auth_free,
 		.on_done = test_on_done,
+		.on_thread_idle = test_thread_idle,
 		.max_connections = 64,
+		.threads = 1, /* a handler blocking the pool thread would stall every test */
 	};
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -809,6 +847,120 @@ static void test_blocking_handler(void **state)
 	reply_free(&blocked);
 }
 
+static void gate_set(bool open)
+{
+	pthread_mutex_lock(&block_lock);
+	gate_open = open;
+	pthread_cond_broadcast(&block_cond);
+	pthread_mutex_unlock(&block_lock);
+}
+
+struct gate_client {
+	pthread_t t;
+	const char *method;
+	const char *path;
+	struct reply r;
+};
+
+static void *gate_client_main(void *arg)
+{
+	struct gate_client *g = arg;
+
+	request(g->method, g->path, strcmp(g->method, "POST") ? NULL : "x", NULL, &g->r);
+	return NULL;
+}
+
+static void test_waits_and_writes_run_on_workers(void **state)
+{
+	struct gate_client g[6];
+	struct reply r;
+	int64_t t0;
+
+	/* POSTs, and GETs with ?wait, may block without their route saying
+	 * so: they must not hold the (single) pool thread. */
+	gate_set(false);
+	for (int i = 0; i < 6; i++) {
+		g[i] = (struct gate_client){ .method = i % 2 ? "POST" : "GET",
+			                     .path = i % 2 ? "/v1/gate" : "/v1/gate?wait=5" };
+		pthread_create(&g[i].t, NULL, gate_client_main, &g[i]);
+	}
+	usleep(300000);
+	t0 = mono_ms();
+	request("GET", "/v1/echo/free", NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	reply_free(&r);
+	request("POST", "/v1/mark", "x", NULL, &r);
+	assert_int_equal(r.status, 200);
+	reply_free(&r);
+	assert_true(mono_ms() - t0 < 2000);
+	gate_set(true);
+	for (int i = 0; i < 6; i++) {
+		pthread_join(g[i].t, NULL);
+		assert_int_equal(g[i].r.status, 200);
+		assert_string_equal(g[i].r.body, "{\"opened\":true}\n");
+		reply_free(&g[i].r);
+	}
+	gate_set(false);
+}
+
+static void test_thread_idle_runs_where_the_handler_ran(void **state)
+{
+	int before = atomic_load(&idle_marked);
+	struct reply r;
+
+	/* In the pool thread (GET) and on a worker (POST) alike. */
+	for (int i = 0; i < 4; i++) {
+		request("GET", "/v1/mark", NULL, NULL, &r);
+		assert_int_equal(r.status, 200);
+		reply_free(&r);
+		request("POST", "/v1/mark", "x", NULL, &r);
+		assert_int_equal(r.status, 200);
+		reply_free(&r);
+	}
+	assert_int_equal(atomic_load(&idle_marked), before + 8);
+}
+
+struct stopper {
+	struct http_server *s;
+	atomic_bool done;
+};
+
+static void *stopper_main(void *arg)
+{
+	struct stopper *st = arg;
+
+	st->s = http_server_stop(st->s);
+	atomic_store(&st->done, true);
+	return NULL;
+}
+
+static void test_stop_waits_for_workers_and_sends_their_answers(void **state)
+{
+	struct http_server_config cfg = { .listen = "127.0.0.1:0", .tables = tables, .threads = 1 };
+	struct gate_client g = { .method = "POST", .path = "/v1/gate" };
+	struct stopper st = { 0 };
+	pthread_t t;
+	int saved = port;
+
+	gate_set(false);
+	/* request() goes to the global port: this server's until the end */
+	assert_int_equal(http_server_start(&cfg, &st.s, &port), 0);
+	pthread_create(&g.t, NULL, gate_client_main, &g);
+	usleep(200000);
+	pthread_create(&t, NULL, stopper_main, &st);
+	usleep(300000);
+	assert_false(atomic_load(&st.done)); /* the handler still runs */
+	gate_set(true);
+	pthread_join(t, NULL);
+	assert_null(st.s);
+	pthread_join(g.t, NULL);
+	port = saved;
+	assert_int_equal(g.r.rc, CURLE_OK);
+	assert_int_equal(g.r.status, 200); /* answered before the server closed */
+	reply_free(&g.r);
+	gate_set(false);
+}
+
 static void test_on_done_and_auth_free(void **state)
 {
 	int before = atomic_load(&done_count);
@@ -877,6 +1029,9 @@ int main(void)
 		cmocka_unit_test(test_stream_client_gone),
 		cmocka_unit_test(test_stop_while_streaming),
 		cmocka_unit_test(test_blocking_handler),
+		cmocka_unit_test(test_waits_and_writes_run_on_workers),
+		cmocka_unit_test(test_thread_idle_runs_where_the_handler_ran),
+		cmocka_unit_test(test_stop_waits_for_workers_and_sends_their_answers),
 		cmocka_unit_test(test_on_done_and_auth_free),
 		cmocka_unit_test(test_start_errors),
 	};
