@@ -281,8 +281,9 @@ fail:
 
 /* --- import of a file on the management node --------------------------- */
 
-/* After a reflink, the writer's bytes are there: only hash them. */
-static int hash_fd(struct image_writer *w, int fd, struct kerr *e)
+/* Reads fd to its end into the writer: copied (and hashed), or, after a
+ * reflink put the bytes there already, only hashed. */
+static int read_fd(struct image_writer *w, int fd, bool copy, struct kerr *e)
 {
 	unsigned char *buf = xmalloc(COPY_BUF_SIZE);
 	int r = 0;
@@ -299,6 +300,12 @@ static int hash_fd(struct image_writer *w, int fd, struct kerr *e)
 		}
 		if (n == 0)
 			break;
+		if (copy) {
+			r = image_writer_write(w, buf, (size_t)n, e);
+			if (r < 0)
+				break;
+			continue;
+		}
 		if ((uint64_t)n > w->max - w->size) {
 			r = kerr_set(e, -EMSGSIZE, "source_path",
 			             "the image is over the limit of %llu bytes",
@@ -307,31 +314,6 @@ static int hash_fd(struct image_writer *w, int fd, struct kerr *e)
 		}
 		crypto_hash_sha256_update(&w->sha, buf, (size_t)n);
 		w->size += (uint64_t)n;
-	}
-	free(buf);
-	return r;
-}
-
-static int copy_fd(struct image_writer *w, int fd, struct kerr *e)
-{
-	unsigned char *buf = xmalloc(COPY_BUF_SIZE);
-	int r = 0;
-
-	for (;;) {
-		ssize_t n = read(fd, buf, COPY_BUF_SIZE);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = kerr_set(e, -EIO, "source_path", "cannot read the file: %s",
-			             strerror(errno));
-			break;
-		}
-		if (n == 0)
-			break;
-		r = image_writer_write(w, buf, (size_t)n, e);
-		if (r < 0)
-			break;
 	}
 	free(buf);
 	return r;
@@ -367,9 +349,9 @@ int image_import(const char *src, const char *id, const char *format, const char
 		return r;
 	}
 	if (ioctl(w->fd, FICLONE, fd) == 0)
-		r = hash_fd(w, fd, e);
+		r = read_fd(w, fd, false, e);
 	else
-		r = copy_fd(w, fd, e);
+		r = read_fd(w, fd, true, e);
 	close(fd);
 	if (r < 0) {
 		image_writer_abort(w);
