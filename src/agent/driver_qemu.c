@@ -1101,9 +1101,14 @@ static int qemu_check_config(const struct config *cfg, struct driver_err *e)
 	const char *t = config_str(cfg, "qemu", "stop_timeout_s", NULL);
 	char *end;
 
+	const char *acc = config_str(cfg, "qemu", "accel", NULL);
+
 	if (t && (strtol(t, &end, 10) < 1 || *end))
 		return driver_fail(e, "InvalidArgument",
 		                   "qemu stop_timeout_s: \"%s\" is not a number of seconds", t);
+	if (acc && *acc && strcmp(acc, "auto") && strcmp(acc, "kvm") && strcmp(acc, "tcg"))
+		return driver_fail(e, "InvalidArgument",
+		                   "qemu accel: \"%s\" is not auto, kvm or tcg", acc);
 	return 0;
 }
 

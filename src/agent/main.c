@@ -74,7 +74,9 @@ static void usage(FILE *f)
 	    "                  [--sim-cpus N] [--sim-memory-mb N] [--sim-disk-gb N]\n"
 	    "Options may also be set in the config file: [agent] server, join_token_file,\n"
 	    "data_dir, driver, hosts, name, cluster, log_level, heartbeat_interval;\n"
-	    "[sim] delay_ms, fail_rate, fail_match, cpus, memory_mb, disk_gb.\n",
+	    "[sim] delay_ms, fail_rate, fail_match, cpus, memory_mb, disk_gb;\n"
+	    "[qemu] binary (qemu-system-x86_64), accel (auto|kvm|tcg; also KUMO_ACCEL),\n"
+	    "stop_timeout_s (60: ACPI shutdown before the VM is forced off).\n",
 	    f);
 }
 

@@ -373,3 +373,16 @@ def test_cli_vm_console(qc):
     finally:
         p.kill()
         p.wait()
+
+
+def test_bad_qemu_settings_are_refused_at_start(tmp_path):
+    from conftest import AGENT
+    ini = tmp_path / "agent.ini"
+    for text, why in (("[qemu]\naccel = fast\n", "qemu accel"),
+                      ("[qemu]\nstop_timeout_s = soon\n", "stop_timeout_s")):
+        ini.write_text(text)
+        out = subprocess.run([AGENT, "--server", "http://127.0.0.1:1", "--join-token-file",
+                              "/dev/null", "--data-dir", str(tmp_path / "d"), "--driver", "qemu",
+                              "--config", str(ini)], capture_output=True, text=True, timeout=30)
+        assert out.returncode == 2, out
+        assert why in out.stderr, out.stderr
