@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * The qemu compute driver: one QEMU process per VM, controlled over QMP
- * (qmp.c), KVM where it really works and TCG otherwise (accel.c).
+ * (qmp.c), KVM where it really works and TCG otherwise (accel.c). The VMs'
+ * files (disks, seed, volumes.json, console log) are made and read by
+ * qemu_files.c; qemu_vm.h is what the two share.
  *
  * Files, per host (env->dir):
  *   images/<id>/          the image cache (image_cache.c)
@@ -49,63 +51,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "agent/accel.h"
-#include "agent/driver.h"
-#include "agent/image_cache.h"
+#include "agent/qemu_vm.h"
 #include "agent/qmp.h"
 #include "common/buf.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/util.h"
-
-#define QMP_TIMEOUT_MS 10000
-#define CONNECT_TIMEOUT_MS 15000
-#define SPAWN_TIMEOUT_MS 60000
-#define DEFAULT_STOP_TIMEOUT_S 60
-#define FORCE_WAIT_MS 5000
-#define POWERDOWN_REPEAT_MS 5000
-#define DETACH_TIMEOUT_MS 15000
-#define CONSOLE_MAX ((off_t)1024 * 1024) /* console.log before it turns into .1 */
-#define MONITOR_TICK_MS 1000
-#define SEED_KB 1024
-#define ERR_TAIL 400
-
-struct qvm {
-	char *id;      /* owned */
-	char *dir;     /* owned; env->dir/vms/<id> */
-	int dirfd;     /* O_PATH of dir, for the short socket path; -1 when closed */
-	unsigned refs; /* under dh->lock: the list holds one, the monitor one while polling */
-	bool removed;  /* under dh->lock: destroyed, off the list */
-
-	pthread_mutex_t lock;
-	pthread_cond_t cond; /* QEMU exited, a device went away */
-	struct qmp *q;       /* NULL when no QEMU runs */
-	pid_t pid;
-	char state[16];       /* running, paused, stopped, error */
-	char reason[160];     /* why, for error */
-	bool expect_exit;     /* we asked QEMU to go (quit, power-down) */
-	bool guest_shutdown;  /* the guest powered off (SHUTDOWN guest=true) */
-	bool expect_stop;     /* we asked for a pause (STOP is ours) */
-	char deleted_dev[64]; /* the last DEVICE_DELETED device id */
-	char reported[16];    /* the state last told to the agent */
-	json_t *spec;         /* owned; the VM as created */
-	struct qvm *next;     /* under dh->lock */
-};
-
-struct driver_host {
-	const struct driver_env *env; /* weak */
-	char *binary;                 /* owned; qemu-system-x86_64 */
-	char accel[8];
-	char accel_reason[ACCEL_REASON_MAX];
-	int64_t stop_timeout_s;
-
-	pthread_mutex_t lock;
-	struct qvm *vms;
-	bool stopping;
-	int wake[2]; /* the monitor's self-pipe */
-	pthread_t monitor;
-	bool monitor_started;
-};
 
 /* --- small helpers ---------------------------------------------------- */
 
@@ -136,8 +87,7 @@ static struct qvm *qvm_find(struct driver_host *dh, const char *id)
 	return vm; /* ops of one VM never run at once: it stays until its destroy */
 }
 
-static struct qvm *vm_get(struct driver_host *dh, const struct journal_vm *jvm,
-                          struct driver_err *e)
+struct qvm *vm_get(struct driver_host *dh, const struct journal_vm *jvm, struct driver_err *e)
 {
 	struct qvm *vm = qvm_find(dh, jvm->id);
 
@@ -267,105 +217,6 @@ static bool pid_is_vm(pid_t pid, const struct qvm *vm)
 	return yes;
 }
 
-/* The last line QEMU wrote to qemu.err, for error messages. */
-static void err_tail(const struct qvm *vm, char *out, size_t len)
-{
-	char *p = xasprintf("%s/qemu.err", vm->dir), *data = NULL;
-	size_t n = 0;
-
-	out[0] = '\0';
-	if (file_read(p, 64 * 1024, &data, &n) == 0 && n > 0) {
-		while (n > 0 && (data[n - 1] == '\n' || data[n - 1] == '\r'))
-			data[--n] = '\0';
-		char *line = strrchr(data, '\n');
-
-		line = line ? line + 1 : data;
-		if (!strncmp(line, "qemu-system-x86_64: ", 20))
-			line += 20;
-		snprintf(out, len, "%s", line);
-	}
-	free(data);
-	free(p);
-}
-
-/* Runs argv (no shell), stdout and stderr into errfile (or /dev/null), in
- * dir; waits up to timeout_ms. 0 when it exited 0; -ETIMEDOUT (killed);
- * -ECHILD with *status for other exits. */
-static int run_argv(char *const argv[], const char *dir, const char *errfile, int timeout_ms,
-                    int *ret_status)
-{
-	int64_t deadline = mono_ms() + timeout_ms;
-	int status = 0;
-	pid_t pid, w;
-
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		int fd = open("/dev/null", O_RDWR);
-		int out = errfile ? open(errfile, O_WRONLY | O_CREAT | O_TRUNC, 0600) : fd;
-		sigset_t none;
-
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		if (fd < 0 || out < 0 || (dir && chdir(dir) < 0))
-			_exit(126);
-		dup2(fd, 0);
-		dup2(out, 1);
-		dup2(out, 2);
-		for (int i = 3; i < 1024; i++)
-			close(i);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	for (;;) {
-		w = waitpid(pid, &status, WNOHANG);
-		if (w == pid)
-			break;
-		if (w < 0 && errno != EINTR)
-			return -errno;
-		if (mono_ms() > deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			return -ETIMEDOUT;
-		}
-		usleep(2000);
-	}
-	if (ret_status)
-		*ret_status = status;
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -ECHILD;
-}
-
-/* argv builder */
-struct args {
-	char *v[128];
-	int n;
-};
-
-static void arg(struct args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void arg(struct args *a, const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	if (a->n >= (int)ARRAY_SIZE(a->v) - 1)
-		abort(); /* a bug: the argv of a VM is bounded */
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		abort();
-	va_end(ap);
-	a->v[a->n++] = s;
-	a->v[a->n] = NULL;
-}
-
-static void args_free(struct args *a)
-{
-	for (int i = 0; i < a->n; i++)
-		free(a->v[i]);
-	a->n = 0;
-}
-
 /* A QEMU node name (at most 31 characters) for a volume id. */
 static void node_name(const char *vol_id, char out[32])
 {
@@ -376,188 +227,6 @@ static void node_name(const char *vol_id, char out[32])
 		if (*p != '-')
 			out[n++] = *p;
 	out[n] = '\0';
-}
-
-static char *volume_path(struct driver_host *dh, const char *vol_id)
-{
-	return xasprintf("%s/volumes/%s.qcow2", dh->env->dir, vol_id);
-}
-
-/* --- attached volumes (volumes.json) ------------------------------------ */
-
-static json_t *volumes_load(const struct qvm *vm)
-{
-	char *p = xasprintf("%s/volumes.json", vm->dir);
-	json_t *v = json_load_file(p, 0, NULL);
-
-	free(p);
-	if (!json_is_array(v)) {
-		json_decref(v);
-		v = json_array();
-	}
-	return v;
-}
-
-static int volumes_save(const struct qvm *vm, const json_t *list)
-{
-	char *p = xasprintf("%s/volumes.json", vm->dir);
-	char *s = json_dumps(list, JSON_COMPACT);
-	int r = file_write_atomic(p, s, strlen(s), 0600);
-
-	free(s);
-	free(p);
-	return r;
-}
-
-/* --- the seed ------------------------------------------------------------ */
-
-static bool seed_text_ok(const char *s)
-{
-	for (; s && *s; s++)
-		if ((unsigned char)*s < 0x20 && *s != '\t')
-			return false;
-	return true;
-}
-
-/* Writes seed.img: a vfat with label cidata holding meta-data and
- * user-data (NoCloud). ssh keys go into both meta-data (public-keys) and,
- * when there is no user_data of the user's own, a #cloud-config. */
-static int make_seed(struct driver_host *dh, struct qvm *vm, struct driver_err *e)
-{
-	const json_t *spec = vm->spec;
-	const char *user_data = jstr(spec, "user_data");
-	const json_t *keys = json_object_get(spec, "ssh_keys"), *k;
-	const char *hostname = jstr(spec, "name");
-	struct buf md, ud;
-	size_t i;
-	int r, st = 0;
-
-	buf_init(&md, 256 * 1024);
-	buf_init(&ud, 256 * 1024);
-	r = buf_printf(&md, "instance-id: %s\nlocal-hostname: %s\n", vm->id,
-	               hostname && seed_text_ok(hostname) ? hostname : vm->id);
-	if (json_array_size(keys) > 0) {
-		r = r ? r : buf_puts(&md, "public-keys:\n");
-		json_array_foreach(keys, i, k)
-		{
-			if (!json_is_string(k) || !seed_text_ok(json_string_value(k))) {
-				r = driver_fail(e, "InvalidArgument", "ssh key %zu is not one line",
-				                i);
-				goto out;
-			}
-			r = r ? r : buf_printf(&md, "  - %s\n", json_string_value(k));
-		}
-	}
-	if (user_data) {
-		r = r ? r : buf_puts(&ud, user_data);
-	} else {
-		r = r ? r
-		      : buf_printf(&ud, "#cloud-config\nhostname: %s\n",
-		                   hostname && seed_text_ok(hostname) ? hostname : vm->id);
-		if (json_array_size(keys) > 0) {
-			r = r ? r : buf_puts(&ud, "ssh_authorized_keys:\n");
-			json_array_foreach(keys, i, k)
-			{
-				r = r ? r : buf_printf(&ud, "  - %s\n", json_string_value(k));
-			}
-		}
-	}
-	if (r < 0) {
-		r = driver_fail(e, "InvalidArgument", "user_data and ssh keys are too large");
-		goto out;
-	}
-	{
-		char *mdp = xasprintf("%s/meta-data", vm->dir);
-		char *udp = xasprintf("%s/user-data", vm->dir);
-		char *seed = xasprintf("%s/seed.img", vm->dir);
-		char *errf = xasprintf("%s/seed.err", vm->dir);
-
-		r = file_write_atomic(mdp, md.data, md.len, 0600);
-		if (r == 0)
-			r = file_write_atomic(udp, ud.data ? ud.data : "", ud.len, 0600);
-		if (r < 0) {
-			driver_fail(e, "Internal", "cannot write the seed files: %s", strerror(-r));
-		} else {
-			char *mk[] = { "mkfs.vfat", "-C", "-n", "cidata", seed, "1024", NULL };
-			char *cp[] = { "mcopy", "-o", "-i", seed, mdp, udp, "::", NULL };
-
-			unlink(seed);
-			r = run_argv(mk, NULL, errf, 30000, &st);
-			if (r == 0)
-				r = run_argv(cp, NULL, errf, 30000, &st);
-			if (r < 0)
-				driver_fail(e, "Internal",
-				            "cannot make the cidata seed (mkfs.vfat/mcopy): %s",
-				            r == -ECHILD ? "failed" : strerror(-r));
-		}
-		unlink(mdp);
-		unlink(udp);
-		unlink(errf);
-		free(errf);
-		free(seed);
-		free(udp);
-		free(mdp);
-	}
-out:
-	buf_free(&md);
-	buf_free(&ud);
-	return r;
-}
-
-/* --- disks ---------------------------------------------------------------- */
-
-/* disk.qcow2 for a new VM: an overlay on the cached image, grown to
- * root_disk_gb (never shrunk below the image), or an empty disk of that
- * size for kernel images. */
-/* qemu-img create -f qcow2 [-F backing_fmt -b backing] path [size]. */
-static int qemu_img_create(const char *path, const char *backing_fmt, const char *backing,
-                           const char *size, const char *errf)
-{
-	struct args a = { 0 };
-	int r, st = 0;
-
-	arg(&a, "qemu-img");
-	arg(&a, "create");
-	arg(&a, "-q");
-	arg(&a, "-f");
-	arg(&a, "qcow2");
-	if (backing) {
-		arg(&a, "-F");
-		arg(&a, "%s", backing_fmt);
-		arg(&a, "-b");
-		arg(&a, "%s", backing);
-	}
-	arg(&a, "%s", path);
-	if (size)
-		arg(&a, "%s", size);
-	r = run_argv(a.v, NULL, errf, 60000, &st);
-	args_free(&a);
-	return r;
-}
-
-static int make_root_disk(struct driver_host *dh, struct qvm *vm, const struct image_files *img,
-                          struct driver_err *e)
-{
-	int64_t gb = jint(vm->spec, "root_disk_gb", 0);
-	char *disk = xasprintf("%s/disk.qcow2", vm->dir);
-	char *errf = xasprintf("%s/qemu.err", vm->dir);
-	char size[32], why[ERR_TAIL];
-	int r;
-
-	if (gb <= 0)
-		gb = 1;
-	snprintf(size, sizeof(size), "%lldG", (long long)gb);
-	r = qemu_img_create(disk, img->format, img->disk, size, errf);
-	if (r < 0 && img->disk) /* an image larger than the root size: keep its size */
-		r = qemu_img_create(disk, img->format, img->disk, NULL, errf);
-	if (r < 0) {
-		err_tail(vm, why, sizeof(why));
-		driver_fail(e, "DiskFailed", "cannot create the root disk: %s",
-		            why[0] ? why : strerror(-r));
-	}
-	free(errf);
-	free(disk);
-	return r;
 }
 
 /* --- QEMU -------------------------------------------------------------- */
@@ -842,153 +511,6 @@ static void report_changes(struct driver_host *dh)
 		                    ch[i].reason[0] ? ch[i].reason : NULL);
 }
 
-/* The console's byte positions are counted from the VM's first byte of
- * output: console.base holds the position of console.log's first byte, and
- * console.log.1 ends where console.log starts. */
-static int64_t console_base(const struct qvm *vm)
-{
-	char *p = xasprintf("%s/console.base", vm->dir), *data = NULL;
-	size_t len = 0;
-	int64_t v = 0;
-
-	if (file_read(p, 64, &data, &len) == 0)
-		v = strtoll(data, NULL, 10);
-	free(data);
-	free(p);
-	return v > 0 ? v : 0;
-}
-
-static off_t file_size(const char *path)
-{
-	struct stat sb;
-
-	return stat(path, &sb) == 0 ? sb.st_size : 0;
-}
-
-/* Keeps console.log under CONSOLE_MAX (vm->lock held): it becomes .1 and
- * starts again. QEMU appends (O_APPEND), so truncating it is safe; a line
- * written between the copy and the truncation can be lost. */
-static void console_rotate(struct qvm *vm)
-{
-	char *log = xasprintf("%s/console.log", vm->dir);
-	char *old = xasprintf("%s/console.log.1", vm->dir);
-	char *basep = xasprintf("%s/console.base", vm->dir);
-	off_t size = file_size(log);
-
-	if (size > CONSOLE_MAX) {
-		char *data = NULL, num[32];
-		size_t len = 0;
-
-		if (file_read(log, (size_t)size + 65536, &data, &len) == 0 &&
-		    file_write_atomic(old, data, len, 0600) == 0) {
-			snprintf(num, sizeof(num), "%lld",
-			         (long long)(console_base(vm) + (int64_t)len));
-			if (file_write_atomic(basep, num, strlen(num), 0600) < 0 ||
-			    truncate(log, 0) < 0)
-				log_debug("vm %s: cannot rotate its console log: %s", vm->id,
-				          strerror(errno));
-		}
-		free(data);
-	}
-	free(basep);
-	free(old);
-	free(log);
-}
-
-/* Appends bytes [from, to) of file path (positions relative to the file). */
-static int read_range(const char *path, int64_t from, int64_t to, struct buf *out)
-{
-	char chunk[65536];
-	int fd;
-
-	if (to <= from)
-		return 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	while (from < to) {
-		size_t want =
-		    to - from > (int64_t)sizeof(chunk) ? sizeof(chunk) : (size_t)(to - from);
-		ssize_t n = pread(fd, chunk, want, from);
-
-		if (n <= 0)
-			break;
-		buf_append(out, chunk, (size_t)n);
-		from += n;
-	}
-	close(fd);
-	return 0;
-}
-
-/* Console output as JSON: from position offset (or, with offset < 0, the
- * last tail_lines lines), at most max bytes: {"output", "offset", "next",
- * "truncated"}. Invalid UTF-8 becomes U+FFFD. */
-static int qemu_vm_console(struct driver_host *dh, const struct journal_vm *jvm, int64_t offset,
-                           int64_t tail_lines, int64_t max, json_t *data, struct driver_err *e)
-{
-	struct qvm *vm = vm_get(dh, jvm, e);
-	char *log, *old;
-	int64_t base, start1, end, from, to;
-	bool truncated = false;
-	struct buf b;
-
-	if (!vm)
-		return -1;
-	if (max <= 0 || max > 1024 * 1024)
-		max = 1024 * 1024;
-	log = xasprintf("%s/console.log", vm->dir);
-	old = xasprintf("%s/console.log.1", vm->dir);
-	buf_init(&b, (size_t)max + 16);
-	pthread_mutex_lock(&vm->lock);
-	base = console_base(vm);
-	start1 = base - (int64_t)file_size(old);
-	if (start1 < 0)
-		start1 = 0;
-	end = base + (int64_t)file_size(log);
-	if (offset < 0) {
-		from = end - max < start1 ? start1 : end - max;
-	} else {
-		from = offset;
-		if (from < start1) {
-			truncated = from < start1;
-			from = start1;
-		}
-		if (from > end)
-			from = end;
-	}
-	to = from + max < end ? from + max : end;
-	if (from < base)
-		read_range(old, from - start1, (to < base ? to : base) - start1, &b);
-	if (to > base)
-		read_range(log, (from > base ? from : base) - base, to - base, &b);
-	pthread_mutex_unlock(&vm->lock);
-	if (offset < 0 && tail_lines > 0) {
-		/* keep the last tail_lines lines */
-		size_t cut = 0;
-		int64_t lines = 0;
-
-		for (size_t i = b.len; i > 0; i--) {
-			if (b.data[i - 1] == '\n' && i != b.len && ++lines >= tail_lines) {
-				cut = i;
-				break;
-			}
-		}
-		if (cut > 0) {
-			from += (int64_t)cut;
-			memmove(b.data, b.data + cut, b.len - cut);
-			b.len -= cut;
-		}
-	}
-	json_object_set_new(data, "output", json_string_utf8_lossy(b.data ? b.data : "", b.len));
-	jset_int(data, "offset", from);
-	jset_int(data, "next", from + (int64_t)b.len);
-	json_object_set_new(data, "truncated", json_boolean(truncated));
-	buf_free(&b);
-	free(old);
-	free(log);
-	return 0;
-}
-
 static void *monitor_main(void *arg)
 {
 	struct driver_host *dh = arg;
@@ -1197,13 +719,6 @@ static struct driver_host *qemu_host_free(struct driver_host *dh)
 	free(dh->binary);
 	free(dh);
 	return NULL;
-}
-
-static int rm_rf(const char *path)
-{
-	char *argv[] = { "rm", "-rf", "--one-file-system", (char *)path, NULL };
-
-	return run_argv(argv, NULL, NULL, 60000, NULL);
 }
 
 static int qemu_vm_create(struct driver_host *dh, const struct journal_vm *jvm,

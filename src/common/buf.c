@@ -114,3 +114,15 @@ void buf_free(struct buf *b)
 	b->len = 0;
 	b->cap = 0;
 }
+
+size_t buf_drain(const struct buf *b, size_t *pos, char *out, size_t max)
+{
+	size_t n = *pos < b->len ? b->len - *pos : 0;
+
+	if (n > max)
+		n = max;
+	if (n > 0)
+		memcpy(out, b->data + *pos, n);
+	*pos += n;
+	return n;
+}

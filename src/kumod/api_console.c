@@ -47,7 +47,6 @@ static int read_console(const char *host_id, const char *vm_id, int64_t offset, 
 static ssize_t follow_read(void *cls, char *out, size_t max)
 {
 	struct console_follow *f = cls;
-	size_t n;
 
 	if (f->pos >= f->pending.len) {
 		struct kerr e = { 0 };
@@ -76,12 +75,7 @@ static ssize_t follow_read(void *cls, char *out, size_t max)
 		if (f->pending.len == 0)
 			return 0;
 	}
-	n = f->pending.len - f->pos;
-	if (n > max)
-		n = max;
-	memcpy(out, f->pending.data + f->pos, n);
-	f->pos += n;
-	return (ssize_t)n;
+	return (ssize_t)buf_drain(&f->pending, &f->pos, out, max);
 }
 
 static void follow_free(void *cls)

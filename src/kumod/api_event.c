@@ -43,7 +43,6 @@ static int parse_seq(const char *s, int64_t *ret)
 static ssize_t follow_read(void *cls, char *out, size_t max)
 {
 	struct follow *f = cls;
-	size_t n;
 
 	if (f->pos >= f->pending.len) {
 		json_t *evs = NULL, *ev;
@@ -74,12 +73,7 @@ static ssize_t follow_read(void *cls, char *out, size_t max)
 			return 0;
 		f->last_write = mono_ms();
 	}
-	n = f->pending.len - f->pos;
-	if (n > max)
-		n = max;
-	memcpy(out, f->pending.data + f->pos, n);
-	f->pos += n;
-	return (ssize_t)n;
+	return (ssize_t)buf_drain(&f->pending, &f->pos, out, max);
 }
 
 static void follow_free(void *cls)

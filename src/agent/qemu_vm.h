@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The qemu driver's private interface, between driver_qemu.c (QEMU
+ * processes: start, QMP, events, the driver ops) and qemu_files.c (a VM's
+ * files: root disk, cidata seed, attached volumes, console log). Locking is
+ * described in driver_qemu.c.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "agent/accel.h"
+#include "agent/driver.h"
+#include "agent/image_cache.h"
+
+#define QMP_TIMEOUT_MS 10000
+#define CONNECT_TIMEOUT_MS 15000
+#define SPAWN_TIMEOUT_MS 60000
+#define DEFAULT_STOP_TIMEOUT_S 60
+#define FORCE_WAIT_MS 5000
+#define POWERDOWN_REPEAT_MS 5000
+#define DETACH_TIMEOUT_MS 15000
+#define CONSOLE_MAX ((off_t)1024 * 1024) /* console.log before it turns into .1 */
+#define MONITOR_TICK_MS 1000
+#define SEED_KB 1024
+#define ERR_TAIL 400
+
+struct qvm {
+	char *id;      /* owned */
+	char *dir;     /* owned; env->dir/vms/<id> */
+	int dirfd;     /* O_PATH of dir, for the short socket path; -1 when closed */
+	unsigned refs; /* under dh->lock: the list holds one, the monitor one while polling */
+	bool removed;  /* under dh->lock: destroyed, off the list */
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* QEMU exited, a device went away */
+	struct qmp *q;       /* NULL when no QEMU runs */
+	pid_t pid;
+	char state[16];       /* running, paused, stopped, error */
+	char reason[160];     /* why, for error */
+	bool expect_exit;     /* we asked QEMU to go (quit, power-down) */
+	bool guest_shutdown;  /* the guest powered off (SHUTDOWN guest=true) */
+	bool expect_stop;     /* we asked for a pause (STOP is ours) */
+	char deleted_dev[64]; /* the last DEVICE_DELETED device id */
+	char reported[16];    /* the state last told to the agent */
+	json_t *spec;         /* owned; the VM as created */
+	struct qvm *next;     /* under dh->lock */
+};
+
+struct driver_host {
+	const struct driver_env *env; /* weak */
+	char *binary;                 /* owned; qemu-system-x86_64 */
+	char accel[8];
+	char accel_reason[ACCEL_REASON_MAX];
+	int64_t stop_timeout_s;
+
+	pthread_mutex_t lock;
+	struct qvm *vms;
+	bool stopping;
+	int wake[2]; /* the monitor's self-pipe */
+	pthread_t monitor;
+	bool monitor_started;
+};
+
+/* argv builder */
+struct args {
+	char *v[128];
+	int n;
+};
+
+/* driver_qemu.c */
+struct qvm *vm_get(struct driver_host *dh, const struct journal_vm *jvm, struct driver_err *e);
+
+/* qemu_files.c: running programs (argv, never a shell) */
+void arg(struct args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void args_free(struct args *a);
+/* Runs argv with stdout and stderr into errfile (or /dev/null), in dir;
+ * waits up to timeout_ms. 0 when it exited 0; -ETIMEDOUT (killed); -ECHILD
+ * with *ret_status for other exits. */
+int run_argv(char *const argv[], const char *dir, const char *errfile, int timeout_ms,
+             int *ret_status);
+int rm_rf(const char *path);
+/* The last line QEMU wrote to the VM's qemu.err. */
+void err_tail(const struct qvm *vm, char *out, size_t len);
+
+/* qemu_files.c: disks */
+int qemu_img_create(const char *path, const char *backing_fmt, const char *backing,
+                    const char *size, const char *errf);
+int make_root_disk(struct driver_host *dh, struct qvm *vm, const struct image_files *img,
+                   struct driver_err *e);
+int make_seed(struct driver_host *dh, struct qvm *vm, struct driver_err *e);
+char *volume_path(struct driver_host *dh, const char *vol_id);
+/* volumes.json: the data volumes attached, [{"id"}] in order */
+json_t *volumes_load(const struct qvm *vm);
+int volumes_save(const struct qvm *vm, const json_t *list);
+
+/* qemu_files.c: the console log (vm->lock held for rotate) */
+void console_rotate(struct qvm *vm);
+int qemu_vm_console(struct driver_host *dh, const struct journal_vm *jvm, int64_t offset,
+                    int64_t tail_lines, int64_t max, json_t *data, struct driver_err *e);
