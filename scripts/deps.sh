@@ -11,7 +11,7 @@ PKGS=(
 	libinih-dev uuid-dev libcurl4-openssl-dev libcmocka-dev
 	python3 python3-pytest python3-requests
 	sqlite3 curl wrk nginx-light
-	qemu-system-x86 qemu-utils dnsmasq-base nftables iproute2
+	qemu-system-x86 qemu-utils dnsmasq-base nftables iproute2 iputils-ping iperf3
 	cpio kmod mtools dosfstools syslinux syslinux-common genisoimage
 )
 
