@@ -36,6 +36,7 @@
  * it). env->vm_changed is called with no lock held.
  */
 #include <dirent.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -51,6 +52,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent/net.h"
 #include "agent/qemu_vm.h"
 #include "agent/qmp.h"
 #include "common/buf.h"
@@ -231,6 +233,16 @@ static void node_name(const char *vol_id, char out[32])
 
 /* --- QEMU -------------------------------------------------------------- */
 
+static bool mac_valid(const char *s)
+{
+	if (!s || strlen(s) != 17)
+		return false;
+	for (int i = 0; i < 17; i++)
+		if (i % 3 == 2 ? s[i] != ':' : !isxdigit((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
 static void build_argv(struct driver_host *dh, struct qvm *vm, const struct image_files *img,
                        const json_t *vols, struct args *a)
 {
@@ -294,6 +306,19 @@ static void build_argv(struct driver_host *dh, struct qvm *vm, const struct imag
 		    jstr(v, "path"));
 		arg(a, "-device");
 		arg(a, "virtio-blk-pci,drive=%s,id=%s", node, node);
+	}
+	/* NICs: taps the network side (net.c) made and bridged before */
+	json_array_foreach(json_object_get(vm->spec, "nics"), i, v)
+	{
+		char tap[16];
+
+		if (!jstr(v, "id") || !mac_valid(jstr(v, "mac")))
+			continue; /* kumod makes them; never let one into -device */
+		net_tap_name(jstr(v, "id"), tap);
+		arg(a, "-netdev");
+		arg(a, "tap,id=net%zu,ifname=%s,script=no,downscript=no", i, tap);
+		arg(a, "-device");
+		arg(a, "virtio-net-pci,netdev=net%zu,mac=%s,id=nic%zu", i, jstr(v, "mac"), i);
 	}
 }
 

@@ -53,6 +53,7 @@ static const struct {
 	{ "hosts", "agent", "hosts" },
 	{ "name", "agent", "name" },
 	{ "cluster", "agent", "cluster" },
+	{ "address", "agent", "address" },
 	{ "log-level", "agent", "log_level" },
 	{ "heartbeat-interval", "agent", "heartbeat_interval" },
 	{ "sim-delay-ms", "sim", "delay_ms" },
@@ -69,11 +70,12 @@ static void usage(FILE *f)
 	    "usage: kumo-agent --server URL --join-token-file FILE --data-dir DIR\n"
 	    "                  --driver sim|qemu [--hosts N] [--config FILE] [--name NAME]\n"
 	    "                  [--cluster ID] [--log-level debug|info|warn|error]\n"
-	    "                  [--heartbeat-interval S]\n"
+	    "                  [--heartbeat-interval S] [--address IP]\n"
 	    "  sim driver:     [--sim-delay-ms MS] [--sim-fail-rate P] [--sim-fail-match SUBSTR]\n"
 	    "                  [--sim-cpus N] [--sim-memory-mb N] [--sim-disk-gb N]\n"
 	    "Options may also be set in the config file: [agent] server, join_token_file,\n"
-	    "data_dir, driver, hosts, name, cluster, log_level, heartbeat_interval;\n"
+	    "data_dir, driver, hosts, name, cluster, address (this host's address for\n"
+	    "VXLAN overlays, 127.0.0.1), log_level, heartbeat_interval;\n"
 	    "[sim] delay_ms, fail_rate, fail_match, cpus, memory_mb, disk_gb;\n"
 	    "[qemu] binary (qemu-system-x86_64), accel (auto|kvm|tcg; also KUMO_ACCEL),\n"
 	    "stop_timeout_s (60: ACPI shutdown before the VM is forced off).\n",

@@ -16,6 +16,7 @@
 #include "kumod/host.h"
 #include "kumod/jobs.h"
 #include "kumod/kumod.h"
+#include "kumod/netsync.h"
 #include "kumod/rpc.h"
 #include "kumod/store.h"
 #include "kumod/vm.h"
@@ -413,6 +414,12 @@ static void agent_heartbeat(struct http_request *req, struct http_response *resp
 	const json_t *vms = json_object_get(req->body, "vms");
 	const json_t *facts = json_object_get(req->body, "facts");
 	bool first = host_seen(host_id);
+
+	if (first) {
+		/* new to this kumod, or back: its network state may be old */
+		netsync_forget(host_id);
+		netsync_kick();
+	}
 	bool changed = host_report_changed(host_id, report_digest(vms));
 	json_t *host = NULL;
 	int r;

@@ -58,7 +58,8 @@ int job_load(const char *id, json_t **ret);
 bool job_state_final(const char *state);
 /* Blocks until the job is final or timeout_ms passes; ret gets the latest doc. */
 int job_wait(const char *id, int64_t timeout_ms, json_t **ret);
-/* Queues a command for a host for this job (inside the transaction). */
+/* Queues a command for a host for this job (inside the transaction); job
+ * NULL: a command of no job. */
 int job_command(json_t *job, const char *host_id, const char *cmd_type, const json_t *payload);
 
 /* Wakes the long-polls of hosts that got commands in the transaction just

@@ -26,6 +26,7 @@
 #include "kumod/jobs.h"
 #include "kumod/kumod.h"
 #include "kumod/metrics.h"
+#include "kumod/netsync.h"
 #include "kumod/store.h"
 #include "kumod/vm.h"
 
@@ -190,6 +191,12 @@ int main(int argc, char **argv)
 		log_err("cannot start job workers: %s", strerror(-r));
 		return 1;
 	}
+	r = netsync_start();
+	if (r < 0) {
+		log_err("cannot start the network sync: %s", strerror(-r));
+		jobs_stop();
+		return 1;
+	}
 	hc.listen = listen;
 	hc.tables = api_tables;
 	hc.auth = auth_hook;
@@ -200,6 +207,7 @@ int main(int argc, char **argv)
 	r = http_server_start(&hc, &srv, &port);
 	if (r < 0) {
 		log_err("cannot listen on %s: %s", listen, strerror(-r));
+		netsync_stop();
 		jobs_stop();
 		return 1;
 	}
@@ -219,6 +227,7 @@ int main(int argc, char **argv)
 	event_wake_all();
 	host_stop_waits(); /* long-polls answer now, or the server waits for them */
 	http_server_stop(srv);
+	netsync_stop();
 	jobs_stop();
 	store_close();
 	config_free(cfg);

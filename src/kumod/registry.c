@@ -10,6 +10,7 @@
 #include "kumod/vm.h"
 
 extern const struct job_type job_volume_attach, job_volume_detach, job_volume_delete, job_vm_orphan;
+extern const struct job_type job_net_update;
 
 const struct route *const api_tables[] = {
 	api_meta_routes,    api_session_routes, api_zone_routes,     api_cluster_routes,
@@ -22,5 +23,5 @@ const struct route *const api_tables[] = {
 const struct job_type *const job_types[] = {
 	&job_vm_create,     &job_vm_start,      &job_vm_stop,  &job_vm_reboot, &job_vm_pause,
 	&job_vm_resume,     &job_vm_destroy,    &job_vm_batch, &job_vm_orphan, &job_volume_attach,
-	&job_volume_detach, &job_volume_delete, NULL,
+	&job_volume_detach, &job_volume_delete, &job_net_update, NULL,
 };

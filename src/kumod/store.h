@@ -137,3 +137,6 @@ int store_ip_release_owner(const char *owner_id);
 /* Allocated addresses of an l3, ascending (caller frees *ret). */
 int store_ip_list(const char *l3_id, uint32_t **ret, int *ret_n);
 int store_ip_count(const char *l3_id, int64_t *ret);
+/* Allocations of an l3 whose owner starts with owner_prefix (NULL or "" =
+ * all), ascending: [{"ip": host-order int, "owner_id"}]. */
+int store_ip_owners(const char *l3_id, const char *owner_prefix, json_t **ret);

@@ -509,6 +509,41 @@ int store_ip_list(const char *l3_id, uint32_t **ret, int *ret_n)
 	return 0;
 }
 
+int store_ip_owners(const char *l3_id, const char *owner_prefix, json_t **ret)
+{
+	static const char sql[] = "SELECT ip, owner_id FROM ip_allocations WHERE l3_id = ?1 "
+	                          "AND (?2 = '' OR substr(owner_id, 1, length(?2)) = ?2) "
+	                          "ORDER BY ip";
+	sqlite3_stmt *st = NULL;
+	json_t *list;
+	struct conn *c;
+	int rc, r;
+
+	r = sq_conn_use(&c);
+	if (r == 0)
+		r = sq_stmt(c, sql, &st);
+	if (r == 0)
+		r = sq_bind(c, st, "ss", l3_id, owner_prefix ? owner_prefix : "");
+	if (r < 0)
+		return r;
+	list = json_array();
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *o = (const char *)sqlite3_column_text(st, 1);
+
+		json_array_append_new(list, json_pack("{s:I,s:s?}", "ip",
+		                                      (json_int_t)sqlite3_column_int64(st, 0),
+		                                      "owner_id", o));
+	}
+	r = rc == SQLITE_DONE ? 0 : sq_err(c, rc, "ip owners");
+	sq_stmt_end(st);
+	if (r < 0) {
+		json_decref(list);
+		return r;
+	}
+	*ret = list;
+	return 0;
+}
+
 int store_ip_count(const char *l3_id, int64_t *ret)
 {
 	static const char sql[] = "SELECT COUNT(*) FROM ip_allocations WHERE l3_id = ?1";

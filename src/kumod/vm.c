@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "kumod/events.h"
 #include "kumod/host.h"
+#include "kumod/netsync.h"
 #include "kumod/store.h"
 #include "kumod/vm.h"
 
@@ -58,6 +59,8 @@ int vm_release(json_t *vm)
 	r = store_ip_release_owner(jstr(vm, "id"));
 	if (r < 0)
 		return r;
+	if (json_array_size(json_object_get(vm, "nics")) > 0)
+		netsync_kick(); /* its hosts' networks lose its NICs */
 	{
 		/* the addresses may go to other VMs now: stop showing them here */
 		json_t *nic;
@@ -178,6 +181,15 @@ static json_t *create_payload(json_t *vm)
 	json_object_set_new(p, "volumes", vols);
 	if (store_get("images", jstr(vm, "image_id"), NULL, false, &img) == 0)
 		json_object_set_new(p, "image", img);
+	if (json_array_size(json_object_get(vm, "nics")) > 0) {
+		/* its taps must exist before it starts: the host's network
+		 * comes with it; other hosts learn of it (DNS, peers) soon */
+		json_t *spec = NULL;
+
+		if (netsync_spec(jstr(vm, "host_id"), &spec) == 0)
+			json_object_set_new(p, "net", spec);
+		netsync_kick();
+	}
 	return p;
 }
 

@@ -341,3 +341,15 @@ def cloud_factory(tmpdir_kumo):
     yield make
     for c in made:
         c.stop()
+
+
+@pytest.fixture(scope="session")
+def guest_image():
+    """The demo guest (built once, then cached by build.sh)."""
+    build = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "images", "build.sh")
+    out = subprocess.run(["bash", build], capture_output=True, text=True, timeout=1800)
+    assert out.returncode == 0, out.stderr[-2000:]
+    d = out.stdout.strip().splitlines()[-1]
+    for f in ("demo.qcow2", "vmlinuz", "initrd.img", "cmdline"):
+        assert os.path.exists(os.path.join(d, f)), f
+    return d

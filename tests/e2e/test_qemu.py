@@ -20,18 +20,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BOOT = 90  # seconds a TCG boot may take on a loaded 2-core machine
 
 
-@pytest.fixture(scope="session")
-def guest_image():
-    """The demo guest (built once, then cached by build.sh)."""
-    out = subprocess.run(["bash", os.path.join(HERE, "..", "images", "build.sh")],
-                         capture_output=True, text=True, timeout=1800)
-    assert out.returncode == 0, out.stderr[-2000:]
-    d = out.stdout.strip().splitlines()[-1]
-    for f in ("demo.qcow2", "vmlinuz", "initrd.img", "cmdline"):
-        assert os.path.exists(os.path.join(d, f)), f
-    return d
-
-
 def upload(api, path, name, fmt, sha=None):
     data = open(path, "rb").read()
     img = api.ok("POST", "/v1/images", {
