@@ -77,6 +77,43 @@ int vm_release(json_t *vm)
 	return 0;
 }
 
+/* A removed VM's EIPs stay (detached) and its port forwardings go. */
+static int vm_unlink_net(const char *vm_id)
+{
+	static const char *const kinds[] = { "eips", "port-forwardings" };
+	int r = 0;
+
+	for (size_t k = 0; k < 2 && r == 0; k++) {
+		struct list_query q;
+		json_t *items = NULL, *it;
+		int64_t total;
+		size_t i;
+
+		list_query_init(&q);
+		query_add_eq(&q, "vm_id", vm_id);
+		q.limit = 0;
+		r = store_list(kinds[k], &q, &items, &total);
+		list_query_free(&q);
+		if (r < 0)
+			return r;
+		json_array_foreach(items, i, it)
+		{
+			if (k == 0) {
+				json_object_set_new(it, "nic_id", json_null());
+				json_object_set_new(it, "vm_id", json_null());
+				json_object_set_new(it, "private_ip", json_null());
+				r = store_update("eips", it, false);
+			} else {
+				r = store_delete("port-forwardings", jstr(it, "id"));
+			}
+			if (r < 0)
+				break;
+		}
+		json_decref(items);
+	}
+	return r;
+}
+
 int vm_remove(json_t *vm)
 {
 	struct list_query q;
@@ -108,6 +145,9 @@ int vm_remove(json_t *vm)
 		}
 	}
 	json_decref(vols);
+	r = vm_unlink_net(jstr(vm, "id"));
+	if (r < 0)
+		return r;
 	r = store_delete("vms", jstr(vm, "id"));
 	if (r < 0)
 		return r;
