@@ -25,8 +25,11 @@ int meta_start(struct meta **ret);
  * socket listens on addr:port (169.254.169.254:80 in use; the address is
  * added to the namespace's loopback by net.c). Called again with the
  * same l3_id it only swaps the entries. 0, or -errno with err filled. */
-int meta_set(struct meta *m, const char *l3_id, const char *netns, const char *addr,
-             uint16_t port, const json_t *entries, char *err, size_t errlen);
+int meta_set(struct meta *m, const char *l3_id, const char *netns, const char *addr, uint16_t port,
+             const json_t *entries, char *err, size_t errlen);
+/* The port l3_id's socket is bound to (port 0 given to meta_set: the one
+ * the kernel chose), or -ENOENT. */
+int meta_port(struct meta *m, const char *l3_id);
 /* Stops answering for l3_id (closes its socket). Unknown ids: nothing. */
 void meta_remove(struct meta *m, const char *l3_id);
 /* Stops the thread and closes every socket. NULL is fine. */
