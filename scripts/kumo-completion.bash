@@ -44,7 +44,7 @@ _kumo()
 	--url | --token) return ;;
 	esac
 	if [[ -z $group ]]; then
-		words="login logout whoami zone cluster host image offering l2 l3 vm volume account user apikey quota job event completion --url -o --output --token -h --help"
+		words="login logout whoami zone cluster host image offering l2 l3 vm volume sg eip pf account user apikey quota job event completion --url -o --output --token -h --help"
 		COMPREPLY=($(compgen -W "$words" -- "$cur"))
 		return
 	fi
@@ -385,9 +385,10 @@ _kumo()
 		--dns) return ;;
 		--ip-range|--ip-ranges) return ;;
 		--service|--services) return ;;
+		--uplink|--uplink-l3-network-id) words=$(_kumo_names l3) ;;
 		--data) return ;;
 		*)
-			words="--name --l2 --l2-network-id --cidr --gateway --dns --ip-range --ip-ranges --service --services --shared --no-shared --data --url -o --output --token -h --help" ;;
+			words="--name --l2 --l2-network-id --cidr --gateway --dns --ip-range --ip-ranges --service --services --shared --no-shared --public --no-public --uplink --uplink-l3-network-id --data --url -o --output --token -h --help" ;;
 		esac ;;
 	"l3 update")
 		case $prev in
@@ -408,7 +409,7 @@ _kumo()
 			words="--url -o --output --token -h --help" ;;
 		esac ;;
 	"vm ")
-		words="list get create update delete start stop reboot pause resume console --help" ;;
+		words="list get create update delete start stop reboot pause resume set-bandwidth console --help" ;;
 	"vm list")
 		case $prev in
 		--q) return ;;
@@ -442,10 +443,13 @@ _kumo()
 		--ha) words="none restart" ;;
 		--strategy) words="spread pack" ;;
 		--count) return ;;
+		--sg|--security-group-ids) words=$(_kumo_names sg) ;;
+		--bandwidth-in-kbps) return ;;
+		--bandwidth-out-kbps) return ;;
 		--timeout) return ;;
 		--data) return ;;
 		*)
-			words="--name --image --image-id --offering --instance-offering-id --vcpus --memory-mb --root-disk-gb --l3 --l3-network-ids --zone --zone-id --cluster --cluster-id --host --host-id --user-data --ssh-key --ssh-keys --ha --strategy --count --wait --timeout --data --url -o --output --token -h --help" ;;
+			words="--name --image --image-id --offering --instance-offering-id --vcpus --memory-mb --root-disk-gb --l3 --l3-network-ids --zone --zone-id --cluster --cluster-id --host --host-id --user-data --ssh-key --ssh-keys --ha --strategy --count --sg --security-group-ids --bandwidth-in-kbps --bandwidth-out-kbps --wait --timeout --data --url -o --output --token -h --help" ;;
 		esac ;;
 	"vm update")
 		case $prev in
@@ -497,6 +501,16 @@ _kumo()
 		*)
 			[[ $cur == -* ]] || { words=$(_kumo_names vm); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
 			words="--wait --timeout --url -o --output --token -h --help" ;;
+		esac ;;
+	"vm set-bandwidth")
+		case $prev in
+		--nic|--nic-id) return ;;
+		--in-kbps) return ;;
+		--out-kbps) return ;;
+		--timeout) return ;;
+		*)
+			[[ $cur == -* ]] || { words=$(_kumo_names vm); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
+			words="--nic --nic-id --in-kbps --out-kbps --wait --timeout --url -o --output --token -h --help" ;;
 		esac ;;
 	"vm console")
 		case $prev in
@@ -563,6 +577,195 @@ _kumo()
 		--timeout) return ;;
 		*)
 			[[ $cur == -* ]] || { words=$(_kumo_names volume); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
+			words="--wait --timeout --url -o --output --token -h --help" ;;
+		esac ;;
+	"sg ")
+		words="list get create update delete add-rule delete-rule attach detach --help" ;;
+	"sg list")
+		case $prev in
+		--q) return ;;
+		--sort) return ;;
+		--fields) return ;;
+		--limit) return ;;
+		--offset) return ;;
+		*)
+			words="--q --sort --fields --limit --offset --all --url -o --output --token -h --help" ;;
+		esac ;;
+	"sg get")
+		case $prev in
+		*)
+			[[ $cur == -* ]] || { words=$(_kumo_names sg); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
+			words="--url -o --output --token -h --help" ;;
+		esac ;;
+	"sg create")
+		case $prev in
+		--name) return ;;
+		--description) return ;;
+		--rules) return ;;
+		--data) return ;;
+		*)
+			words="--name --description --rules --data --url -o --output --token -h --help" ;;
+		esac ;;
+	"sg update")
+		case $prev in
+		--name) return ;;
+		--description) return ;;
+		--data) return ;;
+		*)
+			[[ $cur == -* ]] || { words=$(_kumo_names sg); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
+			words="--name --description --data --url -o --output --token -h --help" ;;
+		esac ;;
+	"sg delete")
+		case $prev in
+		*)
+			[[ $cur == -* ]] || { words=$(_kumo_names sg); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
+			words="--url -o --output --token -h --help" ;;
+		esac ;;
+	"sg add-rule")
+		case $prev in
+		--direction) words="ingress egress" ;;
+		--protocol) words="all tcp udp icmp" ;;
+		--port-start) return ;;
+		--port-end) return ;;
+		--cidr) return ;;
+		--remote-group|--remote-group-id) words=$(_kumo_names sg) ;;
+		--description) return ;;
+		--timeout) return ;;
+		--data) return ;;
+		*)
+			[[ $cur == -* ]] || { words=$(_kumo_names sg); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
+			words="--direction --protocol --port-start --port-end --cidr --remote-group --remote-group-id --description --wait --timeout --data --url -o --output --token -h --help" ;;
+		esac ;;
+	"sg delete-rule")
+		case $prev in
+		--timeout) return ;;
+		*)
+			words="--wait --timeout --url -o --output --token -h --help" ;;
+		esac ;;
+	"sg attach")
+		case $prev in
+		--nic|--nic-ids) return ;;
+		--timeout) return ;;
+		*)
+			[[ $cur == -* ]] || { words=$(_kumo_names sg); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
+			words="--nic --nic-ids --wait --timeout --url -o --output --token -h --help" ;;
+		esac ;;
+	"sg detach")
+		case $prev in
+		--nic|--nic-ids) return ;;
+		--timeout) return ;;
+		*)
+			[[ $cur == -* ]] || { words=$(_kumo_names sg); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
+			words="--nic --nic-ids --wait --timeout --url -o --output --token -h --help" ;;
+		esac ;;
+	"eip ")
+		words="list get create update delete attach detach --help" ;;
+	"eip list")
+		case $prev in
+		--q) return ;;
+		--sort) return ;;
+		--fields) return ;;
+		--limit) return ;;
+		--offset) return ;;
+		*)
+			words="--q --sort --fields --limit --offset --all --url -o --output --token -h --help" ;;
+		esac ;;
+	"eip get")
+		case $prev in
+		*)
+			[[ $cur == -* ]] || { words=$(_kumo_names eip); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
+			words="--url -o --output --token -h --help" ;;
+		esac ;;
+	"eip create")
+		case $prev in
+		--name) return ;;
+		--l3|--l3-network-id) words=$(_kumo_names l3) ;;
+		--ip) return ;;
+		--nic|--nic-id) return ;;
+		--description) return ;;
+		--timeout) return ;;
+		--data) return ;;
+		*)
+			words="--name --l3 --l3-network-id --ip --nic --nic-id --description --wait --timeout --data --url -o --output --token -h --help" ;;
+		esac ;;
+	"eip update")
+		case $prev in
+		--name) return ;;
+		--description) return ;;
+		--data) return ;;
+		*)
+			[[ $cur == -* ]] || { words=$(_kumo_names eip); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
+			words="--name --description --data --url -o --output --token -h --help" ;;
+		esac ;;
+	"eip delete")
+		case $prev in
+		*)
+			[[ $cur == -* ]] || { words=$(_kumo_names eip); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
+			words="--url -o --output --token -h --help" ;;
+		esac ;;
+	"eip attach")
+		case $prev in
+		--nic|--nic-id) return ;;
+		--timeout) return ;;
+		*)
+			[[ $cur == -* ]] || { words=$(_kumo_names eip); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
+			words="--nic --nic-id --wait --timeout --url -o --output --token -h --help" ;;
+		esac ;;
+	"eip detach")
+		case $prev in
+		--timeout) return ;;
+		*)
+			[[ $cur == -* ]] || { words=$(_kumo_names eip); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
+			words="--wait --timeout --url -o --output --token -h --help" ;;
+		esac ;;
+	"pf ")
+		words="list get create update delete --help" ;;
+	"pf list")
+		case $prev in
+		--q) return ;;
+		--sort) return ;;
+		--fields) return ;;
+		--limit) return ;;
+		--offset) return ;;
+		*)
+			words="--q --sort --fields --limit --offset --all --url -o --output --token -h --help" ;;
+		esac ;;
+	"pf get")
+		case $prev in
+		*)
+			[[ $cur == -* ]] || { words=$(_kumo_names pf); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
+			words="--url -o --output --token -h --help" ;;
+		esac ;;
+	"pf create")
+		case $prev in
+		--name) return ;;
+		--eip|--eip-id) words=$(_kumo_names eip) ;;
+		--protocol) words="tcp udp" ;;
+		--public-port-start) return ;;
+		--public-port-end) return ;;
+		--private-port-start) return ;;
+		--nic|--nic-id) return ;;
+		--allowed-cidr) return ;;
+		--description) return ;;
+		--timeout) return ;;
+		--data) return ;;
+		*)
+			words="--name --eip --eip-id --protocol --public-port-start --public-port-end --private-port-start --nic --nic-id --allowed-cidr --description --wait --timeout --data --url -o --output --token -h --help" ;;
+		esac ;;
+	"pf update")
+		case $prev in
+		--name) return ;;
+		--description) return ;;
+		--data) return ;;
+		*)
+			[[ $cur == -* ]] || { words=$(_kumo_names pf); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
+			words="--name --description --data --url -o --output --token -h --help" ;;
+		esac ;;
+	"pf delete")
+		case $prev in
+		--timeout) return ;;
+		*)
+			[[ $cur == -* ]] || { words=$(_kumo_names pf); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
 			words="--wait --timeout --url -o --output --token -h --help" ;;
 		esac ;;
 	"account ")

@@ -318,6 +318,11 @@ int cli_cmd_job_wait(struct cli_ctx *ctx, const struct cli_group *g, const struc
                      struct cli_args *a);
 int cli_cmd_event_follow(struct cli_ctx *ctx, const struct cli_group *g, const struct cli_verb *v,
                          struct cli_args *a);
+/* kumo sg add-rule SG ... and kumo sg delete-rule SG RULE_ID (cli_sg.c) */
+int cli_cmd_sg_add_rule(struct cli_ctx *ctx, const struct cli_group *g, const struct cli_verb *v,
+                        struct cli_args *a);
+int cli_cmd_sg_delete_rule(struct cli_ctx *ctx, const struct cli_group *g, const struct cli_verb *v,
+                           struct cli_args *a);
 /* kumo vm console NAME [--tail N] [--follow] (cli_console.c) */
 int cli_cmd_vm_console(struct cli_ctx *ctx, const struct cli_group *g, const struct cli_verb *v,
                        struct cli_args *a);

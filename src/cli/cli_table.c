@@ -151,6 +151,9 @@ static const struct cli_field l3_create[] = {
 	{ "services", CF_STRING_LIST, 0, "service", NULL,
 	  "dhcp,dns,snat,eip,port_forwarding,security_group,metadata" },
 	{ "shared", CF_BOOL, 0, NULL, NULL, NULL },
+	{ "public", CF_BOOL, 0, NULL, NULL, "admins: stands for the outside world" },
+	{ "uplink_l3_network_id", CF_REF, 0, "uplink", "l3",
+	  "public network for snat, eip, port_forwarding" },
 	F_END,
 };
 static const struct cli_field l3_update[] = {
@@ -184,6 +187,9 @@ static const struct cli_field vm_create[] = {
 	{ "ha", CF_STRING, 0, NULL, NULL, "none|restart" },
 	{ "strategy", CF_STRING, 0, NULL, NULL, "spread|pack" },
 	{ "count", CF_INT, 0, NULL, NULL, "1-1000" },
+	{ "security_group_ids", CF_REF_LIST, 0, "sg", "sg", "on every NIC, repeatable" },
+	{ "bandwidth_in_kbps", CF_INT, 0, NULL, NULL, "every NIC, 0 = no limit" },
+	{ "bandwidth_out_kbps", CF_INT, 0, NULL, NULL, "every NIC, 0 = no limit" },
 	F_END,
 };
 static const struct cli_field vm_update[] = {
@@ -200,6 +206,12 @@ static const struct cli_field vm_stop[] = {
 	{ "force", CF_BOOL, 0, NULL, NULL, "power off at once" },
 	F_END,
 };
+static const struct cli_field vm_bandwidth[] = {
+	{ "nic_id", CF_STRING, CFF_REQUIRED, "nic", NULL, "NIC id" },
+	{ "in_kbps", CF_INT, 0, NULL, NULL, "towards the VM, 0 = no limit" },
+	{ "out_kbps", CF_INT, 0, NULL, NULL, "from the VM, 0 = no limit" },
+	F_END,
+};
 static const struct cli_verb vm_verbs[] = {
 	VERB_LIST(NULL), VERB_GET, VERB_CREATE(CO_WAIT), VERB_UPDATE(0), VERB_DELETE(CO_WAIT),
 	VERB_ACTION("start", NULL, "start a stopped VM"),
@@ -207,6 +219,8 @@ static const struct cli_verb vm_verbs[] = {
 	VERB_ACTION("reboot", NULL, "reboot"),
 	VERB_ACTION("pause", NULL, "pause the vCPUs"),
 	VERB_ACTION("resume", NULL, "resume a paused VM"),
+	{ "set-bandwidth", CV_ACTION, CO_WAIT, 1, "NAME|ID", vm_bandwidth, "set_bandwidth", NULL,
+	  "limit a NIC's bandwidth (--nic ID --in-kbps N --out-kbps N)" },
 	{ "console", CV_CUSTOM, 0, 1, "NAME|ID", vm_console, NULL, cli_cmd_vm_console,
 	  "print the serial console (--tail N, --follow)" },
 	VERB_END,
@@ -233,6 +247,92 @@ static const struct cli_verb volume_verbs[] = {
 	VERB_LIST(NULL), VERB_GET, VERB_CREATE(CO_WAIT), VERB_UPDATE(0), VERB_DELETE(CO_WAIT),
 	VERB_ACTION("attach", volume_attach, "attach to a VM (--vm)"),
 	VERB_ACTION("detach", NULL, "detach from its VM"),
+	VERB_END,
+};
+
+/* ---- security groups ---- */
+static const struct cli_field sg_create[] = {
+	{ "name", CF_STRING, CFF_REQUIRED, NULL, NULL, NULL },
+	{ "description", CF_STRING, 0, NULL, NULL, NULL },
+	{ "rules", CF_JSON, CFF_FILE, NULL, NULL,
+	  "JSON list or @file; default: ingress from the group, egress anywhere" },
+	F_END,
+};
+static const struct cli_field sg_update[] = {
+	{ "name", CF_STRING, 0, NULL, NULL, NULL },
+	{ "description", CF_STRING, 0, NULL, NULL, NULL },
+	F_END,
+};
+static const struct cli_field sg_rule[] = {
+	{ "direction", CF_STRING, CFF_REQUIRED, NULL, NULL, "ingress|egress" },
+	{ "protocol", CF_STRING, 0, NULL, NULL, "all|tcp|udp|icmp" },
+	{ "port_start", CF_INT, 0, NULL, NULL, "tcp/udp" },
+	{ "port_end", CF_INT, 0, NULL, NULL, "tcp/udp" },
+	{ "cidr", CF_STRING, 0, NULL, NULL, "0.0.0.0/0 = anywhere" },
+	{ "remote_group_id", CF_REF, 0, "remote-group", "sg", "instead of --cidr" },
+	{ "description", CF_STRING, 0, NULL, NULL, NULL },
+	F_END,
+};
+static const struct cli_field sg_nics[] = {
+	{ "nic_ids", CF_STRING_LIST, CFF_REQUIRED, "nic", NULL, "NIC ids, repeatable" },
+	F_END,
+};
+static const struct cli_verb sg_verbs[] = {
+	VERB_LIST(NULL), VERB_GET, VERB_CREATE(0), VERB_UPDATE(0), VERB_DELETE(0),
+	{ "add-rule", CV_CUSTOM, CO_WAIT | CO_DATA, 1, "NAME|ID", sg_rule, NULL, cli_cmd_sg_add_rule,
+	  "add a rule" },
+	{ "delete-rule", CV_CUSTOM, CO_WAIT, 2, "NAME|ID RULE_ID", NULL, NULL,
+	  cli_cmd_sg_delete_rule, "delete a rule" },
+	VERB_ACTION("attach", sg_nics, "attach to VM NICs (--nic ID ...)"),
+	VERB_ACTION("detach", sg_nics, "detach from VM NICs (--nic ID ...)"),
+	VERB_END,
+};
+
+/* ---- EIPs ---- */
+static const struct cli_field eip_create[] = {
+	{ "name", CF_STRING, CFF_REQUIRED, NULL, NULL, NULL },
+	{ "l3_network_id", CF_REF, CFF_REQUIRED, "l3", "l3", "a public network" },
+	{ "ip", CF_STRING, 0, NULL, NULL, "default: IPAM picks" },
+	{ "nic_id", CF_STRING, 0, "nic", NULL, "attach at once" },
+	{ "description", CF_STRING, 0, NULL, NULL, NULL },
+	F_END,
+};
+static const struct cli_field eip_update[] = {
+	{ "name", CF_STRING, 0, NULL, NULL, NULL },
+	{ "description", CF_STRING, 0, NULL, NULL, NULL },
+	F_END,
+};
+static const struct cli_field eip_attach[] = {
+	{ "nic_id", CF_STRING, CFF_REQUIRED, "nic", NULL, "NIC id" },
+	F_END,
+};
+static const struct cli_verb eip_verbs[] = {
+	VERB_LIST(NULL), VERB_GET, VERB_CREATE(CO_WAIT), VERB_UPDATE(0), VERB_DELETE(0),
+	VERB_ACTION("attach", eip_attach, "map to a VM NIC (--nic ID)"),
+	VERB_ACTION("detach", NULL, "unmap from its NIC"),
+	VERB_END,
+};
+
+/* ---- port forwardings ---- */
+static const struct cli_field pf_create[] = {
+	{ "name", CF_STRING, CFF_REQUIRED, NULL, NULL, NULL },
+	{ "eip_id", CF_REF, CFF_REQUIRED, "eip", "eip", "an unattached EIP" },
+	{ "protocol", CF_STRING, CFF_REQUIRED, NULL, NULL, "tcp|udp" },
+	{ "public_port_start", CF_INT, CFF_REQUIRED, NULL, NULL, NULL },
+	{ "public_port_end", CF_INT, 0, NULL, NULL, "default public-port-start" },
+	{ "private_port_start", CF_INT, 0, NULL, NULL, "default public-port-start" },
+	{ "nic_id", CF_STRING, CFF_REQUIRED, "nic", NULL, "NIC id" },
+	{ "allowed_cidr", CF_STRING, 0, NULL, NULL, "default 0.0.0.0/0" },
+	{ "description", CF_STRING, 0, NULL, NULL, NULL },
+	F_END,
+};
+static const struct cli_field pf_update[] = {
+	{ "name", CF_STRING, 0, NULL, NULL, NULL },
+	{ "description", CF_STRING, 0, NULL, NULL, NULL },
+	F_END,
+};
+static const struct cli_verb pf_verbs[] = {
+	VERB_LIST(NULL), VERB_GET, VERB_CREATE(CO_WAIT), VERB_UPDATE(0), VERB_DELETE(CO_WAIT),
 	VERB_END,
 };
 
@@ -363,6 +463,13 @@ const struct cli_group cli_groups[] = {
 	  vm_create, vm_update, vm_verbs, NULL, "virtual machines" },
 	{ "volume", "volumes", true, NULL, "id,name,kind,size_gb,state,vm_id",
 	  volume_create, volume_update, volume_verbs, NULL, "volumes" },
+	{ "sg", "security-groups", true, NULL, "id,name,description,created_at",
+	  sg_create, sg_update, sg_verbs, NULL, "security groups (rules on VM NICs)" },
+	{ "eip", "eips", true, NULL, "id,name,ip,nic_id,vm_id,private_ip",
+	  eip_create, eip_update, eip_verbs, NULL, "elastic IPs (public addresses)" },
+	{ "pf", "port-forwardings", true, NULL,
+	  "id,name,protocol,public_ip,public_port_start,public_port_end,private_ip,private_port_start",
+	  pf_create, pf_update, pf_verbs, NULL, "port forwardings (EIP ports to a NIC)" },
 	{ "account", "accounts", true, NULL, "id,name,state,description",
 	  account_create, account_update, account_verbs, NULL, "accounts (tenants)" },
 	{ "user", "users", true, NULL, "id,name,role,account_id,state",

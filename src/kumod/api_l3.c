@@ -2,8 +2,11 @@
 /*
  * /v1/l3-networks: IPv4 subnets on an L2 network, with their address ranges
  * and services. Members create networks in their account; admins may mark a
- * network shared so every account can attach VMs to it. Addresses are
- * handed out by IPAM (ipam.c, store_ip_*) when VMs are created.
+ * network shared so every account can attach VMs to it, or public: one
+ * that stands for the outside world, with EIPs (api_eip.c) and no services,
+ * which private networks with snat, eip or port_forwarding name as their
+ * uplink. Addresses are handed out by IPAM (ipam.c, store_ip_*) when VMs
+ * and EIPs are created.
  */
 #include <errno.h>
 #include <string.h>
@@ -11,6 +14,7 @@
 #include "common/json.h"
 #include "kumod/api.h"
 #include "kumod/ipam.h"
+#include "kumod/netapi.h"
 #include "kumod/store.h"
 
 static const char *const services[] = {
@@ -34,6 +38,10 @@ static const struct field l3_fields[] = {
 	{ "ip_ranges", FT_OBJECT_ARRAY, 0, 0, IPAM_MAX_RANGES, NULL, &range_schema, NULL },
 	{ "services", FT_STRING_ARRAY, 0, 0, 7, NULL, NULL, NULL },
 	{ "shared", FT_BOOL, F_FILTER, 0, 0, NULL, NULL, "usable by every account" },
+	{ "public", FT_BOOL, F_FILTER, 0, 0, NULL, NULL,
+	  "stands for the outside world (EIPs, uplinks); no services" },
+	{ "uplink_l3_network_id", FT_UUID, F_FILTER | F_NULLABLE, 0, 0, NULL, NULL,
+	  "the public network that snat, eip and port_forwarding reach the outside through" },
 	{ "ip_total", FT_INT, F_READONLY, 0, 0, NULL, NULL, NULL },
 	{ "ip_used", FT_INT, F_READONLY, 0, 0, NULL, NULL, NULL },
 	{ "description", FT_STRING, 0, 0, 1024, NULL, NULL, NULL },
@@ -50,6 +58,9 @@ static const struct field l3_create_fields[] = {
 	{ "ip_ranges", FT_OBJECT_ARRAY, 0, 0, IPAM_MAX_RANGES, NULL, &range_schema, NULL },
 	{ "services", FT_STRING_ARRAY, 0, 0, 7, NULL, NULL, NULL },
 	{ "shared", FT_BOOL, 0, 0, 0, NULL, NULL, NULL },
+	{ "public", FT_BOOL, 0, 0, 0, NULL, NULL, "admins only; default false" },
+	{ "uplink_l3_network_id", FT_UUID, F_NULLABLE, 0, 0, NULL, NULL,
+	  "a public L3 network; required with snat, eip or port_forwarding" },
 	{ "description", FT_STRING, 0, 0, 1024, NULL, NULL, NULL },
 	{ "account_id", FT_UUID, 0, 0, 0, NULL, NULL, "admins: create in this account" },
 	{ NULL },
@@ -83,6 +94,60 @@ static int check_services(const json_t *doc, struct kerr *e)
 			                json_string_value(v));
 	}
 	return 0;
+}
+
+/* A public network has no services and no uplink; a private one with snat,
+ * eip or port_forwarding reaches the outside through a public network
+ * (uplink_l3_network_id) in the same zone, and only those have one. */
+static int check_public_uplink(struct http_request *req, const json_t *doc, struct kerr *e)
+{
+	const char *up_id = jstr(doc, "uplink_l3_network_id");
+	json_t *up = NULL, *l2 = NULL, *up_l2 = NULL;
+	bool needs = netapi_l3_has(doc, "snat") || netapi_l3_has(doc, "eip") ||
+	             netapi_l3_has(doc, "port_forwarding");
+	int r = 0;
+
+	if (jbool(doc, "public", false)) {
+		if (json_array_size(json_object_get(doc, "services")) > 0)
+			return kerr_set(e, -EINVAL, "services",
+			                "a public network stands for the outside world and has no "
+			                "services");
+		if (up_id)
+			return kerr_set(e, -EINVAL, "uplink_l3_network_id",
+			                "a public network has no uplink");
+		return 0;
+	}
+	if (!up_id) {
+		if (needs)
+			return kerr_set(
+			    e, -EINVAL, "uplink_l3_network_id",
+			    "snat, eip and port_forwarding need uplink_l3_network_id: the "
+			    "public network to reach the outside through");
+		return 0;
+	}
+	if (!needs)
+		return kerr_set(e, -EINVAL, "uplink_l3_network_id",
+		                "only networks with snat, eip or port_forwarding have an uplink");
+	r = api_ref(&kind_l3, req, up_id, "uplink_l3_network_id", &up, e);
+	if (r < 0)
+		return r;
+	if (!jbool(up, "public", false)) {
+		r = kerr_set(e, -EINVAL, "uplink_l3_network_id", "L3 network %s is not public",
+		             jstr(up, "name"));
+		goto out;
+	}
+	if (store_get("l2-networks", jstr(doc, "l2_network_id"), NULL, false, &l2) == 0 &&
+	    store_get("l2-networks", jstr(up, "l2_network_id"), NULL, false, &up_l2) == 0 &&
+	    jstr(l2, "zone_id") && jstr(up_l2, "zone_id") &&
+	    strcmp(jstr(l2, "zone_id"), jstr(up_l2, "zone_id")) != 0)
+		r = kerr_set(e, -EINVAL, "uplink_l3_network_id",
+		             "the uplink %s is in another zone than this network",
+		             jstr(up, "name"));
+out:
+	json_decref(up_l2);
+	json_decref(l2);
+	json_decref(up);
+	return r;
 }
 
 static int check_overlap(struct http_request *req, const json_t *doc, const struct l3_plan *p,
@@ -139,7 +204,12 @@ static int l3_on_create(struct http_request *req, json_t *doc, struct kerr *e)
 		return r;
 	if (jbool(doc, "shared", false) && !IS_ADMIN(req))
 		return kerr_set(e, -EPERM, "shared", "only admins may share a network");
+	if (jbool(doc, "public", false) && !IS_ADMIN(req))
+		return kerr_set(e, -EPERM, "public", "only admins may make a public network");
 	r = check_services(doc, e);
+	if (r < 0)
+		return r;
+	r = check_public_uplink(req, doc, e);
 	if (r < 0)
 		return r;
 	r = ipam_plan_from_json(doc, &p, e);
@@ -161,7 +231,13 @@ static int l3_on_create(struct http_request *req, json_t *doc, struct kerr *e)
 	}
 	json_object_set_new(doc, "ip_ranges", ranges);
 	if (!json_object_get(doc, "services"))
-		json_object_set_new(doc, "services", json_pack("[s,s]", "dhcp", "dns"));
+		json_object_set_new(
+		    doc, "services",
+		    jbool(doc, "public", false) ? json_array() : json_pack("[s,s]", "dhcp", "dns"));
+	if (!json_object_get(doc, "public"))
+		jset_bool(doc, "public", false);
+	if (!json_object_get(doc, "uplink_l3_network_id"))
+		json_object_set_new(doc, "uplink_l3_network_id", json_null());
 	if (!json_object_get(doc, "dns"))
 		json_object_set_new(doc, "dns", json_array());
 	if (!json_object_get(doc, "shared"))
@@ -179,8 +255,19 @@ static int l3_on_update(struct http_request *req, const json_t *old, json_t *doc
 
 static int l3_on_delete(struct http_request *req, json_t *doc, struct kerr *e)
 {
+	char names[256];
 	int64_t n = 0;
 
+	(void)req;
+	if (netapi_users("l3-networks", "uplink_l3_network_id", jstr(doc, "id"), names,
+	                 sizeof(names), &n) < 0)
+		return kerr_set(e, -EIO, "", "cannot read the L3 networks");
+	if (n > 0)
+		return kerr_set(e, -EBUSY, "", "in use: the uplink of L3 networks %s", names);
+	if (netapi_users("eips", "l3_network_id", jstr(doc, "id"), names, sizeof(names), &n) < 0)
+		return kerr_set(e, -EIO, "", "cannot read the EIPs");
+	if (n > 0)
+		return kerr_set(e, -EBUSY, "", "in use: it holds EIPs %s", names);
 	if (store_ip_count(jstr(doc, "id"), &n) < 0)
 		return kerr_set(e, -EIO, "", "cannot read the network's addresses");
 	if (n > 0)
@@ -195,6 +282,11 @@ static void l3_present(json_t *doc)
 
 	store_ip_count(jstr(doc, "id"), &n);
 	jset_int(doc, "ip_used", n);
+	/* networks made before issue 4 */
+	if (!json_object_get(doc, "public"))
+		jset_bool(doc, "public", false);
+	if (!json_object_get(doc, "uplink_l3_network_id"))
+		json_object_set_new(doc, "uplink_l3_network_id", json_null());
 }
 
 const struct kind kind_l3 = {

@@ -18,6 +18,7 @@
 #include "kumod/ipam.h"
 #include "kumod/jobs.h"
 #include "kumod/kumod.h"
+#include "kumod/netapi.h"
 #include "kumod/quota.h"
 #include "kumod/store.h"
 #include "kumod/vm.h"
@@ -37,6 +38,12 @@ static const struct field nic_fields[] = {
 	{ "l3_network_id", FT_UUID, F_READONLY, 0, 0, NULL, NULL, NULL },
 	{ "ip", FT_STRING, F_READONLY, 0, 0, NULL, NULL, NULL },
 	{ "mac", FT_STRING, F_READONLY, 0, 0, NULL, NULL, NULL },
+	{ "security_group_ids", FT_UUID_ARRAY, F_READONLY, 0, NETAPI_NIC_SGS_MAX, NULL, NULL,
+	  "changed with /v1/security-groups/{id}/actions/attach and detach" },
+	{ "bandwidth_in_kbps", FT_INT, F_READONLY, 0, NETAPI_BW_MAX_KBPS, NULL, NULL,
+	  "towards the VM; 0 = no limit" },
+	{ "bandwidth_out_kbps", FT_INT, F_READONLY, 0, NETAPI_BW_MAX_KBPS, NULL, NULL,
+	  "from the VM; 0 = no limit" },
 	{ NULL },
 };
 static const struct schema nic_schema = { "Nic", nic_fields };
@@ -84,6 +91,12 @@ static const struct field vm_create_fields[] = {
 	{ "ha", FT_STRING, 0, 0, 0, ha_policies, NULL, "default none" },
 	{ "strategy", FT_STRING, 0, 0, 0, strategies, NULL, "default spread" },
 	{ "count", FT_INT, 0, 1, VM_BATCH_MAX, NULL, NULL, "default 1" },
+	{ "security_group_ids", FT_UUID_ARRAY, 0, 0, NETAPI_NIC_SGS_MAX, NULL, NULL,
+	  "on every NIC" },
+	{ "bandwidth_in_kbps", FT_INT, 0, 0, NETAPI_BW_MAX_KBPS, NULL, NULL,
+	  "every NIC; 0 = no limit" },
+	{ "bandwidth_out_kbps", FT_INT, 0, 0, NETAPI_BW_MAX_KBPS, NULL, NULL,
+	  "every NIC; 0 = no limit" },
 	{ NULL },
 };
 static const struct schema vm_create_schema = { "VmCreate", vm_create_fields };
@@ -103,6 +116,14 @@ static const struct field stop_fields[] = {
 static const struct schema vm_stop_schema = { "VmStop", stop_fields };
 static const struct field no_fields[] = { { NULL } };
 static const struct schema vm_action_schema = { "VmAction", no_fields };
+static const struct field bandwidth_fields[] = {
+	{ "nic_id", FT_UUID, F_REQUIRED, 0, 0, NULL, NULL, NULL },
+	{ "in_kbps", FT_INT, 0, 0, NETAPI_BW_MAX_KBPS, NULL, NULL, "0 = no limit; default: as is" },
+	{ "out_kbps", FT_INT, 0, 0, NETAPI_BW_MAX_KBPS, NULL, NULL,
+	  "0 = no limit; default: as is" },
+	{ NULL },
+};
+static const struct schema vm_bandwidth_schema = { "VmSetBandwidth", bandwidth_fields };
 
 const struct kind kind_vm = {
 	.name = "vms",
@@ -381,6 +402,10 @@ static void vm_create(struct http_request *req, struct http_response *resp)
 	r = quota_check(api_owner_account(req, NULL), s.count, s.vcpus, s.memory_mb, &e);
 	if (r < 0)
 		goto out;
+	r = netapi_vm_sgs_check(api_owner_account(req, NULL),
+	                        json_object_get(req->body, "security_group_ids"), s.l3s, &e);
+	if (r < 0)
+		goto out;
 	r = host_load_sched(&hosts, &nhosts);
 	if (r < 0) {
 		kerr_set(&e, r, "", "cannot read hosts");
@@ -414,6 +439,7 @@ static void vm_create(struct http_request *req, struct http_response *resp)
 	}
 	for (int64_t i = 0; i < s.count; i++) {
 		struct sched_host *h = &hosts[placed[i]];
+		const json_t *sgs = json_object_get(req->body, "security_group_ids");
 		char name[80];
 		json_t *vm, *job, *l3;
 		size_t k;
@@ -441,10 +467,15 @@ static void vm_create(struct http_request *req, struct http_response *resp)
 			uuid_new(nic_id);
 			ipam_random_mac(mac);
 			ip_format(ip, ip_s);
-			json_array_append_new(json_object_get(vm, "nics"),
-			                      json_pack("{s:s,s:s,s:s,s:s}", "id", nic_id,
-			                                "l3_network_id", jstr(l3, "id"), "ip", ip_s,
-			                                "mac", mac));
+			json_array_append_new(
+			    json_object_get(vm, "nics"),
+			    json_pack("{s:s,s:s,s:s,s:s,s:o,s:I,s:I}", "id", nic_id,
+			              "l3_network_id", jstr(l3, "id"), "ip", ip_s, "mac", mac,
+			              "security_group_ids",
+			              sgs ? json_deep_copy(sgs) : json_array(), "bandwidth_in_kbps",
+			              (json_int_t)jint(req->body, "bandwidth_in_kbps", 0),
+			              "bandwidth_out_kbps",
+			              (json_int_t)jint(req->body, "bandwidth_out_kbps", 0)));
 		}
 		r = add_root_volume(vm, &e);
 		if (r < 0) {
@@ -580,6 +611,58 @@ ACTION(pause, VMA_PAUSE)
 ACTION(resume, VMA_RESUME)
 ACTION(destroy, VMA_DESTROY)
 
+/* Not a state change: new limits on one NIC, pushed to its host by a
+ * net.update job (netsync.h). */
+static void vm_set_bandwidth(struct http_request *req, struct http_response *resp)
+{
+	const char *nic_id = jstr(req->body, "nic_id");
+	struct kerr e = { 0 };
+	json_t *vm = NULL, *nic, *it;
+	size_t i;
+	int r;
+
+	if (api_check_wait(req, &e) < 0 || api_idem_replay(req, resp))
+		goto out;
+	r = store_begin();
+	if (r < 0) {
+		kerr_set(&e, r, "", "store unavailable");
+		goto out;
+	}
+	r = api_load(&kind_vm, req, http_param(req, "id"), true, &vm, &e);
+	if (r == 0) {
+		r = kerr_set(&e, -ENOENT, "nic_id", "nic_id: vm %s has no NIC %s", jstr(vm, "name"),
+		             nic_id);
+		json_array_foreach(json_object_get(vm, "nics"), i, it)
+		{
+			if (jstr(it, "id") && !strcmp(jstr(it, "id"), nic_id)) {
+				nic = it;
+				kerr_clear(&e);
+				r = 0;
+				jset_int(
+				    nic, "bandwidth_in_kbps",
+				    jint(req->body, "in_kbps", jint(nic, "bandwidth_in_kbps", 0)));
+				jset_int(nic, "bandwidth_out_kbps",
+				         jint(req->body, "out_kbps",
+				              jint(nic, "bandwidth_out_kbps", 0)));
+				break;
+			}
+		}
+	}
+	if (r == 0 && !strcmp(jstr(vm, "state"), "destroying"))
+		r = kerr_set(&e, -EBUSY, "", "vm %s is being destroyed", jstr(vm, "name"));
+	if (r == 0) {
+		r = store_update("vms", vm, true);
+		if (r < 0)
+			kerr_set(&e, r, "", "cannot store the vm");
+	}
+	netapi_finish(req, resp, "vms", jstr(vm, "id"), jstr(vm, "account_id"), r, &e);
+	kerr_clear(&e); /* answered */
+out:
+	if (e.code)
+		http_reply_kerr(resp, &e);
+	json_decref(vm);
+}
+
 static void vm_list(struct http_request *req, struct http_response *resp)
 {
 	api_list(&kind_vm, req, resp);
@@ -614,5 +697,8 @@ const struct route api_vm_routes[] = {
 	  "Pause a running VM", 0, "vms" },
 	{ "POST", "/v1/vms/{id}/actions/resume", vm_resume, ROLE_MEMBER, &vm_action_schema,
 	  HTTP_JOB, "Resume a paused VM", 0, "vms" },
+	{ "POST", "/v1/vms/{id}/actions/set_bandwidth", vm_set_bandwidth, ROLE_MEMBER,
+	  &vm_bandwidth_schema, HTTP_JOB, "Limit a NIC's bandwidth (202 + net.update job)", 0,
+	  "vms" },
 	{ NULL },
 };

@@ -17,7 +17,8 @@ const struct route *const api_tables[] = {
 	api_host_routes,    api_image_routes,   api_offering_routes, api_l2_routes,
 	api_l3_routes,      api_vm_routes,      api_console_routes,  api_volume_routes,
 	api_account_routes, api_user_routes,    api_apikey_routes,   api_quota_routes,
-	api_job_routes,     api_event_routes,   channel_routes,      NULL,
+	api_job_routes,     api_event_routes,   api_sg_routes,       api_eip_routes,
+	api_pf_routes,      channel_routes,     NULL,
 };
 
 const struct job_type *const job_types[] = {

@@ -758,7 +758,8 @@ ROUTES_USED = (
 # docs/API.md, "vms": the fields of a create.
 VM_CREATE_FIELDS = {"name", "description", "image_id", "instance_offering_id", "vcpus",
                     "memory_mb", "root_disk_gb", "l3_network_ids", "zone_id", "cluster_id",
-                    "host_id", "user_data", "ssh_keys", "ha", "strategy", "count"}
+                    "host_id", "user_data", "ssh_keys", "ha", "strategy", "count",
+                    "security_group_ids", "bandwidth_in_kbps", "bandwidth_out_kbps"}
 
 
 def test_openapi_document(cloud):
@@ -1081,7 +1082,7 @@ def test_l3_network_rules(cloud):
 
     n = a.ok("POST", "/v1/l3-networks", {
         "name": "n1", "l2_network_id": l2["id"], "cidr": "10.1.0.0/24",
-        "gateway": "10.1.0.1", "dns": ["10.1.0.1"], "services": ["dhcp", "snat"],
+        "gateway": "10.1.0.1", "dns": ["10.1.0.1"], "services": ["dhcp", "dns"],
         "ip_ranges": [{"start": "10.1.0.10", "end": "10.1.0.20"},
                       {"start": "10.1.0.100", "end": "10.1.0.100"}]}, status=201)
     assert (n["ip_total"], n["ip_used"], n["shared"]) == (12, 0, False)
