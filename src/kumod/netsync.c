@@ -712,6 +712,18 @@ int netsync_job(const char *kind, const char *id, const char *account_id, json_t
 	return 0;
 }
 
+/* What a finished net.update job shows: its resource as it is now (a
+ * deleted one as {"id", "deleted": true}), as every job's result does. */
+static json_t *update_resource(const json_t *job)
+{
+	const char *kind = jstr(job, "resource_kind"), *id = jstr(job, "resource_id");
+	json_t *d = NULL;
+
+	if (kind && id && store_get(kind, id, NULL, false, &d) == 0)
+		return d;
+	return json_pack("{s:s?,s:b}", "id", id, "deleted", true);
+}
+
 static int update_run(json_t *job, struct kerr *e)
 {
 	int n = 0, r;
@@ -720,9 +732,19 @@ static int update_run(json_t *job, struct kerr *e)
 	if (r < 0)
 		return r;
 	if (n == 0)
-		return job_finish(job, true, NULL, NULL, json_pack("{s:i}", "hosts", 0));
-	json_object_set_new(job, "params", json_pack("{s:i,s:i,s:[]}", "hosts", n, "pending", n,
-	                                             "errors"));
+		return job_finish(job, true, NULL, NULL, update_resource(job));
+	{
+		/* counters beside what the API put in params */
+		json_t *params = json_object_get(job, "params");
+
+		if (!json_is_object(params)) {
+			params = json_object();
+			json_object_set_new(job, "params", params);
+		}
+		jset_int(params, "hosts", n);
+		jset_int(params, "pending", n);
+		json_object_set_new(params, "errors", json_array());
+	}
 	return job_set_running(job, 0);
 }
 
@@ -754,7 +776,7 @@ static int update_result(json_t *job, const json_t *cmd, const char *status, con
 		         json_array_size(errors) > 1 ? " (and other hosts)" : "");
 		return job_finish(job, false, "NetworkError", msg, NULL);
 	}
-	return job_finish(job, true, NULL, NULL, json_pack("{s:I}", "hosts", (json_int_t)hosts));
+	return job_finish(job, true, NULL, NULL, update_resource(job));
 }
 
 const struct job_type job_net_update = { "net.update", update_run, update_result, NULL };
