@@ -37,6 +37,7 @@
 #include "agent/channel.h"
 #include "agent/exec.h"
 #include "agent/journal.h"
+#include "agent/net.h"
 #include "common/buf.h"
 #include "common/http_client.h"
 #include "common/json.h"
@@ -100,6 +101,7 @@ struct agent_host {
 
 	struct driver_host *dh; /* owned */
 	struct journal *j;      /* owned */
+	struct net *net;        /* owned; qemu driver, once the host has an id */
 
 	/* Identity. gen changes when it is dropped (a 401); the poller's
 	 * cancel hook reads it without the lock. */
@@ -442,6 +444,29 @@ static int read_join_token(const char *path, char **ret)
 	return 0;
 }
 
+/* The host's networks (net.h): with the qemu driver, once the host has an
+ * id; the saved spec is applied again (before the VMs are restored, so
+ * their taps exist). A failure is logged: kumod's next spec retries. */
+static void host_net_setup(struct agent_host *h)
+{
+	struct driver_err e = { NULL, "" };
+	struct net *n = NULL;
+	char *dir;
+
+	if (h->net || !h->have_id || strcmp(h->a->driver->name, "qemu") != 0)
+		return;
+	dir = xasprintf("%s/net", h->dir);
+	if (net_new(dir, h->host_id, &n, &e) < 0) {
+		log_err("host %s: networks: %s", h->name, e.message);
+	} else {
+		if (net_restore(n, &e) < 0)
+			log_warn("host %s: restoring its networks: %s: %s", h->name, e.code,
+			         e.message);
+		h->net = n;
+	}
+	free(dir);
+}
+
 /* POST /agent/v1/register. 0 when the host has an identity afterwards. */
 static int host_register(struct agent_host *h, struct http_client *c)
 {
@@ -512,6 +537,7 @@ static int host_register(struct agent_host *h, struct http_client *c)
 	log_info("host %s registered as %s", h->name, h->host_id);
 	pthread_cond_broadcast(&h->exec_cond);
 	pthread_mutex_unlock(&h->lock);
+	host_net_setup(h); /* before the first poll: no command runs yet */
 	r = 0;
 out:
 	http_result_clear(&res);
@@ -869,7 +895,7 @@ static void *op_main(void *arg)
 
 		p = json_incref((json_t *)payload); /* kept while the lock is let go */
 		res = exec_command_unlocking(h->a->driver, h->dh, h->j, o->id, t, p, &h->lock,
-		                             &interrupted);
+		                             h->net, &interrupted);
 		if (interrupted && stopping(h->a)) {
 			/* stays queued: it runs again after the restart */
 			log_info("host %s: command %s (%s) interrupted by the agent stopping",
@@ -1387,6 +1413,7 @@ int agent_host_new(struct agent *a, unsigned index, struct agent_host **ret)
 	if (warning.code)
 		log_warn("host %s: %s", h->name, warning.message);
 	identity_load(h);
+	host_net_setup(h);
 	if (a->driver->vm_restore)
 		journal_vm_each(h->j, restore_vm, h);
 	journal_cmd_each_queued(h->j, load_queued, h);
@@ -1467,6 +1494,7 @@ struct agent_host *agent_host_free(struct agent_host *h)
 	}
 	free(h->heap);
 	journal_free(h->j);
+	net_free(h->net);
 	if (h->dh)
 		h->a->driver->host_free(h->dh);
 	identity_clear(h);

@@ -14,6 +14,10 @@
  *   vm.destroy  {"vm_id"}                 -> removed, "destroyed" (unknown VM: ok)
  *   volume.create/delete/attach/detach {"volume_id","vm_id"?}
  *                                         -> available/deleted/in_use/available
+ *   net.apply   {"spec": SPEC}            -> "applied" (net.h; the sim driver
+ *                                            has no networks: nothing to do)
+ * vm.create may carry "net": SPEC, applied before the VM is made (its taps
+ * must exist); when that fails, so does the vm.create.
  * A VM action on a VM this host does not have fails with NotFound.
  *
  * This file does not schedule, persist or send anything: channel.c does.
@@ -24,6 +28,7 @@
 #include <string.h>
 
 #include "agent/exec.h"
+#include "agent/net.h"
 #include "common/json.h"
 #include "common/log.h"
 
@@ -35,6 +40,7 @@ struct exec_ctx {
 	const json_t *payload;        /* weak */
 	struct journal_vm *vm;        /* weak; the VM named by the payload, if any */
 	const char *vm_id;            /* weak */
+	struct net *net;              /* weak; the host's networks, or NULL */
 };
 
 struct exec_type {
@@ -71,6 +77,29 @@ static int op_end(struct exec_ctx *x, int r)
 	return r;
 }
 
+/* Applies a network spec (net.h); a driver without networks (sim) has
+ * nothing to do. */
+static int apply_net(struct exec_ctx *x, const json_t *spec, struct driver_err *e)
+{
+	if (!x->net && !strcmp(x->ops->name, "sim"))
+		return 0;
+	if (!x->net)
+		return driver_fail(e, "NetworkError",
+		                   "the networks of this host are not set up yet");
+	if (!json_is_object(spec))
+		return driver_fail(e, "InvalidArgument", "the network spec is not an object");
+	op_begin(x);
+	return op_end(x, net_apply(x->net, spec, e));
+}
+
+static int run_net_apply(struct exec_ctx *x, json_t *data, struct driver_err *e)
+{
+	if (apply_net(x, json_object_get(x->payload, "spec"), e) < 0)
+		return -1;
+	jset_str(data, "state", "applied");
+	return 0;
+}
+
 static int run_vm_create(struct exec_ctx *x, json_t *data, struct driver_err *e)
 {
 	const json_t *spec = json_object_get(x->payload, "vm");
@@ -86,6 +115,9 @@ static int run_vm_create(struct exec_ctx *x, json_t *data, struct driver_err *e)
 		jset_str(data, "state", x->vm->state);
 		return 0;
 	}
+	if (json_object_get(x->payload, "net") &&
+	    apply_net(x, json_object_get(x->payload, "net"), e) < 0)
+		return -1;
 	name = jstr(spec, "name");
 	tmp.id = (char *)x->vm_id;
 	tmp.name = (char *)(name ? name : x->vm_id);
@@ -232,6 +264,7 @@ static const struct exec_type exec_types[] = {
 	{ .type = "volume.delete", .run = run_volume_delete },
 	{ .type = "volume.attach", .run = run_volume_attach },
 	{ .type = "volume.detach", .run = run_volume_detach },
+	{ .type = "net.apply", .run = run_net_apply },
 };
 
 /* The result of command id: its data (stolen) when r == 0, else e. */
@@ -256,14 +289,15 @@ static json_t *result_of(const char *id, int r, json_t *data, const struct drive
 json_t *exec_command(const struct driver_ops *ops, struct driver_host *dh, struct journal *j,
                      const char *id, const char *type, const json_t *payload)
 {
-	return exec_command_unlocking(ops, dh, j, id, type, payload, NULL, NULL);
+	return exec_command_unlocking(ops, dh, j, id, type, payload, NULL, NULL, NULL);
 }
 
 json_t *exec_command_unlocking(const struct driver_ops *ops, struct driver_host *dh,
                                struct journal *j, const char *id, const char *type,
-                               const json_t *payload, pthread_mutex_t *held, bool *ret_interrupted)
+                               const json_t *payload, pthread_mutex_t *held, struct net *net,
+                               bool *ret_interrupted)
 {
-	struct exec_ctx x = { held, ops, dh, j, payload, NULL, NULL };
+	struct exec_ctx x = { held, ops, dh, j, payload, NULL, NULL, net };
 	const struct exec_type *t = NULL;
 	struct driver_err e = { NULL, "" };
 	json_t *res, *data = json_object();

@@ -8,6 +8,7 @@
  *              --driver sim|qemu [--hosts N] [--config FILE] [--name NAME]
  *              [--cluster ID] [--log-level debug|info|warn|error]
  *              [--heartbeat-interval S] [--sim-* ...]
+ *   kumo-agent net-apply --host-id ID --dir DIR (SPEC.json | --restore | --clear)
  *
  * Every option can also come from the INI file ([agent] and [sim]
  * sections); the command line wins. Bad arguments: usage, exit 2. Runtime
@@ -25,6 +26,7 @@
 
 #include "agent/agent.h"
 #include "agent/channel.h"
+#include "agent/net_svc.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -274,6 +276,8 @@ int main(int argc, char **argv)
 	unsigned started = 0;
 	int r, sig, ret = 1;
 
+	if (argc > 1 && !strcmp(argv[1], "net-apply"))
+		return net_cli_main(argc - 1, argv + 1); /* one network spec, for tests */
 	log_init("kumo-agent", KLOG_INFO);
 	cfg = parse_args(argc, argv);
 	settings(&a, cfg);

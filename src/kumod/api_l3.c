@@ -253,6 +253,32 @@ static int l3_on_update(struct http_request *req, const json_t *old, json_t *doc
 	return 0;
 }
 
+/* Releases the hosts' uplink addresses on public L3 pub: those serving
+ * private L3 l3_id, or all when l3_id is NULL. */
+static int release_uplinks(const char *pub, const char *l3_id)
+{
+	json_t *owners = NULL, *o;
+	size_t i, n = l3_id ? strlen(l3_id) : 0;
+	int r;
+
+	r = store_ip_owners(pub, "uplink:", &owners);
+	if (r < 0)
+		return r;
+	json_array_foreach(owners, i, o)
+	{
+		const char *own = jstr(o, "owner_id");
+		size_t len = own ? strlen(own) : 0;
+
+		if (l3_id && (len <= n || strcmp(own + len - n, l3_id) != 0))
+			continue;
+		r = store_ip_release(pub, (uint32_t)jint(o, "ip", 0));
+		if (r < 0)
+			break;
+	}
+	json_decref(owners);
+	return r;
+}
+
 static int l3_on_delete(struct http_request *req, json_t *doc, struct kerr *e)
 {
 	char names[256];
@@ -268,6 +294,12 @@ static int l3_on_delete(struct http_request *req, json_t *doc, struct kerr *e)
 		return kerr_set(e, -EIO, "", "cannot read the EIPs");
 	if (n > 0)
 		return kerr_set(e, -EBUSY, "", "in use: it holds EIPs %s", names);
+	/* hosts' legs (netsync.c, owners "uplink:<host>:<l3>") go with the
+	 * network they serve: no private L3 names this one as uplink now */
+	if (release_uplinks(jstr(doc, "id"), NULL) < 0 ||
+	    (jstr(doc, "uplink_l3_network_id") &&
+	     release_uplinks(jstr(doc, "uplink_l3_network_id"), jstr(doc, "id")) < 0))
+		return kerr_set(e, -EIO, "", "cannot release the hosts' uplink addresses");
 	if (store_ip_count(jstr(doc, "id"), &n) < 0)
 		return kerr_set(e, -EIO, "", "cannot read the network's addresses");
 	if (n > 0)

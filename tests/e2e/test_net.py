@@ -27,24 +27,26 @@ from test_qemu import BOOT, upload
 SCRIPT = r"""#!/bin/sh
 # secret: SECRET-%(me)s
 me=%(me)s peer=%(peer)s
+# busybox wget -T crashes (1.35): bound it with timeout instead
+get() { timeout "$1" wget -q -O- "$2" 2>/dev/null; }
 while ! ip -4 addr show eth0 | grep -q inet; do sleep 1; done
 mkdir -p /tmp/www && echo "hello-from-$me" >/tmp/www/index.html
 httpd -p 8080 -h /tmp/www
 md=http://169.254.169.254
-echo "META-ID $(wget -q -T 5 -O- $md/latest/meta-data/instance-id)"
-echo "META-IP $(wget -q -T 5 -O- $md/latest/meta-data/local-ipv4)"
-ud=$(wget -q -T 5 -O- $md/latest/user-data)
+echo "META-ID $(get 5 $md/latest/meta-data/instance-id)"
+echo "META-IP $(get 5 $md/latest/meta-data/local-ipv4)"
+ud=$(get 5 $md/latest/user-data)
 case "$ud" in *SECRET-$me*) echo "META-UD-OWN" ;; esac
 case "$ud" in *SECRET-$peer*) echo "META-UD-LEAK" ;; esac
-echo "META-OS $(wget -q -T 5 -O- $md/openstack/latest/meta_data.json | grep -o '"uuid": *"[^"]*"')"
+echo "META-OS $(get 5 $md/openstack/latest/meta_data.json | grep -o '"uuid": *"[^"]*"')"
 while :; do
   a=$(nslookup $peer 2>/dev/null | awk '/^Address/ { a = $NF } END { print a }')
   a=${a%%#*}
   echo "NS $peer ${a:-none}"
   if [ -n "$a" ] && ping -c 1 -W 2 $a >/dev/null 2>&1; then echo "PING-OK $peer"; else echo "PING-FAIL $peer"; fi
-  if [ -n "$a" ] && wget -q -T 2 -O- http://$a:8080/ 2>/dev/null | grep -q hello-from-$peer; then
+  if [ -n "$a" ] && get 3 http://$a:8080/ | grep -q hello-from-$peer; then
     echo "HTTP-OK $peer"; else echo "HTTP-FAIL $peer"; fi
-  if wget -q -T 3 -O- http://203.0.113.1:8000/outside.txt 2>/dev/null | grep -q OUTSIDE; then
+  if get 4 http://203.0.113.1:8000/outside.txt | grep -q OUTSIDE; then
     echo "OUTSIDE-OK"; else echo "OUTSIDE-FAIL"; fi
   sleep 2
 done
@@ -59,7 +61,10 @@ class NsAgent(Agent):
         self.ns = ns
 
     def start(self):
-        args = ["ip", "netns", "exec", self.ns.name, AGENT, "--server", self.kumod.url,
+        # nsenter, not `ip netns exec`: that one gives its command a private
+        # mount namespace, where the namespaces the agent adds would vanish
+        args = ["nsenter", "--net=/run/netns/" + self.ns.name, "--", AGENT, "--server",
+                self.kumod.url,
                 "--join-token-file", self.kumod.join_token_file, "--data-dir", self.dir,
                 "--name", self.name] + self.extra
         self.proc = subprocess.Popen(args, stdout=open(self.log, "ab"),
@@ -162,7 +167,7 @@ class World:
         box = {}
 
         def seen():
-            out = self.console(name)[after:] if after >= 0 else self.console(name)
+            out = self.console(name)[after:].replace("\r", "")
             m = re.search(pattern, out, re.M)
             if m:
                 box["m"] = m
@@ -349,16 +354,21 @@ def test_nothing_is_left_after_everything_is_deleted(world):
     for l2 in (world.l2, world.pub_l2):
         api.ok("DELETE", "/v1/l2-networks/" + l2["id"])
 
+    left = {}
+
     def clean():
+        left.clear()
         if world.kumo_namespaces():
-            return False
+            left["namespaces"] = world.kumo_namespaces()
         for h in ("h1", "h2"):
             ns = world.ns[h].name
-            if [n for n in links(ns) if re.match(r"^k(br|vx|vl|tp|ns|up)-", n)]:
-                return False
-            if [t for t in nft_tables(ns) if t.split()[1].startswith("kumo_")]:
-                return False
-        return True
+            ln = [n for n in links(ns) if re.match(r"^k(br|vx|vl|tp|ns|up)-", n)]
+            tb = [t for t in nft_tables(ns) if t.split()[1].startswith("kumo_")]
+            if ln or tb:
+                left[h] = ln + tb
+        return not left
 
-    wait_for(clean, timeout=30, interval=0.5,
-             what="every namespace, link and table of Kumo to be gone")
+    try:
+        wait_for(clean, timeout=30, interval=0.5, what="Kumo's namespaces, links, tables to go")
+    except AssertionError:
+        raise AssertionError("left behind: %r" % left) from None
