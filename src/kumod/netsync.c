@@ -129,10 +129,10 @@ static json_t *l3_members(struct pass *p, const char *l3_id)
 
 			if (!nic || !jstr(nic, "ip") || !jstr(vm, "host_id"))
 				continue;
-			json_array_append_new(m, json_pack("{s:s,s:s,s:s,s:s,s:s}", "vm_id",
-			                                   jstr(vm, "id"), "name", jstr(vm, "name"),
-			                                   "host_id", jstr(vm, "host_id"), "ip",
-			                                   jstr(nic, "ip"), "nic_id", jstr(nic, "id")));
+			json_array_append_new(
+			    m, json_pack("{s:s,s:s,s:s,s:s,s:s}", "vm_id", jstr(vm, "id"), "name",
+			                 jstr(vm, "name"), "host_id", jstr(vm, "host_id"), "ip",
+			                 jstr(nic, "ip"), "nic_id", jstr(nic, "id")));
 		}
 	}
 	json_decref(owners);
@@ -197,12 +197,11 @@ static json_t *sg_spec(struct pass *p, const json_t *sg)
 	{
 		const char *proto = jstr(rule, "protocol") ? jstr(rule, "protocol") : "all";
 		bool ports = !strcmp(proto, "tcp") || !strcmp(proto, "udp");
-		json_t *r = json_pack("{s:s,s:s,s:I,s:I}", "direction",
-		                      jstr(rule, "direction") ? jstr(rule, "direction") : "ingress",
-		                      "protocol", proto, "port_start",
-		                      (json_int_t)(ports ? jint(rule, "port_start", 1) : 0),
-		                      "port_end",
-		                      (json_int_t)(ports ? jint(rule, "port_end", 65535) : 65535));
+		json_t *r = json_pack(
+		    "{s:s,s:s,s:I,s:I}", "direction",
+		    jstr(rule, "direction") ? jstr(rule, "direction") : "ingress", "protocol",
+		    proto, "port_start", (json_int_t)(ports ? jint(rule, "port_start", 1) : 0),
+		    "port_end", (json_int_t)(ports ? jint(rule, "port_end", 65535) : 65535));
 
 		if (jstr(rule, "remote_group_id")) {
 			json_t *g = doc(p, "security-groups", jstr(rule, "remote_group_id"));
@@ -381,8 +380,8 @@ static json_t *nic_metadata(const json_t *vm, const json_t *nic, const char *pub
 	json_t *keys = json_object_get(vm, "ssh_keys");
 
 	return json_pack("{s:s,s:s,s:s,s:s?,s:O,s:O}", "instance_id", jstr(vm, "id"), "hostname",
-	                 jstr(vm, "name"), "local_ipv4", jstr(nic, "ip"), "public_ipv4",
-	                 public_ip, "public_keys", keys ? keys : json_array(), "user_data",
+	                 jstr(vm, "name"), "local_ipv4", jstr(nic, "ip"), "public_ipv4", public_ip,
+	                 "public_keys", keys ? keys : json_array(), "user_data",
 	                 json_object_get(vm, "user_data") ?: json_null());
 }
 
@@ -400,9 +399,9 @@ static const char *nic_nat(const json_t *nic, json_t *l3s)
 	{
 		if (!jstr(v, "ip"))
 			continue;
-		json_array_append_new(json_object_get(l3, "eips"),
-		                      json_pack("{s:s,s:s}", "ip", jstr(v, "ip"), "private_ip",
-		                                jstr(nic, "ip")));
+		json_array_append_new(
+		    json_object_get(l3, "eips"),
+		    json_pack("{s:s,s:s}", "ip", jstr(v, "ip"), "private_ip", jstr(nic, "ip")));
 		snprintf(pub, sizeof(pub), "%s", jstr(v, "ip"));
 		ret = pub;
 	}
@@ -428,8 +427,8 @@ static const char *nic_nat(const json_t *nic, json_t *l3s)
 	return ret;
 }
 
-static int l3_spec(struct pass *p, const json_t *l3, const char *host_id, json_t *l2s,
-                   json_t **ret, struct kerr *e)
+static int l3_spec(struct pass *p, const json_t *l3, const char *host_id, json_t *l2s, json_t **ret,
+                   struct kerr *e)
 {
 	char mac[18], label[64], domain[80];
 	json_t *s, *hosts = json_array(), *m, *v, *l2;
@@ -444,16 +443,16 @@ static int l3_spec(struct pass *p, const json_t *l3, const char *host_id, json_t
 		char name[64];
 
 		dns_label(jstr(v, "name"), name, sizeof(name));
-		json_array_append_new(hosts, json_pack("{s:s,s:s}", "name", name, "ip", jstr(v, "ip")));
+		json_array_append_new(hosts,
+		                      json_pack("{s:s,s:s}", "name", name, "ip", jstr(v, "ip")));
 	}
-	s = json_pack("{s:s,s:s,s:s,s:s,s:O,s:s,s:O,s:s,s:O,s:b,s:o,s:n,s:[],s:[]}", "id",
-	              jstr(l3, "id"), "l2_id", jstr(l3, "l2_network_id"), "name", jstr(l3, "name"),
-	              "cidr", jstr(l3, "cidr"), "gateway",
-	              json_object_get(l3, "gateway") ?: json_null(), "gateway_mac", mac, "dns",
-	              json_object_get(l3, "dns") ?: json_array(), "domain", domain, "services",
-	              json_object_get(l3, "services") ?: json_array(), "public",
-	              jbool(l3, "public", false), "hosts", hosts, "uplink", "eips",
-	              "port_forwards");
+	s = json_pack(
+	    "{s:s,s:s,s:s,s:s,s:O,s:s,s:O,s:s,s:O,s:b,s:o,s:n,s:[],s:[]}", "id", jstr(l3, "id"),
+	    "l2_id", jstr(l3, "l2_network_id"), "name", jstr(l3, "name"), "cidr", jstr(l3, "cidr"),
+	    "gateway", json_object_get(l3, "gateway") ?: json_null(), "gateway_mac", mac, "dns",
+	    json_object_get(l3, "dns") ?: json_array(), "domain", domain, "services",
+	    json_object_get(l3, "services") ?: json_array(), "public", jbool(l3, "public", false),
+	    "hosts", hosts, "uplink", "eips", "port_forwards");
 	l2 = doc(p, "l2-networks", jstr(l3, "l2_network_id"));
 	if (!l2) {
 		json_decref(s);
@@ -472,7 +471,8 @@ static int l3_spec(struct pass *p, const json_t *l3, const char *host_id, json_t
 
 		if (!pl2 || cidr_parse(jstr(pub, "cidr"), &net, &pfx) < 0) {
 			json_decref(s);
-			return kerr_set(e, -ENOENT, "", "the uplink of %s is gone", jstr(l3, "name"));
+			return kerr_set(e, -ENOENT, "", "the uplink of %s is gone",
+			                jstr(l3, "name"));
 		}
 		r = uplink_ip(pub, host_id, jstr(l3, "id"), &ip, e);
 		if (r < 0) {
@@ -539,16 +539,16 @@ static int build_spec(struct pass *p, const json_t *host, json_t **ret, struct k
 					json_object_set_new(sgs, sg_id, sg_spec(p, d));
 			}
 			json_array_append_new(
-			    nics, json_pack("{s:s,s:s,s:s,s:s,s:s,s:O,s:I,s:I,s:n,s:o}", "id",
-			                    jstr(nic, "id"), "vm_id", jstr(vm, "id"), "l3_id", l3_id,
-			                    "mac", jstr(nic, "mac"), "ip", jstr(nic, "ip"),
-			                    "security_groups",
-			                    json_object_get(nic, "security_group_ids") ?: json_array(),
-			                    "bandwidth_in_kbps",
-			                    (json_int_t)jint(nic, "bandwidth_in_kbps", 0),
-			                    "bandwidth_out_kbps",
-			                    (json_int_t)jint(nic, "bandwidth_out_kbps", 0), "netns",
-			                    "metadata", nic_metadata(vm, nic, pub)));
+			    nics,
+			    json_pack(
+			        "{s:s,s:s,s:s,s:s,s:s,s:O,s:I,s:I,s:n,s:o}", "id", jstr(nic, "id"),
+			        "vm_id", jstr(vm, "id"), "l3_id", l3_id, "mac", jstr(nic, "mac"),
+			        "ip", jstr(nic, "ip"), "security_groups",
+			        json_object_get(nic, "security_group_ids") ?: json_array(),
+			        "bandwidth_in_kbps", (json_int_t)jint(nic, "bandwidth_in_kbps", 0),
+			        "bandwidth_out_kbps",
+			        (json_int_t)jint(nic, "bandwidth_out_kbps", 0), "netns", "metadata",
+			        nic_metadata(vm, nic, pub)));
 		}
 	}
 	uplinks_sweep(p, host_id, l3_ids);
@@ -759,11 +759,10 @@ static int update_result(json_t *job, const json_t *cmd, const char *status, con
 		return 0;
 	errors = json_object_get(params, "errors");
 	if (strcmp(status, "succeeded") != 0 && errors)
-		json_array_append_new(errors,
-		                      json_pack("{s:s,s:s}", "host_id", jstr(cmd, "host_id"),
-		                                "message",
-		                                error && jstr(error, "message") ? jstr(error, "message")
-		                                                                : "failed"));
+		json_array_append_new(
+		    errors,
+		    json_pack("{s:s,s:s}", "host_id", jstr(cmd, "host_id"), "message",
+		              error && jstr(error, "message") ? jstr(error, "message") : "failed"));
 	jset_int(params, "pending", pending);
 	if (pending > 0)
 		return job_set_running(job, (int)((hosts - pending) * 100 / (hosts ? hosts : 1)));
