@@ -342,6 +342,30 @@ def test_bandwidth_limits_are_on_the_tap(world):
     assert tap in rules and "limit rate over" in rules, rules
 
 
+def test_agent_crash_loses_nothing_and_restart_repairs(world):
+    """The agent is killed; the datapath and dnsmasq keep serving; damage
+    done meanwhile is repaired when it starts again."""
+    a, h1 = world.agents["h1"], world.ns["h1"]
+    tap = "ktp-" + nic(world.vms["neta"])["id"].replace("-", "")[:8]
+    log = os.path.join(a.dir, "hosts", "0", "vms", world.vms["neta"]["id"], "console.log")
+    a.kill9()
+    # the console API reads through the agent: read the file while it is down
+    mark = os.path.getsize(log)
+
+    def flows():
+        with open(log, "rb") as f:
+            f.seek(mark)
+            return b"HTTP-OK netb" in f.read()
+
+    wait_for(flows, timeout=30, interval=0.5, what="traffic while the agent is down")
+    h1.ip("link", "set", tap, "nomaster")  # damage while it is down
+    a.start()
+    wait_for(lambda: "master kbr-" in h1.ip("link", "show", tap).stdout, timeout=30,
+             interval=0.5, what="the agent to put the tap back on its bridge")
+    mark = len(world.console("neta"))
+    world.wait_line("neta", r"^HTTP-OK netb$", after=mark, timeout=30)
+
+
 def test_nothing_is_left_after_everything_is_deleted(world):
     api = world.api
     for vm in world.vms.values():
