@@ -377,6 +377,9 @@ def test_reapply_is_idempotent_and_removal_removes(lab):
     h.apply(spec)
     pid = h.dnsmasq_pid(l3)
     svc = h.svc_ns(l3)
+    # let the kernel's own late notices of the first apply (a bridge's
+    # carrier coming up once its ports are) pass before listening
+    time.sleep(1.0 * SLOW)
 
     mons = [subprocess.Popen(["ip", "-n", ns, "monitor", "link", "address", "route"],
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)

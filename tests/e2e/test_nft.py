@@ -95,8 +95,10 @@ def dump(tmp_path_factory):
         f.write(DRIVER)
     libs = sh("pkg-config", "--libs", *PKGS).stdout.split()
     src_dir = os.path.join(os.path.dirname(__file__), "..", "..", "src")
-    sh("cc", "-std=gnu11", "-D_GNU_SOURCE", "-I" + src_dir, "-o", out, src, *objs, *libs,
-       "-lpthread", "-lm", timeout=120)
+    # objects of a SANITIZE=1 build need the sanitizers' runtimes
+    san = ["-fsanitize=address,undefined"] if "build-san" in BUILD else []
+    sh("cc", "-std=gnu11", "-D_GNU_SOURCE", *san, "-I" + src_dir, "-o", out, src, *objs,
+       *libs, "-lpthread", "-lm", timeout=120)
     return out
 
 
