@@ -268,25 +268,16 @@ static int sg_on_create(struct http_request *req, json_t *doc, struct kerr *e)
  * and the VMs' names in out. */
 static int sg_members(const json_t *sg, char *out, size_t outlen, int64_t *ret_nics)
 {
-	struct list_query q;
 	json_t *items = NULL, *vm, *nic, *v;
-	int64_t total = 0, nics = 0;
+	int64_t nics = 0;
 	size_t i, k, j, n = 0;
 	char *pat;
 	int r;
 
 	out[0] = '\0';
-	list_query_init(&q);
-	q.account_id = jstr(sg, "account_id");
-	q.limit = 0;
 	pat = xasprintf("%%\"%s\"%%", jstr(sg, "id"));
-	r = query_add_eq(&q, "nics", pat);
+	r = netapi_list_like("vms", jstr(sg, "account_id"), "nics", pat, &items);
 	free(pat);
-	if (r == 0) {
-		q.filters[q.nfilters - 1].op = OP_LIKE;
-		r = store_list("vms", &q, &items, &total);
-	}
-	list_query_free(&q);
 	if (r < 0)
 		return r;
 	json_array_foreach(items, i, vm)
@@ -316,25 +307,16 @@ static int sg_members(const json_t *sg, char *out, size_t outlen, int64_t *ret_n
 /* Other groups of the account with a rule naming group id. */
 static int sg_referrers(const json_t *sg, char *out, size_t outlen, int64_t *ret_n)
 {
-	struct list_query q;
 	json_t *items = NULL, *it;
-	int64_t total = 0, cnt = 0;
+	int64_t cnt = 0;
 	size_t i, n = 0;
 	char *pat;
 	int r;
 
 	out[0] = '\0';
-	list_query_init(&q);
-	q.account_id = jstr(sg, "account_id");
-	q.limit = 0;
 	pat = xasprintf("%%\"remote_group_id\":\"%s\"%%", jstr(sg, "id"));
-	r = query_add_eq(&q, "rules", pat);
+	r = netapi_list_like("security-groups", jstr(sg, "account_id"), "rules", pat, &items);
 	free(pat);
-	if (r == 0) {
-		q.filters[q.nfilters - 1].op = OP_LIKE;
-		r = store_list("security-groups", &q, &items, &total);
-	}
-	list_query_free(&q);
 	if (r < 0)
 		return r;
 	json_array_foreach(items, i, it)

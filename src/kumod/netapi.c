@@ -18,12 +18,29 @@
 #include "kumod/netsync.h"
 #include "kumod/store.h"
 
+int netapi_list_like(const char *kind, const char *account_id, const char *field,
+                     const char *pattern, json_t **ret)
+{
+	struct list_query q;
+	int64_t total = 0;
+	int r;
+
+	list_query_init(&q);
+	q.account_id = account_id;
+	q.limit = 0;
+	r = query_add_eq(&q, field, pattern);
+	if (r == 0) {
+		q.filters[q.nfilters - 1].op = OP_LIKE;
+		r = store_list(kind, &q, ret, &total);
+	}
+	list_query_free(&q);
+	return r;
+}
+
 int netapi_nic_find(const char *account_id, const char *nic_id, const char *field, json_t **ret_vm,
                     json_t **ret_nic, struct kerr *e)
 {
-	struct list_query q;
 	json_t *items = NULL, *vm, *nic;
-	int64_t total = 0;
 	size_t i, k;
 	char *pat;
 	int r;
@@ -34,17 +51,9 @@ int netapi_nic_find(const char *account_id, const char *nic_id, const char *fiel
 	/* The NIC list of a VM is stored as JSON text: LIKE finds the few
 	 * VMs that can hold it (ids are hex and '-', no wildcards), and the
 	 * loop below checks exactly. */
-	list_query_init(&q);
-	q.account_id = account_id;
-	q.limit = 0;
 	pat = xasprintf("%%\"id\":\"%s\"%%", nic_id);
-	r = query_add_eq(&q, "nics", pat);
+	r = netapi_list_like("vms", account_id, "nics", pat, &items);
 	free(pat);
-	if (r == 0) {
-		q.filters[q.nfilters - 1].op = OP_LIKE;
-		r = store_list("vms", &q, &items, &total);
-	}
-	list_query_free(&q);
 	if (r < 0)
 		return kerr_set(e, r, "", "cannot read the VMs");
 	r = -ENOENT;

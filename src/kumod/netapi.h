@@ -35,6 +35,10 @@
  * destroyed has no usable NICs. 404 naming field when there is none. */
 int netapi_nic_find(const char *account_id, const char *nic_id, const char *field, json_t **ret_vm,
                     json_t **ret_nic, struct kerr *e);
+/* Every object of kind in account_id (NULL = all) whose field, as stored
+ * JSON text, matches the SQL LIKE pattern (callers check exactly). */
+int netapi_list_like(const char *kind, const char *account_id, const char *field,
+                     const char *pattern, json_t **ret);
 bool netapi_l3_has(const json_t *l3, const char *service);
 /* The L3 network of a NIC (owned), which must offer service: 409 naming
  * field, the NIC and the network otherwise. */
