@@ -342,6 +342,33 @@ def test_bandwidth_limits_are_on_the_tap(world):
     assert tap in rules and "limit rate over" in rules, rules
 
 
+def test_vlan_without_kernel_support_fails_clearly(world):
+    """This kernel has no 802.1Q: a VM on a VLAN network fails to be
+    created, with an error naming what is missing, and nothing is left."""
+    api = world.api
+    zone = world.pub_l2["zone_id"]
+    l2 = api.ok("POST", "/v1/l2-networks", {"name": "vl7", "zone_id": zone, "type": "vlan",
+                                            "vlan": 7, "physical_interface": "pub0"})
+    l3 = api.ok("POST", "/v1/l3-networks", {"name": "vl7net", "l2_network_id": l2["id"],
+                                            "cidr": "10.61.0.0/24"})
+    job = api.ok("POST", "/v1/vms", {
+        "name": "vlvm", "image_id": world.image, "instance_offering_id": world.offering,
+        "l3_network_ids": [l3["id"]], "host_id": world.hosts["neth1"]["id"]})
+    job = api.job(job, timeout=60)
+    assert job["state"] == "failed", job
+    assert "802.1Q" in job["error"]["message"], job["error"]
+    vm = api.ok("GET", "/v1/vms/" + job["resource_id"])
+    assert vm["state"] == "error" and vm["nics"][0]["ip"] is None, vm
+    job = api.ok("DELETE", "/v1/vms/%s?wait=30" % vm["id"])
+    assert job["state"] == "succeeded", job
+    api.ok("DELETE", "/v1/l3-networks/" + l3["id"])
+    api.ok("DELETE", "/v1/l2-networks/" + l2["id"])
+    vl = "kvl-" + l2["id"].replace("-", "")[:8]
+    wait_for(lambda: not [n for n in links(world.ns["h1"].name) if n == vl or
+                          n == "kbr-" + l2["id"].replace("-", "")[:8]],
+             timeout=20, interval=0.5, what="the VLAN network's links to go")
+
+
 def test_agent_crash_loses_nothing_and_restart_repairs(world):
     """The agent is killed; the datapath and dnsmasq keep serving; damage
     done meanwhile is repaired when it starts again."""
