@@ -394,6 +394,17 @@ def test_reapply_is_idempotent_and_removal_removes(lab):
         for m in mons:
             m.terminate()
     changes = "".join(m.communicate()[0] for m in mons)
+    # the kernel's IPv6 link-local addresses of the first apply's links
+    # appear once their duplicate address detection ends, late under load:
+    # not a change of the re-apply
+    kept, skip = [], False
+    for line in changes.splitlines():
+        if line.startswith((" ", "\t")) and skip:
+            continue
+        skip = "fe80::" in line
+        if not skip:
+            kept.append(line)
+    changes = "\n".join(kept)
     assert changes == "", "re-applying the same spec changed:\n" + changes
     assert took < 1.0 * SLOW, took
     assert h.dnsmasq_pid(l3) == pid
