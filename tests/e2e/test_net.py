@@ -342,6 +342,19 @@ def test_bandwidth_limits_are_on_the_tap(world):
     assert tap in rules and "limit rate over" in rules, rules
 
 
+def test_stopped_and_started_vm_keeps_its_network(world):
+    """The tap outlives QEMU: a VM started again is on its network again,
+    with the same address."""
+    api, vm = world.api, world.vms["neta"]
+    job = api.ok("POST", "/v1/vms/%s/actions/stop?wait=90" % vm["id"], {"force": True})
+    assert job["state"] == "succeeded", job
+    mark = len(world.console("neta"))
+    job = api.ok("POST", "/v1/vms/%s/actions/start?wait=90" % vm["id"], {})
+    assert job["state"] == "succeeded", job
+    world.wait_line("neta", r"^KUMO-NET eth0 %s/24$" % re.escape(nic(vm)["ip"]), after=mark)
+    world.wait_line("neta", r"^HTTP-OK netb$", after=mark)
+
+
 def test_vlan_without_kernel_support_fails_clearly(world):
     """This kernel has no 802.1Q: a VM on a VLAN network fails to be
     created, with an error naming what is missing, and nothing is left."""
