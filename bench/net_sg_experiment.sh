@@ -7,6 +7,8 @@
 # in the bridge family with dynamic flow sets (a candidate for kumo_sg on
 # kernels without nf_conntrack_bridge), beside a plain veth pair. Usage:
 # [T=seconds] bash bench/net_sg_experiment.sh
+# (c) keeps its flows in a table of its own (kumo_flow) that a rule reload
+# never replaces: kumo_sg marks what it allows, kumo_flow remembers it.
 set -u
 P=kx$$
 H=$P-h A=$P-a B=$P-b R1=$P-r1 R2=$P-r2
@@ -41,23 +43,39 @@ table inet t {
 N
 }
 rules_flow() { ip netns exec $H sysctl -qw net.bridge.bridge-nf-call-iptables=0; ip netns exec $H nft flush ruleset; ip netns exec $H nft -f - <<'N'
-table bridge t {
+table bridge kumo_flow {
+  set flows { typeof iifname . ip daddr . meta l4proto . th sport . th dport; flags dynamic, timeout; timeout 300s; size 262144; }
+  chain pre {
+    type filter hook forward priority -10; policy accept;
+    ether type != ip return
+    iifname . ip daddr . meta l4proto . th sport . th dport @flows update @flows { iifname . ip daddr . meta l4proto . th sport . th dport } meta mark set meta mark | 0x01000000
+    oifname . ip saddr . meta l4proto . th dport . th sport @flows meta mark set meta mark | 0x02000000
+  }
+  chain post {
+    type filter hook forward priority 10; policy accept;
+    meta mark & 0x04000000 == 0x04000000 add @flows { iifname . ip daddr . meta l4proto . th sport . th dport }
+    meta mark & 0x08000000 == 0x08000000 add @flows { oifname . ip saddr . meta l4proto . th dport . th sport }
+    meta mark & 0x0f000000 != 0 meta mark set meta mark & 0xf0ffffff
+  }
+}
+table bridge kumo_sg {
   set sg_in { type ipv4_addr . inet_proto . inet_service; flags interval;
     elements = { 10.8.0.0/24 . tcp . 5999, 0.0.0.0/0 . icmp . 0-65535, 192.0.2.0/24 . tcp . 1-1000, 198.51.100.0/24 . udp . 53 } }
-  set f_b { type ipv4_addr . inet_proto . inet_service . inet_service; flags dynamic, timeout; timeout 300s; size 65536; }
   chain nin {
-    ip saddr . meta l4proto . th dport . th sport @f_b accept
+    meta mark & 0x02000000 == 0x02000000 accept
     udp sport 67 udp dport 68 accept
-    ip saddr . meta l4proto . th dport @sg_in add @f_b { ip saddr . meta l4proto . th dport . th sport } accept
+    ip saddr . meta l4proto . th dport @sg_in meta mark set meta mark | 0x08000000 accept
     drop
   }
   chain nout {
-    update @f_b { ip daddr . meta l4proto . th sport . th dport } accept
+    meta mark & 0x01000000 == 0x01000000 return
+    meta mark set meta mark | 0x04000000 return
   }
   chain fwd2 {
-    type filter hook forward priority 0;
-    ether type ip oifname vmap { "ktp-b" : jump nin }
-    ether type ip iifname vmap { "ktp-b" : jump nout }
+    type filter hook forward priority 0; policy accept;
+    ether type != ip return
+    iifname vmap { "ktp-b" : jump nout }
+    oifname vmap { "ktp-b" : jump nin }
   }
 }
 N
@@ -70,5 +88,5 @@ for round in 1 2 3; do
   rules_none; echo "round $round: bridge-none $(run $A 10.8.0.2)"
   rules_ct; echo "round $round: bridge-ct $(run $A 10.8.0.2)"
   rules_flow; echo "round $round: bridge-flow $(run $A 10.8.0.2)"
-  ip netns exec $H nft list set bridge t f_b | grep -c timeout
+  ip netns exec $H nft list set bridge kumo_flow flows | grep -c expires
 done
