@@ -164,6 +164,11 @@ def agent(host_ns, host_id, state_dir, spec=None, clear=False, timeout=120):
 def new_host(name):
     h = (ns_add(PFX + name), new_id(), tempfile.mkdtemp(prefix="kumo-bench-net-"))
     hosts.append(h)
+    # Kumo's groups filter in the bridge family and need no br_netfilter; a
+    # host that runs no other firewalled bridge turns its hooks off
+    # (docs/OPERATIONS.md, "Networks"). KUMO_BENCH_BRNF=1 keeps them on.
+    if os.environ.get("KUMO_BENCH_BRNF") != "1":
+        run(["sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=0"], ns=h[0], check=False)
     return h
 
 

@@ -842,31 +842,17 @@ static void apply_vm_ends(struct run *r)
 	}
 }
 
-/* The host's nftables (kumo_l2, kumo_sg, kumo_qos), or none of them. */
+/* The host's nftables (kumo_l2, kumo_sg, kumo_flow, kumo_qos), or none
+ * of them. No br_netfilter: the groups filter in the bridge family. */
 static void apply_host_nft(struct run *r, bool clear)
 {
 	char err[ERRLEN];
 	char *script = NULL;
-	int k;
 
 	if (clear || (r->s->nl2 == 0 && r->s->nnic == 0)) {
 		/* nothing to filter: no table of ours stays */
 		json_object_del(r->n->nft_done, "");
 		svc_nft_run(NULL, NULL, "host", r->e);
-		return;
-	}
-	k = ns_sysctl(NULL, "net/bridge/bridge-nf-call-iptables", "1");
-	if (k == -ENOENT) {
-		char *argv[] = { "modprobe", "-q", "br_netfilter", NULL };
-
-		nl_run(argv, NULL, NULL, 0, NULL, NULL, NL_TIMEOUT_MS);
-		k = ns_sysctl(NULL, "net/bridge/bridge-nf-call-iptables", "1");
-	}
-	if (k < 0) {
-		net_fail(r->e, k == -ENOENT ? "NotSupported" : "NetworkError",
-		         "host cannot filter bridged traffic: %s",
-		         k == -ENOENT ? "br_netfilter is not loaded (no /proc/sys/net/bridge)"
-		                      : strerror(-k));
 		return;
 	}
 	script = nft_host_script(r->s->j, err, sizeof(err));

@@ -91,9 +91,10 @@
  * uplink pair kup-<l3 x8> (on the public L2's bridge) / kup0 (inside).
  * Namespaces: kumo-<host x8>-<l3 x8> (the host's part keeps two agents on
  * one machine, as in the tests, apart). nftables tables: kumo_l2 (bridge:
- * anti-spoofing, keeping service answers off the overlay), kumo_sg (inet,
- * security groups, seen through br_netfilter), kumo_qos (netdev, the
- * guests' send limits); in each namespace kumo_nat and kumo_svc (inet).
+ * anti-spoofing, keeping service answers off the overlay), kumo_sg and
+ * kumo_flow (bridge: security groups and the flows they allowed),
+ * kumo_qos (netdev, the guests' send limits); in each namespace kumo_nat
+ * and kumo_svc (inet).
  */
 #pragma once
 

@@ -12,10 +12,13 @@
  *    that has a local service namespace (kvx-, kvl-, the flat interface),
  *    frames from or to a gateway MAC, ARP about a gateway address and DHCP
  *    are dropped both ways, so each host's namespace serves its own VMs.
- *  - inet kumo_sg: bridged IPv4 seen through br_netfilter (iifname and
- *    oifname are the bridge there). One conntrack zone per bridge; the
- *    sending NIC is found by (bridge, source address), the receiving one by
- *    (bridge, destination address), through verdict maps. Each security
+ *  - bridge kumo_sg and kumo_flow: stateful security groups without
+ *    conntrack (this kernel has none in the bridge family, and going
+ *    through br_netfilter costs a fifth of the throughput). The sending
+ *    NIC's port jumps to its egress chain, the receiving one's to its
+ *    ingress chain, through verdict maps; kumo_flow (write_flow) recognises
+ *    flows allowed before and remembers the new ones kumo_sg allows,
+ *    passing marks between the two tables. Each security
  *    group and direction is ONE interval-concatenation set of
  *    address . protocol . port, so 1,000 rules are one lookup. The rules of
  *    a group may overlap (a port from anywhere, everything from a member)
@@ -925,62 +928,148 @@ static void write_l2(struct out *o, const struct host *h)
 	  "}\n");
 }
 
-static const char *nic_bridge(const struct host *h, const struct nic *n)
+/* Marks between kumo_flow and kumo_sg (bits 24..27 of the packet mark,
+ * cleared again by kumo_flow before the frame leaves the bridge). */
+#define M_EST_OUT "0x01000000"   /* a flow the sending NIC may continue */
+#define M_EST_IN "0x02000000"    /* a flow the receiving NIC accepted */
+#define M_ALLOW_OUT "0x04000000" /* the sender's groups allowed a new flow */
+#define M_ALLOW_IN "0x08000000"  /* the receiver's groups allowed a new flow */
+#define FLOW_TCP_S 3600
+#define FLOW_UDP_S 180
+#define FLOW_ICMP_S 30
+#define FLOWS_MAX 262144
+
+/* bridge kumo_flow: the flows the groups allowed, keyed by (NIC port,
+ * peer address, protocol, NIC port number, peer port number) and echo
+ * ids for ping. It is never replaced, so that a rule change or a new VM
+ * does not forget the connections that are open (what conntrack would
+ * keep; this kernel has no conntrack in the bridge family): the script
+ * only declares it and rewrites its two chains, which run just before
+ * and just after kumo_sg's (whose "filter" is -200 in this family). */
+static void write_flow(struct out *o, const struct host *h)
 {
-	return h->l2[h->l3[n->l3].l2].bridge;
+	static const char key_out[] = "iifname . ip daddr . meta l4proto . th sport . th dport";
+	static const char key_in[] = "oifname . ip saddr . meta l4proto . th dport . th sport";
+	size_t i, n;
+
+	P(o,
+	  "table bridge kumo_flow {\n"
+	  "\tset flows {\n\t\ttypeof %s\n\t\tsize %d\n\t\tflags dynamic,timeout\n\t}\n"
+	  "\tset echoes {\n\t\ttypeof iifname . ip daddr . icmp id\n\t\tsize %d\n"
+	  "\t\tflags dynamic,timeout\n\t}\n"
+	  "\tset ports {\n\t\ttype ifname\n\t}\n"
+	  "\tchain pre {\n\t\ttype filter hook forward priority filter - 10; policy accept;\n\t}\n"
+	  "\tchain track {\n\t}\n"
+	  "\tchain post {\n\t\ttype filter hook forward priority filter + 10; policy accept;\n\t}\n"
+	  "}\n"
+	  "flush chain bridge kumo_flow pre\n"
+	  "flush chain bridge kumo_flow track\n"
+	  "flush chain bridge kumo_flow post\n"
+	  "flush set bridge kumo_flow ports\n",
+	  key_out, FLOWS_MAX, FLOWS_MAX / 4);
+	/* only frames from or to a filtered NIC are looked at */
+	for (i = 0, n = 0; i < h->nnics; i++)
+		if (h->nics[i].nsgs)
+			P(o, "%s\"ktp-%s\"", n++ ? ", " : "add element bridge kumo_flow ports { ",
+			  h->nics[i].x8);
+	P(o, "%s", n ? " }\n" : "");
+	P(o, "add rule bridge kumo_flow pre ether type != ip return\n"
+	     "add rule bridge kumo_flow pre iifname @ports goto track\n"
+	     "add rule bridge kumo_flow pre oifname @ports goto track\n");
+	/* known flows: the sender's refreshes its entry */
+	P(o,
+	  "add rule bridge kumo_flow track meta l4proto tcp %s @flows "
+	  "update @flows { %s timeout %ds } meta mark set meta mark | " M_EST_OUT "\n",
+	  key_out, key_out, FLOW_TCP_S);
+	P(o,
+	  "add rule bridge kumo_flow track meta l4proto udp %s @flows "
+	  "update @flows { %s timeout %ds } meta mark set meta mark | " M_EST_OUT "\n",
+	  key_out, key_out, FLOW_UDP_S);
+	P(o,
+	  "add rule bridge kumo_flow track meta l4proto { tcp, udp } %s @flows "
+	  "meta mark set meta mark | " M_EST_IN "\n",
+	  key_in);
+	P(o, "add rule bridge kumo_flow track icmp type echo-reply iifname . ip daddr . icmp id "
+	     "@echoes meta mark set meta mark | " M_EST_OUT "\n");
+	P(o, "add rule bridge kumo_flow track icmp type echo-reply oifname . ip saddr . icmp id "
+	     "@echoes meta mark set meta mark | " M_EST_IN "\n");
+	/* new flows the groups allowed */
+	P(o, "add rule bridge kumo_flow post meta mark & 0x0c000000 == 0 return\n");
+	for (int in = 0; in < 2; in++) {
+		const char *m = in ? M_ALLOW_IN : M_ALLOW_OUT, *k = in ? key_in : key_out;
+
+		P(o,
+		  "add rule bridge kumo_flow post meta mark & %s == %s meta l4proto tcp "
+		  "add @flows { %s timeout %ds }\n",
+		  m, m, k, FLOW_TCP_S);
+		P(o,
+		  "add rule bridge kumo_flow post meta mark & %s == %s meta l4proto udp "
+		  "add @flows { %s timeout %ds }\n",
+		  m, m, k, FLOW_UDP_S);
+		P(o,
+		  "add rule bridge kumo_flow post meta mark & %s == %s icmp type echo-request "
+		  "add @echoes { %s . ip %s . icmp id timeout %ds }\n",
+		  m, m, in ? "oifname" : "iifname", in ? "saddr" : "daddr", FLOW_ICMP_S);
+	}
+	P(o, "add rule bridge kumo_flow post meta mark set meta mark & 0xf0ffffff\n");
 }
 
 static int write_sg(struct ctx *c, struct out *o, const struct host *h)
 {
 	size_t i, k, n;
-	char ip[16];
 	int r;
 
-	table_replace(o, "inet", "kumo_sg");
+	write_flow(o, h);
+	table_replace(o, "bridge", "kumo_sg");
 	for (i = 0; i < h->nsgs; i++)
 		if ((r = write_sg_set(c, o, &h->sgs[i], true)) < 0 ||
 		    (r = write_sg_set(c, o, &h->sgs[i], false)) < 0)
 			return r;
 	for (int dir = 0; dir < 2; dir++) {
-		P(o, "\tmap nic_%s {\n\t\ttype ifname . ipv4_addr : verdict\n", dir ? "in" : "out");
+		P(o, "\tmap nic_%s {\n\t\ttype ifname : verdict\n", dir ? "in" : "out");
 		for (i = 0, n = 0; i < h->nnics; i++) {
 			if (!h->nics[i].nsgs)
 				continue;
-			ip_str(h->nics[i].ip, ip);
-			P(o, "%s\"%s\" . %s : jump nic_%s_%s",
-			  n++ ? ",\n\t\t\t" : "\t\telements = { ", nic_bridge(h, &h->nics[i]), ip,
-			  h->nics[i].x8, dir ? "in" : "out");
+			P(o, "%s\"ktp-%s\" : jump nic_%s_%s",
+			  n++ ? ",\n\t\t\t" : "\t\telements = { ", h->nics[i].x8, h->nics[i].x8,
+			  dir ? "in" : "out");
 		}
 		P(o, "%s\t}\n", n ? " }\n" : "");
 	}
-	/* one conntrack zone per bridge: equal CIDRs of two L2s stay apart */
-	P(o,
-	  "\tchain prerouting {\n\t\ttype filter hook prerouting priority raw; policy accept;\n");
-	for (i = 0; i < h->nl2; i++)
-		P(o, "%s\"%s\" : %u", i ? ", " : "\t\tct zone set iifname map { ", h->l2[i].bridge,
-		  h->l2[i].zone);
-	P(o, "%s\t}\n", h->nl2 ? " }\n" : "");
+	/* A NIC is its bridge port here: the sender's egress chain returns
+	 * when allowed, so that a local receiver's ingress is checked too. */
 	P(o, "\tchain forward {\n"
 	     "\t\ttype filter hook forward priority filter; policy accept;\n"
-	     "\t\tiifname != \"kbr-*\" return\n"
-	     "\t\tct state established,related accept\n"
-	     "\t\tct state invalid drop\n"
-	     "\t\tiifname . ip saddr vmap @nic_out\n"
-	     "\t\toifname . ip daddr vmap @nic_in\n"
+	     "\t\tether type != ip return\n"
+	     "\t\tiifname vmap @nic_out\n"
+	     "\t\toifname vmap @nic_in\n"
 	     "\t}\n");
 	for (i = 0; i < h->nnics; i++) {
 		const struct nic *nc = &h->nics[i];
 		if (!nc->nsgs)
 			continue;
-		/* egress: returns when allowed, so that the receiver's ingress is checked too */
-		P(o, "\tchain nic_%s_out {\n\t\tudp sport 68 udp dport 67 return\n", nc->x8);
+		P(o,
+		  "\tchain nic_%s_out {\n"
+		  "\t\tmeta mark & " M_EST_OUT " == " M_EST_OUT " return\n"
+		  "\t\tip frag-off & 0x1fff != 0 return\n"
+		  "\t\tudp sport 68 udp dport 67 return\n",
+		  nc->x8);
 		for (k = 0; k < nc->nsgs; k++)
-			P(o, "\t\tip daddr . meta l4proto . th dport @sg_%s_out return\n",
+			P(o,
+			  "\t\tip daddr . meta l4proto . th dport @sg_%s_out "
+			  "meta mark set meta mark | " M_ALLOW_OUT " return\n",
 			  h->sgs[nc->sgs[k]].x8);
 		P(o, "\t\tdrop\n\t}\n");
-		P(o, "\tchain nic_%s_in {\n\t\tudp sport 67 udp dport 68 accept\n", nc->x8);
+		P(o,
+		  "\tchain nic_%s_in {\n"
+		  "\t\tmeta mark & " M_EST_IN " == " M_EST_IN " accept\n"
+		  "\t\tip frag-off & 0x1fff != 0 accept\n"
+		  "\t\tudp sport 67 udp dport 68 accept\n",
+		  nc->x8);
 		for (k = 0; k < nc->nsgs; k++)
-			P(o, "\t\tip saddr . meta l4proto . th dport @sg_%s_in accept\n",
+			P(o,
+			  "\t\tip saddr . meta l4proto . th dport @sg_%s_in "
+			  "meta mark set meta mark | " M_ALLOW_IN " accept\n",
 			  h->sgs[nc->sgs[k]].x8);
 		P(o, "\t\tdrop\n\t}\n");
 	}
@@ -1034,7 +1123,8 @@ char *nft_host_delete_script(void)
 {
 	static const char *const t[][2] = {
 		{ "bridge", "kumo_l2" },
-		{ "inet", "kumo_sg" },
+		{ "bridge", "kumo_sg" },
+		{ "bridge", "kumo_flow" },
 		{ "netdev", "kumo_qos" },
 	};
 	struct buf b;

@@ -11,9 +11,9 @@
 
 #include <jansson.h>
 
-/* The host netns' tables kumo_l2 (bridge), kumo_sg (inet; needs
- * net.bridge.bridge-nf-call-iptables=1, set by net.c) and kumo_qos
- * (netdev; one chain per NIC with a send limit). Returns a malloc'd
+/* The host netns' tables kumo_l2, kumo_sg (bridge), kumo_flow (bridge;
+ * declared, never replaced: it keeps the open flows across reloads) and
+ * kumo_qos (netdev; one chain per NIC with a send limit). Returns a malloc'd
  * script, or NULL with err filled when the spec is malformed. */
 char *nft_host_script(const json_t *spec, char *err, size_t errlen);
 /* The same tables, only deleted (used when the spec is empty). */

@@ -155,7 +155,23 @@ static void test_host_fragments(void **state)
 	/* atomic replacement of the three tables, in one script */
 	assert_has(
 	    s, "table bridge kumo_l2 {}\ndelete table bridge kumo_l2\ntable bridge kumo_l2 {\n");
-	assert_has(s, "table inet kumo_sg {}\ndelete table inet kumo_sg\ntable inet kumo_sg {\n");
+	assert_has(
+	    s, "table bridge kumo_sg {}\ndelete table bridge kumo_sg\ntable bridge kumo_sg {\n");
+	/* the flows are never replaced: declared, then their chains rewritten */
+	assert_lacks(s, "delete table bridge kumo_flow");
+	assert_has(s, "flush chain bridge kumo_flow pre\nflush chain bridge kumo_flow track\n"
+	              "flush chain bridge kumo_flow post\nflush set bridge kumo_flow ports\n");
+	/* only filtered NICs' frames are tracked (c is in no group) */
+	assert_has(s,
+	           "add element bridge kumo_flow ports { \"ktp-4a000000\", \"ktp-4b000000\" }\n");
+	assert_has(s, "add rule bridge kumo_flow pre iifname @ports goto track\n");
+	assert_has(s, "add @flows { iifname . ip daddr . meta l4proto . th sport . th dport "
+	              "timeout 3600s }");
+	assert_has(s, "add @flows { oifname . ip saddr . meta l4proto . th dport . th sport "
+	              "timeout 180s }");
+	assert_has(s, "update @flows { iifname . ip daddr . meta l4proto . th sport . th dport "
+	              "timeout 3600s } meta mark set meta mark | 0x01000000");
+	assert_has(s, "add rule bridge kumo_flow post meta mark set meta mark & 0xf0ffffff\n");
 	assert_has(s, "table netdev kumo_qos {}\ndelete table netdev kumo_qos\ntable netdev "
 	              "kumo_qos {\n");
 	/* anti-spoofing: sets keyed by port . MAC . address, everything else dropped */
@@ -175,19 +191,23 @@ static void test_host_fragments(void **state)
 	assert_lacks(s, "eth9");
 	assert_has(s, "oifname @uplinks jump uplink_out");
 	assert_has(s, "udp dport { 67, 68 } drop");
-	/* security groups: a zone per bridge, verdict maps, one set per group and direction */
-	assert_has(
-	    s, "ct zone set iifname map { \"kbr-2a2b3c4d\" : 10795, \"kbr-2b000000\" : 11008 }");
-	assert_has(s,
-	           "ct state established,related accept\n\t\tct state invalid drop\n"
-	           "\t\tiifname . ip saddr vmap @nic_out\n\t\toifname . ip daddr vmap @nic_in\n");
-	assert_has(s, "\"kbr-2a2b3c4d\" . 10.0.0.5 : jump nic_4a000000_out");
-	assert_has(s, "\"kbr-2a2b3c4d\" . 10.0.0.6 : jump nic_4b000000_in");
+	/* security groups: verdict maps by port, one set per group and direction */
+	assert_lacks(s, "ct ");
+	assert_has(s, "\t\tether type != ip return\n"
+	              "\t\tiifname vmap @nic_out\n\t\toifname vmap @nic_in\n");
+	assert_has(s, "\"ktp-4a000000\" : jump nic_4a000000_out");
+	assert_has(s, "\"ktp-4b000000\" : jump nic_4b000000_in");
 	assert_lacks(s, "nic_4c000000"); /* no groups: not filtered */
-	assert_has(s, "\tchain nic_4b000000_in {\n\t\tudp sport 67 udp dport 68 accept\n"
-	              "\t\tip saddr . meta l4proto . th dport @sg_5a000000_in accept\n"
-	              "\t\tip saddr . meta l4proto . th dport @sg_5b000000_in accept\n\t\tdrop\n");
-	assert_has(s, "ip daddr . meta l4proto . th dport @sg_5a000000_out return\n");
+	assert_has(s, "\tchain nic_4b000000_in {\n"
+	              "\t\tmeta mark & 0x02000000 == 0x02000000 accept\n"
+	              "\t\tip frag-off & 0x1fff != 0 accept\n"
+	              "\t\tudp sport 67 udp dport 68 accept\n"
+	              "\t\tip saddr . meta l4proto . th dport @sg_5a000000_in "
+	              "meta mark set meta mark | 0x08000000 accept\n"
+	              "\t\tip saddr . meta l4proto . th dport @sg_5b000000_in "
+	              "meta mark set meta mark | 0x08000000 accept\n\t\tdrop\n");
+	assert_has(s, "ip daddr . meta l4proto . th dport @sg_5a000000_out "
+	              "meta mark set meta mark | 0x04000000 return\n");
 	t = set_text(s, "set sg_5a000000_in");
 	assert_has(t, "0.0.0.0/0 . 6 . 22,");             /* the port open to all */
 	assert_has(t, "10.0.0.0/24 . 6 . 23-30,");        /* the rest of 20-30 */
@@ -257,7 +277,8 @@ static void test_delete_script(void **state)
 
 	(void)state;
 	assert_string_equal(s, "table bridge kumo_l2 {}\ndelete table bridge kumo_l2\n"
-	                       "table inet kumo_sg {}\ndelete table inet kumo_sg\n"
+	                       "table bridge kumo_sg {}\ndelete table bridge kumo_sg\n"
+	                       "table bridge kumo_flow {}\ndelete table bridge kumo_flow\n"
 	                       "table netdev kumo_qos {}\ndelete table netdev kumo_qos\n");
 	free(s);
 }
@@ -643,8 +664,9 @@ static void test_sg_big(void **state)
 	assert_true((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 2000);
 	assert_has(s, "172.16.0.0/24 . 17 . 1000");
 	/* still one lookup per group in the NIC chains */
-	assert_has(s, "\tchain nic_4a000000_in {\n\t\tudp sport 67 udp dport 68 accept\n"
-	              "\t\tip saddr . meta l4proto . th dport @sg_5a000000_in accept\n\t\tdrop\n");
+	assert_has(s, "\t\tudp sport 67 udp dport 68 accept\n"
+	              "\t\tip saddr . meta l4proto . th dport @sg_5a000000_in "
+	              "meta mark set meta mark | 0x08000000 accept\n\t\tdrop\n");
 	free(s);
 	json_decref(spec);
 }
