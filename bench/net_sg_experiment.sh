@@ -3,9 +3,9 @@
 # An experiment, not a benchmark of Kumo as built: the same bridge path as
 # bench/net.sh (two veth "VM" ports on a bridge, in namespaces made here and
 # removed at exit), with (a) no filtering, (b) stateful filtering through
-# br_netfilter + conntrack (what kumo_sg does today), (c) stateful filtering
-# in the bridge family with dynamic flow sets (a candidate for kumo_sg on
-# kernels without nf_conntrack_bridge), beside a plain veth pair. Usage:
+# br_netfilter + conntrack (the first kumo_sg), (c) stateful filtering
+# in the bridge family with dynamic flow sets (the shape kumo_sg and
+# kumo_flow have now), beside a plain veth pair. Usage:
 # [T=seconds] bash bench/net_sg_experiment.sh
 # (c) keeps its flows in a table of its own (kumo_flow) that a rule reload
 # never replaces: kumo_sg marks what it allows, kumo_flow remembers it.
