@@ -444,27 +444,11 @@ static int read_join_token(const char *path, char **ret)
 	return 0;
 }
 
-/* The host's networks (net.h): with the qemu driver, once the host has an
- * id; the saved spec is applied again (before the VMs are restored, so
- * their taps exist). A failure is logged: kumod's next spec retries. */
+/* The host's networks (net.h), with the qemu driver, once it has an id. */
 static void host_net_setup(struct agent_host *h)
 {
-	struct driver_err e = { NULL, "" };
-	struct net *n = NULL;
-	char *dir;
-
-	if (h->net || !h->have_id || strcmp(h->a->driver->name, "qemu") != 0)
-		return;
-	dir = xasprintf("%s/net", h->dir);
-	if (net_new(dir, h->host_id, &n, &e) < 0) {
-		log_err("host %s: networks: %s", h->name, e.message);
-	} else {
-		if (net_restore(n, &e) < 0)
-			log_warn("host %s: restoring its networks: %s: %s", h->name, e.code,
-			         e.message);
-		h->net = n;
-	}
-	free(dir);
+	if (!h->net && h->have_id && !strcmp(h->a->driver->name, "qemu"))
+		h->net = net_open(h->dir, h->host_id, h->name);
 }
 
 /* POST /agent/v1/register. 0 when the host has an identity afterwards. */

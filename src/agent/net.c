@@ -1211,3 +1211,17 @@ int net_cli_main(int argc, char **argv)
 	free(absdir);
 	return r < 0 ? 1 : 0;
 }
+
+struct net *net_open(const char *host_dir, const char *host_id, const char *host_name)
+{
+	struct driver_err e = { NULL, "" };
+	struct net *n = NULL;
+	char *dir = xasprintf("%s/net", host_dir);
+
+	if (net_new(dir, host_id, &n, &e) < 0)
+		log_err("host %s: networks: %s", host_name, e.message);
+	else if (net_restore(n, &e) < 0)
+		log_warn("host %s: restoring its networks: %s: %s", host_name, e.code, e.message);
+	free(dir);
+	return n;
+}

@@ -118,6 +118,11 @@ int net_restore(struct net *n, struct driver_err *e);
  * support (module 8021q)", "dnsmasq failed to start: ..."), and what could
  * be applied is. Thread-safe (one apply at a time). */
 int net_apply(struct net *n, const json_t *spec, struct driver_err *e);
+/* net_new and net_restore for a host of the agent, its state in
+ * <host_dir>/net: the saved spec is applied again (before the VMs are
+ * restored, so that their taps exist). Failures are logged, not returned:
+ * kumod's next spec retries. NULL only when the state cannot be made. */
+struct net *net_open(const char *host_dir, const char *host_id, const char *host_name);
 /* Stops the metadata server's thread; leaves the datapath as it is (VMs
  * keep their network while the agent is down). */
 void net_free(struct net *n);

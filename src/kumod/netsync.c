@@ -47,6 +47,7 @@ struct pass {
 	json_t *members;  /* l3 id -> [{vm_id,name,host_id,ip,nic_id}] */
 	json_t *acct_vms; /* account id -> [vm docs] */
 	json_t *publics;  /* [public l3 docs], NULL until read */
+	json_t *by_nic;   /* kind -> nic id -> [eips or port-forwardings], NULL until read */
 };
 
 static void pass_init(struct pass *p)
@@ -55,6 +56,7 @@ static void pass_init(struct pass *p)
 	p->members = json_object();
 	p->acct_vms = json_object();
 	p->publics = NULL;
+	p->by_nic = NULL;
 }
 
 static void pass_free(struct pass *p)
@@ -63,6 +65,7 @@ static void pass_free(struct pass *p)
 	json_decref(p->members);
 	json_decref(p->acct_vms);
 	json_decref(p->publics);
+	json_decref(p->by_nic);
 }
 
 /* A document by kind and id through the pass's cache; NULL if missing. Borrowed. */
@@ -385,11 +388,40 @@ static json_t *nic_metadata(const json_t *vm, const json_t *nic, const char *pub
 	                 json_object_get(vm, "user_data") ?: json_null());
 }
 
-/* Adds what one local NIC brings to its L3's spec: EIPs and port forwards. */
-static const char *nic_nat(const json_t *nic, json_t *l3s)
+/* The EIPs or port forwardings (kind) of a NIC: every one of the kind is
+ * read once per pass, not once per NIC. Borrowed; NULL when none. */
+static json_t *of_nic(struct pass *p, const char *kind, const char *nic_id)
 {
-	json_t *eips = list_all("eips", "nic_id", jstr(nic, "id"));
-	json_t *pfs = list_all("port-forwardings", "nic_id", jstr(nic, "id")), *v;
+	json_t *idx, *all, *v;
+	size_t i;
+
+	if (!p->by_nic)
+		p->by_nic = json_object();
+	idx = json_object_get(p->by_nic, kind);
+	if (!idx) {
+		idx = json_object();
+		json_object_set_new(p->by_nic, kind, idx);
+		all = list_all(kind, NULL, NULL);
+		json_array_foreach(all, i, v)
+		{
+			const char *n = jstr(v, "nic_id");
+
+			if (!n)
+				continue;
+			if (!json_object_get(idx, n))
+				json_object_set_new(idx, n, json_array());
+			json_array_append(json_object_get(idx, n), v);
+		}
+		json_decref(all);
+	}
+	return json_object_get(idx, nic_id);
+}
+
+/* Adds what one local NIC brings to its L3's spec: EIPs and port forwards. */
+static const char *nic_nat(struct pass *p, const json_t *nic, json_t *l3s)
+{
+	json_t *eips = of_nic(p, "eips", jstr(nic, "id"));
+	json_t *pfs = of_nic(p, "port-forwardings", jstr(nic, "id")), *v;
 	json_t *l3 = json_object_get(l3s, jstr(nic, "l3_network_id"));
 	static __thread char pub[16];
 	const char *ret = NULL;
@@ -422,8 +454,6 @@ static const char *nic_nat(const json_t *nic, json_t *l3s)
 		              (json_int_t)jint(v, "private_port_start", start), "allowed_cidr",
 		              jstr(v, "allowed_cidr") ? jstr(v, "allowed_cidr") : "0.0.0.0/0"));
 	}
-	json_decref(eips);
-	json_decref(pfs);
 	return ret;
 }
 
@@ -529,7 +559,7 @@ static int build_spec(struct pass *p, const json_t *host, json_t **ret, struct k
 				json_object_set_new(l3s, l3_id, s);
 				add_unique(l3_ids, l3_id);
 			}
-			pub = nic_nat(nic, l3s);
+			pub = nic_nat(p, nic, l3s);
 			json_array_foreach(json_object_get(nic, "security_group_ids"), g, sg)
 			{
 				const char *sg_id = json_string_value(sg);
