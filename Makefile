@@ -6,7 +6,7 @@
 #   make SANITIZE=1 ASan + UBSan build (in build-san/)
 
 CC      ?= cc
-PKGS    := libmicrohttpd jansson sqlite3 libsodium inih uuid libcurl
+PKGS    := libmicrohttpd jansson sqlite3 libsodium inih uuid libcurl gnutls
 SANITIZE ?=
 ifeq ($(SANITIZE),1)
 BUILD   ?= build-san

@@ -20,8 +20,12 @@ Scenarios, measured in the same run (iperf3 TCP, one stream; ping):
   bridge+SG 1000 the same with 1,000 rules
   VXLAN+SG 10    two hosts joined by a veth underlay (MTU 1550, so the
                  overlay keeps 1500), a VXLAN L2, one VM on each host
-Throughput scenarios run ROUNDS times, interleaved with the reference; the
-median is printed. Ping: 200 echoes at 10 ms per round, all rounds pooled.
+Throughput: this machine's speed drifts by 10-20% within minutes, more than
+the differences measured, so every scenario run is paired with a run of the
+reference right beside it (reference first in odd rounds, second in even
+ones) and the ratio of the two is what counts: the median of ROUNDS paired
+ratios is the "% of plain veth" printed (the medians of the Gbit/s figures
+are printed too). Ping: 200 echoes at 10 ms per round, all rounds pooled.
 That the group really filters is checked (a port outside its rules must
 time out) before the datapath is measured.
 
@@ -33,7 +37,7 @@ then with one rule changed (warm), ROUNDS times (clearing in between).
 Targets: >= 90% of the plain pair's throughput with 10 rules, >= 85% with
 1,000 rules, applying 100 VMs' network in < 2 s.
 
-usage: net.py [SECONDS [ROUNDS]]   (defaults 5, 3; KUMO_BUILD: the build dir)
+usage: net.py [SECONDS [ROUNDS]]   (defaults 5, 5; KUMO_BUILD: the build dir)
 Exit status 1 if a scenario could not run (not when a target is missed).
 """
 import atexit
@@ -55,7 +59,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.environ.get("KUMO_BUILD", os.path.join(HERE, "..", "build"))
 AGENT = os.path.abspath(os.path.join(BUILD, "kumo-agent"))
 SECONDS = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 5
 PFX = "kb%d-" % os.getpid()
 PORT = 5201
 CLOSED_PORT = 5299  # in no rule: must be dropped
@@ -285,6 +289,7 @@ class Pair:
         self.label, self.client, self.server, self.ip = label, client_ns, server_ns, server_ip
         self.target = target  # fraction of the reference, or None
         self.gbps, self.pings, self.cpu, self.error, self.note = [], [], [], None, ""
+        self.ratios = []  # paired with a reference run right beside each run
         self.mtu = None
 
     def start_server(self):
@@ -518,20 +523,32 @@ def main():
         print("the reference does not work: nothing to compare with")
         return 1
 
+    refs_by_mtu = dict((p.mtu, p) for p in live if p.label.startswith("plain"))
+    others = [p for p in live if not p.label.startswith("plain")]
     for r in range(ROUNDS):
         # the order turns each round, so that no scenario always follows another
-        order = live[r % len(live):] + live[:r % len(live)]
+        order = others[r % len(others):] + others[:r % len(others)] if others else []
         for p in order:
             if p.error:
                 continue
+            ref_p = refs_by_mtu.get(p.mtu) or ref
             try:
-                p.iperf()
+                first, second = (ref_p, p) if r % 2 == 0 else (p, ref_p)
+                first.iperf()
+                second.iperf()
                 p.ping()
-                print("round %d: %-22s %6.2f Gbit/s" % (r + 1, p.label, p.gbps[-1]), flush=True)
+                p.ratios.append(p.gbps[-1] / ref_p.gbps[-1])
+                print("round %d: %-22s %6.2f Gbit/s, reference beside it %6.2f: %5.1f%%" % (
+                    r + 1, p.label, p.gbps[-1], ref_p.gbps[-1], 100 * p.ratios[-1]), flush=True)
             except Exception as e:  # noqa: BLE001
                 print("%s: %s" % (p.label, e), flush=True)
                 p.error = str(e)
                 failed.append((p.label, str(e)))
+        for q in refs_by_mtu.values():
+            try:
+                q.ping()
+            except Exception as e:  # noqa: BLE001
+                print("%s: %s" % (q.label, e), flush=True)
 
     for p in live:
         if p.label.startswith("bridge") and not p.error:
@@ -544,9 +561,9 @@ def main():
         print("apply 100 VMs: %s" % e, flush=True)
         failed.append(("apply 100 VMs", str(e)))
 
-    refs = dict((p.mtu, p.median()) for p in live if p.label.startswith("plain") and p.gbps)
     print()
-    print("| scenario | MTU | Gbit/s median (runs) | % of plain veth | ping avg ms | ping p99 ms "
+    print("| scenario | MTU | Gbit/s median (runs) | % of plain veth: median of paired "
+          "ratios (ratios) | ping avg ms | ping p99 ms "
           "| target | result |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for p in pairs:
@@ -556,8 +573,11 @@ def main():
                 "≥ %d%%" % round(p.target * 100) if p.target else "—"))
             continue
         m = p.median()
-        base = refs.get(p.mtu) or refs.get(1500)
-        pct = 100.0 * m / base if base else float("nan")
+        if p.ratios:
+            pct = 100.0 * statistics.median(p.ratios)
+            pcts = "%.0f%% (%s)" % (pct, "/".join("%.0f" % (100 * x) for x in p.ratios))
+        else:
+            pct, pcts = 100.0, "100%"
         avg, p99 = p.ping_stats()
         if p.label.startswith("plain"):
             target, result = "reference", "—"
@@ -566,8 +586,8 @@ def main():
             result = "**met**" if pct >= p.target * 100 else "**not met**"
         else:
             target, result = "— (reported)", "—"
-        print("| %s | %d | %.2f (%s) | %.0f%% | %.3f | %.3f | %s | %s |" % (
-            p.label, p.mtu, m, fmt_runs(p.gbps), pct, avg, p99, target, result))
+        print("| %s | %d | %.2f (%s) | %s | %.3f | %.3f | %s | %s |" % (
+            p.label, p.mtu, m, fmt_runs(p.gbps), pcts, avg, p99, target, result))
     for label, err in failed:
         if not any(p.label == label for p in pairs):
             print("| %s | | could not run: %s | | | | | — |" % (label, err[:200]))

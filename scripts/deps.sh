@@ -13,6 +13,7 @@ PKGS=(
 	sqlite3 curl wrk nginx-light
 	qemu-system-x86 qemu-utils dnsmasq-base nftables iproute2 iputils-ping iperf3
 	cpio kmod mtools dosfstools syslinux syslinux-common genisoimage
+	libgnutls28-dev redfishtool python3-sushy python3-jsonschema openipmi ipmitool
 )
 
 missing=()

@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "agent/driver.h"
 #include "common/config.h"
 
@@ -36,6 +38,15 @@ struct agent {
 	const struct config *cfg;        /* weak */
 
 	atomic_bool stop; /* set once, on SIGINT/SIGTERM */
+
+	/* The node's telemetry for heartbeats (the thermal runtime, when it
+	 * runs; NULL otherwise). telemetry gives the "telemetry" member of host
+	 * number index's next heartbeat (new reference, or NULL); telemetry_ack
+	 * hands back the "telemetry_seq" kumod answered (the events it has).
+	 * Called by the executor without any host lock held. */
+	json_t *(*telemetry)(void *cls, unsigned index);
+	void (*telemetry_ack)(void *cls, unsigned index, int64_t seq);
+	void *telemetry_cls;
 
 	/* Reachability of kumod across all hosts, so that an outage is logged
 	 * once for the process, not once per host and retry. */

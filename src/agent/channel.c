@@ -36,6 +36,7 @@
 
 #include "agent/channel.h"
 #include "agent/exec.h"
+#include "agent/host_int.h"
 #include "agent/journal.h"
 #include "agent/net.h"
 #include "common/buf.h"
@@ -72,67 +73,6 @@
 #define SECRET_MAX 1024
 #define DEFAULT_HEARTBEAT_S 5
 #define DEFAULT_POLL_WAIT_S 25
-
-struct pending {
-	char *id;     /* owned */
-	int64_t due;  /* mono_ms */
-	uint64_t seq; /* arrival order among equal due times */
-};
-
-struct outbox_entry {
-	uint64_t seq; /* the journal change that recorded it (0: on disk already) */
-	char *id;     /* owned */
-	char *result; /* owned; compact JSON */
-	struct outbox_entry *next;
-};
-
-struct agent_host {
-	struct agent *a; /* weak */
-	unsigned index;
-	char *name;          /* owned; the name registered */
-	char *dir;           /* owned; DIR/hosts/<index> */
-	char *identity_path; /* owned */
-	pthread_t poller, executor;
-	bool poller_started, executor_started;
-
-	pthread_mutex_t lock;
-	pthread_cond_t exec_cond; /* the executor waits on it */
-	pthread_cond_t poll_cond; /* the poller's backoff sleeps */
-
-	struct driver_host *dh; /* owned */
-	struct journal *j;      /* owned */
-	struct net *net;        /* owned; qemu driver, once the host has an id */
-
-	/* Identity. gen changes when it is dropped (a 401); the poller's
-	 * cancel hook reads it without the lock. */
-	bool have_id;
-	char *host_id; /* owned */
-	char *secret;  /* owned */
-	atomic_uint gen;
-	int64_t heartbeat_s, poll_wait_s;
-
-	/* Commands accepted by the poller, not yet given a due time. */
-	char **incoming; /* owned ids */
-	size_t nincoming, capincoming;
-	/* Commands waiting for their due time: a min-heap. */
-	struct pending **heap;
-	size_t nheap, capheap;
-	uint64_t seq;
-	/* Results not yet acknowledged by kumod, oldest first. */
-	struct outbox_entry *out_head, *out_tail;
-	size_t nout;
-	size_t post_single_left; /* after a refused batch: send one at a time */
-	unsigned down;           /* under a->lock: enum call bits whose last try failed */
-
-	/* Concurrent drivers: commands running on their own threads, and the
-	 * VMs they name (a VM's next command waits for the one running). */
-	unsigned nops;
-	pthread_cond_t ops_cond; /* nops went down */
-	char **busy_vms;         /* owned ids */
-	size_t nbusy, capbusy;
-	bool heartbeat_now; /* a VM changed by itself: tell kumod at once */
-	struct driver_env env;
-};
 
 /* The kinds of calls to kumod, for reachability. A host is "down" from a
  * failure until it is undone: a transport failure (kumod unreachable) by any
@@ -828,7 +768,7 @@ static void intake(struct agent_host *h, int64_t now)
 	h->nincoming = 0;
 }
 
-static bool vm_busy(const struct agent_host *h, const char *vm_id)
+bool host_vm_busy(const struct agent_host *h, const char *vm_id)
 {
 	for (size_t i = 0; vm_id && i < h->nbusy; i++)
 		if (!strcmp(h->busy_vms[i], vm_id))
@@ -836,7 +776,7 @@ static bool vm_busy(const struct agent_host *h, const char *vm_id)
 	return false;
 }
 
-static void vm_busy_set(struct agent_host *h, const char *vm_id, bool busy)
+void host_vm_busy_set(struct agent_host *h, const char *vm_id, bool busy)
 {
 	if (!vm_id)
 		return;
@@ -893,7 +833,7 @@ static void *op_main(void *arg)
 		json_decref(p);
 		free(t);
 	}
-	vm_busy_set(h, o->vm_id, false);
+	host_vm_busy_set(h, o->vm_id, false);
 	h->nops--;
 	pthread_cond_broadcast(&h->ops_cond);
 	pthread_cond_broadcast(&h->exec_cond);
@@ -921,7 +861,7 @@ static bool op_start(struct agent_host *h, struct pending *p)
 		return true; /* done meanwhile: nothing to run */
 	}
 	vm_id = exec_vm_id(payload);
-	if (vm_busy(h, vm_id))
+	if (host_vm_busy(h, vm_id))
 		return false;
 	o = xcalloc(1, sizeof(*o));
 	o->h = h;
@@ -939,7 +879,7 @@ static bool op_start(struct agent_host *h, struct pending *p)
 		free(o);
 		return false;
 	}
-	vm_busy_set(h, vm_id, true);
+	host_vm_busy_set(h, vm_id, true);
 	h->nops++;
 	free(p);
 	return true;
@@ -1147,7 +1087,17 @@ static bool maybe_heartbeat(struct executor *x, int64_t now)
 	gen = atomic_load(&h->gen);
 
 	pthread_mutex_unlock(&h->lock);
+	if (h->a->telemetry) {
+		json_t *t = h->a->telemetry(h->a->telemetry_cls, h->index);
+
+		if (t)
+			json_object_set_new(body, "telemetry", t);
+	}
 	r = http_client_request(x->c, "POST", path, body, CALL_TIMEOUT_S, &res);
+	if (r == 0 && res.status < 300 && h->a->telemetry_ack &&
+	    json_is_integer(json_object_get(res.json, "telemetry_seq")))
+		h->a->telemetry_ack(h->a->telemetry_cls, h->index,
+		                    jint(res.json, "telemetry_seq", 0));
 	pthread_mutex_lock(&h->lock);
 	json_decref(body);
 
@@ -1459,7 +1409,7 @@ struct agent_host *agent_host_free(struct agent_host *h)
 	if (h->dh && h->a->driver->host_stop)
 		h->a->driver->host_stop(h->dh);
 	pthread_mutex_lock(&h->lock);
-	while (h->nops > 0)
+	while (h->nops > 0 || h->nlocal > 0)
 		pthread_cond_wait(&h->ops_cond, &h->lock);
 	if (h->j && journal_dirty(h->j) != JOURNAL_CLEAN && journal_save(h->j) < 0)
 		log_err("host %s: cannot write the journal %s", h->name, journal_path(h->j));

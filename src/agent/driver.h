@@ -98,6 +98,9 @@ struct driver_ops {
 	 * Optional. */
 	const char *(*vm_state)(struct driver_host *dh, const struct journal_vm *vm);
 
+	/* The process running the VM (its QEMU), for CPU accounting and CPU
+	 * caps; 0 when none runs. Optional (drivers without processes). */
+	int (*vm_pid)(struct driver_host *dh, const char *vm_id);
 	/* Serial console output (an RPC, answered at once): from byte position
 	 * offset, or with offset < 0 the last tail_lines lines; at most max
 	 * bytes. Fills data with {"output","offset","next","truncated"}.

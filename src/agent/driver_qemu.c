@@ -1210,6 +1210,21 @@ static const char *qemu_vm_state(struct driver_host *dh, const struct journal_vm
 	return buf;
 }
 
+/* The QEMU process of a VM, for CPU accounting and caps. */
+static int qemu_vm_pid(struct driver_host *dh, const char *vm_id)
+{
+	struct qvm *vm = qvm_find(dh, vm_id);
+	int pid = 0;
+
+	if (!vm)
+		return 0;
+	pthread_mutex_lock(&vm->lock);
+	if (vm->q && vm->pid > 0)
+		pid = (int)vm->pid;
+	pthread_mutex_unlock(&vm->lock);
+	return pid;
+}
+
 const struct driver_ops driver_qemu_ops = {
 	.name = "qemu",
 	.concurrent = true,
@@ -1221,6 +1236,7 @@ const struct driver_ops driver_qemu_ops = {
 	.op_delay_ms = qemu_op_delay_ms,
 	.vm_restore = qemu_vm_restore,
 	.vm_state = qemu_vm_state,
+	.vm_pid = qemu_vm_pid,
 	.vm_console = qemu_vm_console,
 	.vm_create = qemu_vm_create,
 	.vm_start = qemu_vm_start,
