@@ -35,7 +35,7 @@ const char *agent_host_id(struct agent_host *h, char *out, size_t outlen);
 const char *agent_host_name(const struct agent_host *h);
 struct driver_host *agent_host_driver(struct agent_host *h);
 
-/* The VMs of the host: [{"id","name","state","cpus","memory_mb",
+/* The VMs of the host: [{"id","name","state","vcpus","memory_mb",
  * "priority","pid"}] (pid 0 when no process runs or the driver has none;
  * priority from the VM's spec, 0 when it has none). New reference. */
 json_t *agent_host_vms(struct agent_host *h);

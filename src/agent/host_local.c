@@ -60,7 +60,7 @@ static void vm_row(void *cls, struct journal_vm *vm)
 	int pid = ops->vm_pid ? ops->vm_pid(w->h->dh, vm->id) : 0;
 	json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:i}", "id", vm->id, "name",
 	                      vm->name ? vm->name : vm->id, "state", state ? state : vm->state,
-	                      "cpus", (json_int_t)jint(vm->spec, "cpus", 1), "memory_mb",
+	                      "vcpus", (json_int_t)jint(vm->spec, "vcpus", 1), "memory_mb",
 	                      (json_int_t)jint(vm->spec, "memory_mb", 0), "priority",
 	                      (json_int_t)jint(vm->spec, "priority", 0), "pid", pid);
 

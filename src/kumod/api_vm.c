@@ -69,6 +69,8 @@ static const struct field vm_fields[] = {
 	{ "user_data", FT_STRING, F_NULLABLE, 0, 65536, NULL, NULL, NULL },
 	{ "ssh_keys", FT_STRING_ARRAY, 0, 0, 16, NULL, NULL, NULL },
 	{ "ha", FT_STRING, F_FILTER, 0, 0, ha_policies, NULL, NULL },
+	{ "priority", FT_INT, F_READONLY | F_FILTER, 0, 100, NULL, NULL,
+	  "0..100, set at creation: a host sheds its lowest-priority VMs first when too hot" },
 	{ "job_id", FT_UUID, F_READONLY | F_NULLABLE, 0, 0, NULL, NULL, "the running operation" },
 	{ NULL },
 };
@@ -89,6 +91,8 @@ static const struct field vm_create_fields[] = {
 	{ "user_data", FT_STRING, 0, 0, 65536, NULL, NULL, NULL },
 	{ "ssh_keys", FT_STRING_ARRAY, 0, 0, 16, NULL, NULL, NULL },
 	{ "ha", FT_STRING, 0, 0, 0, ha_policies, NULL, "default none" },
+	{ "priority", FT_INT, 0, 0, 100, NULL, NULL,
+	  "default 50; a host sheds its lowest-priority VMs first when too hot" },
 	{ "strategy", FT_STRING, 0, 0, 0, strategies, NULL, "default spread" },
 	{ "count", FT_INT, 0, 1, VM_BATCH_MAX, NULL, NULL, "default 1" },
 	{ "security_group_ids", FT_UUID_ARRAY, 0, 0, NETAPI_NIC_SGS_MAX, NULL, NULL,
@@ -345,6 +349,7 @@ static json_t *new_vm_doc(struct http_request *req, const struct vm_spec *s,
 	keys = json_object_get(b, "ssh_keys");
 	json_object_set_new(vm, "ssh_keys", keys ? json_deep_copy(keys) : json_array());
 	jset_str(vm, "ha", jstr(b, "ha") ? jstr(b, "ha") : "none");
+	jset_int(vm, "priority", jint(b, "priority", 50));
 	json_object_set_new(vm, "nics", json_array());
 	json_object_set_new(vm, "volumes", json_array());
 	return vm;
