@@ -47,6 +47,13 @@ struct agent {
 	json_t *(*telemetry)(void *cls, unsigned index);
 	void (*telemetry_ack)(void *cls, unsigned index, int64_t seq);
 	void *telemetry_cls;
+	/* Requests kumod relays to the node services ("node.*" RPCs, such as
+	 * the Redfish aggregator's "node.redfish"): the data of the answer
+	 * (new reference), or NULL with e filled. Runs on a thread of its own
+	 * per request, without any host lock; may block. NULL: refused. */
+	json_t *(*node_rpc)(void *cls, unsigned index, const char *type, const json_t *payload,
+	                    struct driver_err *e);
+	void *node_rpc_cls;
 
 	/* Reachability of kumod across all hosts, so that an outage is logged
 	 * once for the process, not once per host and retry. */

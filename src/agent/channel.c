@@ -604,7 +604,10 @@ static int deliver(struct agent_host *h, struct http_client *c, const json_t *an
 		}
 		if (!json_is_object(cmd))
 			continue;
-		if (jbool(cmd, "rpc", false) && jstr(cmd, "id") && jstr(cmd, "type"))
+		if (jbool(cmd, "rpc", false) && jstr(cmd, "id") &&
+		    str_startswith(jstr(cmd, "type") ? jstr(cmd, "type") : "", "node."))
+			host_node_rpc(h, cmd);
+		else if (jbool(cmd, "rpc", false) && jstr(cmd, "id") && jstr(cmd, "type"))
 			json_array_append_new(rpcs, exec_rpc(h->a->driver, h->dh, h->j,
 			                                     jstr(cmd, "id"), jstr(cmd, "type"),
 			                                     json_object_get(cmd, "payload")));
@@ -1409,7 +1412,7 @@ struct agent_host *agent_host_free(struct agent_host *h)
 	if (h->dh && h->a->driver->host_stop)
 		h->a->driver->host_stop(h->dh);
 	pthread_mutex_lock(&h->lock);
-	while (h->nops > 0 || h->nlocal > 0)
+	while (h->nops > 0 || h->nlocal > 0 || h->nrpcs > 0)
 		pthread_cond_wait(&h->ops_cond, &h->lock);
 	if (h->j && journal_dirty(h->j) != JOURNAL_CLEAN && journal_save(h->j) < 0)
 		log_err("host %s: cannot write the journal %s", h->name, journal_path(h->j));

@@ -77,9 +77,15 @@ struct agent_host {
 	size_t nbusy, capbusy;
 	bool heartbeat_now; /* a VM changed by itself: tell kumod at once */
 	unsigned nlocal;    /* local VM actions running (host_local.c) */
+	unsigned nrpcs;     /* node RPC threads running (host_local.c) */
 	struct driver_env env;
 };
 
 /* Is a command or local action running on this VM? Called with h->lock. */
 bool host_vm_busy(const struct agent_host *h, const char *vm_id);
 void host_vm_busy_set(struct agent_host *h, const char *vm_id, bool busy);
+
+/* Answers a "node.*" RPC (cmd: {"id","type","payload"}) on a thread of its
+ * own, through a->node_rpc, and posts the result to kumod. Called with
+ * h->lock held; never blocks. */
+void host_node_rpc(struct agent_host *h, const json_t *cmd);

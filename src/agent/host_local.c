@@ -17,6 +17,7 @@
 #include "agent/channel.h"
 #include "agent/exec.h"
 #include "agent/host_int.h"
+#include "common/http_client.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -164,4 +165,111 @@ out:
 	pthread_mutex_unlock(&h->lock);
 	json_decref(payload);
 	return r;
+}
+
+/* ---- node RPCs ------------------------------------------------------------- */
+
+#define NODE_RPCS_MAX 16
+#define NODE_RPC_POST_TIMEOUT_S 15
+#if defined(__SANITIZE_ADDRESS__)
+#define NODE_RPC_STACK (1024 * 1024)
+#else
+#define NODE_RPC_STACK (512 * 1024)
+#endif
+
+struct node_rpc {
+	struct agent_host *h; /* weak */
+	json_t *cmd;          /* owned */
+};
+
+static json_t *rpc_failed(const char *id, const char *code, const char *message)
+{
+	return json_pack("{s:s, s:s, s:{s:s, s:s}}", "command_id", id, "status", "failed", "error",
+	                 "code", code, "message", message);
+}
+
+static void post_result(struct agent_host *h, json_t *res)
+{
+	struct http_client *c = http_client_new(h->a->server);
+	struct http_result hr;
+	char path[256], token[1024] = "";
+	json_t *body = json_pack("{s:[o]}", "results", res);
+	int r;
+
+	pthread_mutex_lock(&h->lock);
+	snprintf(path, sizeof(path), "/agent/v1/hosts/%s/results", h->host_id ? h->host_id : "");
+	snprintf(token, sizeof(token), "%s", h->secret ? h->secret : "");
+	pthread_mutex_unlock(&h->lock);
+	if (!c) {
+		json_decref(body);
+		return;
+	}
+	http_client_set_token(c, token);
+	explicit_bzero(token, sizeof(token));
+	r = http_client_request(c, "POST", path, body, NODE_RPC_POST_TIMEOUT_S, &hr);
+	if (r < 0 || hr.status >= 300)
+		log_debug("host %s: cannot answer a node request: %s", h->name,
+		          r < 0 ? strerror(-r) : "refused");
+	http_result_clear(&hr);
+	http_client_free(c);
+	json_decref(body);
+}
+
+static void *node_rpc_main(void *arg)
+{
+	struct node_rpc *n = arg;
+	struct agent_host *h = n->h;
+	struct driver_err e = { NULL, "" };
+	const char *id = jstr(n->cmd, "id");
+	json_t *data = NULL, *res;
+
+	if (h->a->node_rpc)
+		data = h->a->node_rpc(h->a->node_rpc_cls, h->index, jstr(n->cmd, "type"),
+		                      json_object_get(n->cmd, "payload"), &e);
+	else
+		driver_fail(&e, "NotSupported", "this agent runs no node services");
+	if (data)
+		res = json_pack("{s:s, s:s, s:o}", "command_id", id, "status", "succeeded", "data",
+		                data);
+	else
+		res = rpc_failed(id, e.code ? e.code : "Internal", e.message);
+	post_result(h, res);
+	json_decref(n->cmd);
+	free(n);
+	pthread_mutex_lock(&h->lock);
+	h->nrpcs--;
+	pthread_cond_broadcast(&h->ops_cond);
+	pthread_mutex_unlock(&h->lock);
+	return NULL;
+}
+
+void host_node_rpc(struct agent_host *h, const json_t *cmd)
+{
+	struct node_rpc *n;
+	pthread_attr_t attr;
+	pthread_t t;
+	int r;
+
+	if (h->nrpcs >= NODE_RPCS_MAX || atomic_load(&h->a->stop)) {
+		/* not answered (posting here would block under the lock) */
+		log_warn("host %s: %u node requests running: request %s refused", h->name, h->nrpcs,
+		         jstr(cmd, "id"));
+		return; /* kumod's caller times out */
+	}
+	n = xcalloc(1, sizeof(*n));
+	n->h = h;
+	n->cmd = json_deep_copy(cmd);
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, NODE_RPC_STACK);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	r = pthread_create(&t, &attr, node_rpc_main, n);
+	pthread_attr_destroy(&attr);
+	if (r != 0) {
+		log_warn("host %s: cannot start a thread for a node request: %s", h->name,
+		         strerror(r));
+		json_decref(n->cmd);
+		free(n);
+		return;
+	}
+	h->nrpcs++;
 }
