@@ -22,6 +22,11 @@
 #define AGENT_HOSTS_MAX 10000
 
 struct agent_host;
+struct agent;
+
+/* Stops the agent cleanly, as SIGTERM does, and starts it again with the
+ * same command line (Redfish Manager.Reset). Returns at once. */
+void agent_restart(struct agent *a);
 
 struct agent {
 	/* Settings: set by main.c before any host starts, read-only after. */
@@ -37,7 +42,8 @@ struct agent {
 	const struct driver_ops *driver; /* weak */
 	const struct config *cfg;        /* weak */
 
-	atomic_bool stop; /* set once, on SIGINT/SIGTERM */
+	atomic_bool stop;    /* set once, on SIGINT/SIGTERM */
+	atomic_bool restart; /* Manager.Reset: start again after stopping (agent_restart()) */
 
 	/* The node's telemetry for heartbeats (the thermal runtime, when it
 	 * runs; NULL otherwise). telemetry gives the "telemetry" member of host

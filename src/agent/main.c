@@ -9,6 +9,8 @@
  *              [--cluster ID] [--log-level debug|info|warn|error]
  *              [--heartbeat-interval S] [--sim-* ...]
  *   kumo-agent net-apply --host-id ID --dir DIR (SPEC.json | --restore | --clear)
+ *   kumo-agent thermal-sim [SCENARIO] [OPTIONS]   (docs/THERMAL.md)
+ *   kumo-agent sensors --config FILE [--json] [--watch N]   (docs/SENSORS.md)
  *
  * Every option can also come from the INI file ([agent] and [sim]
  * sections); the command line wins. Bad arguments: usage, exit 2. Runtime
@@ -27,6 +29,9 @@
 #include "agent/agent.h"
 #include "agent/channel.h"
 #include "agent/net_svc.h"
+#include "agent/node.h"
+#include "agent/sensors.h"
+#include "agent/thermal.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -266,10 +271,17 @@ static void settings(struct agent *a, const struct config *cfg)
 	sanitized_hostname(a->hostname, sizeof(a->hostname));
 }
 
+void agent_restart(struct agent *a)
+{
+	atomic_store(&a->restart, true);
+	kill(getpid(), SIGTERM); /* the main thread's sigwait takes it */
+}
+
 int main(int argc, char **argv)
 {
 	struct agent a = { 0 };
 	struct agent_host **hosts;
+	struct node *node = NULL;
 	struct config *cfg;
 	char *dir, *token;
 	sigset_t sigs;
@@ -278,11 +290,16 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "net-apply"))
 		return net_cli_main(argc - 1, argv + 1); /* one network spec, for tests */
+	if (argc > 1 && !strcmp(argv[1], "thermal-sim"))
+		return thermal_sim_main(argc - 1, argv + 1); /* the box in accelerated time */
+	if (argc > 1 && !strcmp(argv[1], "sensors"))
+		return sensors_cli_main(argc - 1, argv + 1); /* the configured sensors, read */
 	log_init("kumo-agent", KLOG_INFO);
 	cfg = parse_args(argc, argv);
 	settings(&a, cfg);
 	pthread_mutex_init(&a.lock, NULL);
 	atomic_init(&a.stop, false);
+	atomic_init(&a.restart, false);
 
 	r = file_read(a.token_file, 4096, &token, NULL);
 	if (r < 0) {
@@ -313,6 +330,9 @@ int main(int argc, char **argv)
 		if (r < 0)
 			goto stop;
 	}
+	r = node_start(&a, hosts[0], &node);
+	if (r < 0)
+		goto stop;
 	for (; started < a.nhosts; started++) {
 		r = agent_host_start(hosts[started]);
 		if (r < 0) {
@@ -333,6 +353,12 @@ stop:
 	atomic_store(&a.stop, true);
 	for (unsigned i = 0; i < started; i++)
 		agent_host_wake(hosts[i]);
+	if (node) {
+		/* a VM the thermal controller is shutting down: give up the wait */
+		if (a.driver->host_stop)
+			a.driver->host_stop(agent_host_driver(hosts[0]));
+		node_stop(node);
+	}
 	for (unsigned i = 0; i < a.nhosts; i++)
 		agent_host_free(hosts[i]);
 	free(hosts);
@@ -341,5 +367,12 @@ stop:
 out_cfg:
 	pthread_mutex_destroy(&a.lock);
 	config_free(cfg);
+	if (ret == 0 && atomic_load(&a.restart)) {
+		sigprocmask(SIG_UNBLOCK, &sigs, NULL);
+		log_info("starting again (Manager reset)");
+		execv("/proc/self/exe", argv);
+		log_err("cannot start again: %s", strerror(errno));
+		return 1;
+	}
 	return ret;
 }

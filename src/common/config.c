@@ -143,3 +143,36 @@ bool config_bool(const struct config *c, const char *section, const char *key, b
 		return false;
 	return def;
 }
+
+int config_each_section(const struct config *c, int (*fn)(void *cls, const char *section),
+                        void *cls)
+{
+	for (size_t i = 0; c && i < c->n; i++) {
+		bool seen = false;
+		int r;
+
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = strcmp(c->entries[j].section, c->entries[i].section) == 0;
+		if (seen)
+			continue;
+		r = fn(cls, c->entries[i].section);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int config_each_key(const struct config *c, const char *section,
+                    int (*fn)(void *cls, const char *key, const char *value), void *cls)
+{
+	for (size_t i = 0; c && i < c->n; i++) {
+		int r;
+
+		if (strcmp(c->entries[i].section, section) != 0)
+			continue;
+		r = fn(cls, c->entries[i].key, c->entries[i].value);
+		if (r)
+			return r;
+	}
+	return 0;
+}

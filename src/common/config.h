@@ -21,3 +21,10 @@ const char *config_str(const struct config *c, const char *section, const char *
 int64_t config_int(const struct config *c, const char *section, const char *key, int64_t def);
 double config_double(const struct config *c, const char *section, const char *key, double def);
 bool config_bool(const struct config *c, const char *section, const char *key, bool def);
+/* Calls fn once for every section, in the order the sections first
+ * appear; stops at and returns the first nonzero value fn returns. */
+int config_each_section(const struct config *c, int (*fn)(void *cls, const char *section),
+                        void *cls);
+/* Calls fn for every key of section (in file order), the same way. */
+int config_each_key(const struct config *c, const char *section,
+                    int (*fn)(void *cls, const char *key, const char *value), void *cls);

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The thermal controller at work in the agent: a thread that steps the box
+ * (the physical model, thermal.h) by the real time elapsed times a time
+ * scale, feeds the controller the readings and the host's real VMs (their
+ * priorities and their CPU use, measured from their QEMU processes), and
+ * carries out its decisions: fan speeds and the heater on the box, CPU caps
+ * on the VMs' processes (cpucap.h), graceful shutdowns and restarts of VMs
+ * (channel.h's local actions, which kumod learns at the next heartbeat),
+ * and every decision into the node log (nodelog.h): the Manager's
+ * LogService, Redfish events and kumod's events. It never needs kumod.
+ *
+ * Config, section [thermal] of the agent's file (docs/THERMAL.md):
+ *   enabled      on|off (default on with the qemu driver, off with sim)
+ *   time_scale   simulated seconds per real second (1; tests use 600)
+ *   tick_ms      how often the thread runs (1000)
+ *   scenario     a named scenario's inputs and faults (thermal-sim's
+ *                list), played from the agent's start, or none
+ *   ambient_c    ambient temperature without a scenario (20)
+ *   solar        solar gain without a scenario, 0..1 (0)
+ *   load         auto (the VMs' measured CPU use) or 0..1 (every VM's
+ *                demand, as the scenarios give it) (auto)
+ *   coolant0_c   coolant temperature at the start (the scenario's, or 25)
+ *   model.*      physical constants (thermal_model_config_set keys)
+ *   ctl.*        controller policy (thermal_ctl_config_set keys)
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "agent/channel.h"
+#include "agent/nodelog.h"
+#include "agent/thermal.h"
+#include "common/config.h"
+#include "common/error.h"
+
+struct thermal_rt;
+
+/* Reads [thermal] of cfg; *ret = NULL when disabled. 0 or -EINVAL with e
+ * (a bad key or value: the agent refuses to start). Starts the thread. */
+int thermal_rt_start(const struct config *cfg, bool default_on, struct agent_host *h,
+                     const char *dir, struct nodelog *log, struct thermal_rt **ret, struct kerr *e);
+/* Stops the thread, lifts the CPU caps. */
+struct thermal_rt *thermal_rt_stop(struct thermal_rt *t);
+
+/* The heartbeat's "telemetry" member (kumod's format, docs/API.md): the
+ * state, the sensors and the log entries kumod has not acknowledged. */
+json_t *thermal_rt_telemetry(struct thermal_rt *t);
+
+/* A consistent copy of what the Redfish resources show. */
+struct thermal_rt_view {
+	double sim_t; /* simulated seconds since the start */
+	double time_scale;
+	struct thermal_readings r;
+	struct thermal_status st;
+	double fan_pct[THERMAL_FANS_MAX]; /* commanded */
+	bool heater_on;                   /* commanded */
+	bool heater_failed_injected;
+	struct thermal_ctl_config ccfg;
+	struct thermal_model_config mcfg;
+	double ambient_c, solar, load;
+	double fan_wh, heater_wh; /* energy since the start */
+};
+void thermal_rt_view(struct thermal_rt *t, struct thermal_rt_view *ret);
+
+/* Setpoints (Redfish Controls): the band's ends and the fan target. 0, or
+ * -EINVAL with e (out of range, or the order of the lines would break). */
+int thermal_rt_set(struct thermal_rt *t, const char *key, double value, struct kerr *e);
+
+/* Fault injection on the model, for tests and demonstrations: "fan"
+ * (index 1.., value = stuck speed percent, < 0 frees it), "heater" (value
+ * != 0 fails it), "sensor" (index: 0 coolant, 1 package, 2 ambient; value:
+ * 0 fine, 1 stuck, 2 missing), "ambient" (value °C), "solar" (0..1),
+ * "load" (0..1, < 0 = auto). 0 or -EINVAL with e. */
+int thermal_rt_inject(struct thermal_rt *t, const char *what, int index, double value,
+                      struct kerr *e);
