@@ -161,7 +161,7 @@ _kumo()
 			words="--url -o --output --token -h --help" ;;
 		esac ;;
 	"host ")
-		words="list get update delete enable disable --help" ;;
+		words="list get update delete enable disable sensors --help" ;;
 	"host list")
 		case $prev in
 		--q) return ;;
@@ -206,6 +206,16 @@ _kumo()
 		*)
 			[[ $cur == -* ]] || { words=$(_kumo_names host); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
 			words="--wait --timeout --url -o --output --token -h --help" ;;
+		esac ;;
+	"host sensors")
+		case $prev in
+		--history) return ;;
+		--since) return ;;
+		--until) return ;;
+		--limit) return ;;
+		*)
+			[[ $cur == -* ]] || { words=$(_kumo_names host); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
+			words="--history --since --until --limit --url -o --output --token -h --help" ;;
 		esac ;;
 	"image ")
 		words="list get create update delete upload --help" ;;

@@ -1400,17 +1400,27 @@ void agent_host_wake(struct agent_host *h)
 	pthread_mutex_unlock(&h->lock);
 }
 
-struct agent_host *agent_host_free(struct agent_host *h)
+void agent_host_join(struct agent_host *h)
 {
-	if (!h)
-		return NULL;
 	if (h->poller_started)
 		pthread_join(h->poller, NULL);
 	if (h->executor_started)
 		pthread_join(h->executor, NULL);
+	h->poller_started = h->executor_started = false;
 	/* commands running on their own threads: cut slow waits short */
 	if (h->dh && h->a->driver->host_stop)
 		h->a->driver->host_stop(h->dh);
+	pthread_mutex_lock(&h->lock);
+	while (h->nops > 0 || h->nrpcs > 0)
+		pthread_cond_wait(&h->ops_cond, &h->lock);
+	pthread_mutex_unlock(&h->lock);
+}
+
+struct agent_host *agent_host_free(struct agent_host *h)
+{
+	if (!h)
+		return NULL;
+	agent_host_join(h);
 	pthread_mutex_lock(&h->lock);
 	while (h->nops > 0 || h->nlocal > 0 || h->nrpcs > 0)
 		pthread_cond_wait(&h->ops_cond, &h->lock);

@@ -19,7 +19,11 @@ int agent_host_new(struct agent *a, unsigned index, struct agent_host **ret);
 int agent_host_start(struct agent_host *h);
 /* Wakes the host's threads so they notice a->stop. */
 void agent_host_wake(struct agent_host *h);
-/* Joins the threads (set a->stop and wake first), saves the journal, frees. */
+/* Joins the threads (set a->stop and wake first) and waits for the
+ * commands and node requests running on threads of their own; the host
+ * can still be asked for local actions. Idempotent. */
+void agent_host_join(struct agent_host *h);
+/* Joins (as above), saves the journal, frees. */
 struct agent_host *agent_host_free(struct agent_host *h);
 
 /* --- What the node itself asks of its VMs (host_local.c) ----------------

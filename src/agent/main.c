@@ -11,6 +11,7 @@
  *   kumo-agent net-apply --host-id ID --dir DIR (SPEC.json | --restore | --clear)
  *   kumo-agent thermal-sim [SCENARIO] [OPTIONS]   (docs/THERMAL.md)
  *   kumo-agent sensors --config FILE [--json] [--watch N]   (docs/SENSORS.md)
+ *   kumo-agent redfish --data-dir DIR --listen ADDR [--no-tls]   (docs/REDFISH.md)
  *
  * Every option can also come from the INI file ([agent] and [sim]
  * sections); the command line wins. Bad arguments: usage, exit 2. Runtime
@@ -30,6 +31,7 @@
 #include "agent/channel.h"
 #include "agent/net_svc.h"
 #include "agent/node.h"
+#include "agent/redfish_agent.h"
 #include "agent/sensors.h"
 #include "agent/thermal.h"
 #include "common/config.h"
@@ -63,6 +65,8 @@ static const struct {
 	{ "address", "agent", "address" },
 	{ "log-level", "agent", "log_level" },
 	{ "heartbeat-interval", "agent", "heartbeat_interval" },
+	{ "redfish-listen", "redfish", "listen" },
+	{ "redfish-tls", "redfish", "tls" },
 	{ "sim-delay-ms", "sim", "delay_ms" },
 	{ "sim-fail-rate", "sim", "fail_rate" },
 	{ "sim-fail-match", "sim", "fail_match" },
@@ -78,6 +82,7 @@ static void usage(FILE *f)
 	    "                  --driver sim|qemu [--hosts N] [--config FILE] [--name NAME]\n"
 	    "                  [--cluster ID] [--log-level debug|info|warn|error]\n"
 	    "                  [--heartbeat-interval S] [--address IP]\n"
+	    "                  [--redfish-listen ADDR:PORT|off] [--redfish-tls true|false]\n"
 	    "  sim driver:     [--sim-delay-ms MS] [--sim-fail-rate P] [--sim-fail-match SUBSTR]\n"
 	    "                  [--sim-cpus N] [--sim-memory-mb N] [--sim-disk-gb N]\n"
 	    "Options may also be set in the config file: [agent] server, join_token_file,\n"
@@ -85,7 +90,10 @@ static void usage(FILE *f)
 	    "VXLAN overlays, 127.0.0.1), log_level, heartbeat_interval;\n"
 	    "[sim] delay_ms, fail_rate, fail_match, cpus, memory_mb, disk_gb;\n"
 	    "[qemu] binary (qemu-system-x86_64), accel (auto|kvm|tcg; also KUMO_ACCEL),\n"
-	    "stop_timeout_s (60: ACPI shutdown before the VM is forced off).\n",
+	    "stop_timeout_s (60: ACPI shutdown before the VM is forced off);\n"
+	    "[redfish] listen (0.0.0.0:8443 with qemu, off with sim), tls, session_timeout,\n"
+	    "host_reset_command (docs/REDFISH.md); [thermal] (docs/THERMAL.md);\n"
+	    "[sensor ID], [sensors], [ipmi] (docs/SENSORS.md).\n",
 	    f);
 }
 
@@ -281,7 +289,7 @@ int main(int argc, char **argv)
 {
 	struct agent a = { 0 };
 	struct agent_host **hosts;
-	struct node *node = NULL;
+	struct nodes *nodes = NULL;
 	struct config *cfg;
 	char *dir, *token;
 	sigset_t sigs;
@@ -294,6 +302,8 @@ int main(int argc, char **argv)
 		return thermal_sim_main(argc - 1, argv + 1); /* the box in accelerated time */
 	if (argc > 1 && !strcmp(argv[1], "sensors"))
 		return sensors_cli_main(argc - 1, argv + 1); /* the configured sensors, read */
+	if (argc > 1 && !strcmp(argv[1], "redfish"))
+		return redfish_agent_main(argc - 1, argv + 1); /* the Redfish service alone */
 	log_init("kumo-agent", KLOG_INFO);
 	cfg = parse_args(argc, argv);
 	settings(&a, cfg);
@@ -330,7 +340,7 @@ int main(int argc, char **argv)
 		if (r < 0)
 			goto stop;
 	}
-	r = node_start(&a, hosts[0], &node);
+	r = nodes_start(&a, hosts, a.nhosts, &nodes);
 	if (r < 0)
 		goto stop;
 	for (; started < a.nhosts; started++) {
@@ -353,11 +363,14 @@ stop:
 	atomic_store(&a.stop, true);
 	for (unsigned i = 0; i < started; i++)
 		agent_host_wake(hosts[i]);
-	if (node) {
-		/* a VM the thermal controller is shutting down: give up the wait */
-		if (a.driver->host_stop)
-			a.driver->host_stop(agent_host_driver(hosts[0]));
-		node_stop(node);
+	if (nodes) {
+		/* the hosts' threads first (heartbeats and relayed requests use
+		 * the node services), then the services (the thermal controller
+		 * may still be waiting for a VM's shutdown: the driver cuts it
+		 * short), then the hosts */
+		for (unsigned i = 0; i < started; i++)
+			agent_host_join(hosts[i]);
+		nodes_stop(nodes);
 	}
 	for (unsigned i = 0; i < a.nhosts; i++)
 		agent_host_free(hosts[i]);

@@ -482,7 +482,7 @@ int thermal_rt_start(const struct config *cfg, bool default_on, struct agent_hos
                      const char *dir, struct nodelog *log, struct thermal_rt **ret, struct kerr *e)
 {
 	struct thermal_rt *t;
-	char tag[16];
+	char tag[64];
 	long n;
 	int r;
 
@@ -502,7 +502,7 @@ int thermal_rt_start(const struct config *cfg, bool default_on, struct agent_hos
 		thermal_rt_stop(t);
 		return r;
 	}
-	snprintf(tag, sizeof(tag), "%.8s", agent_host_name(h));
+	snprintf(tag, sizeof(tag), "%.48s", agent_host_name(h));
 	for (char *p = tag; *p; p++)
 		if (*p == '/' || *p == '.')
 			*p = '-';

@@ -323,6 +323,10 @@ int cli_cmd_sg_add_rule(struct cli_ctx *ctx, const struct cli_group *g, const st
                         struct cli_args *a);
 int cli_cmd_sg_delete_rule(struct cli_ctx *ctx, const struct cli_group *g, const struct cli_verb *v,
                            struct cli_args *a);
+/* kumo host sensors NAME [--history SENSOR [--since T] [--until T] [--limit N]]
+ * (cli_host.c) */
+int cli_cmd_host_sensors(struct cli_ctx *ctx, const struct cli_group *g, const struct cli_verb *v,
+                         struct cli_args *a);
 /* kumo vm console NAME [--tail N] [--follow] (cli_console.c) */
 int cli_cmd_vm_console(struct cli_ctx *ctx, const struct cli_group *g, const struct cli_verb *v,
                        struct cli_args *a);

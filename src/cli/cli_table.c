@@ -61,10 +61,19 @@ static const struct cli_field host_update[] = {
 	{ "cluster_id", CF_REF, 0, "cluster", "cluster", NULL },
 	F_END,
 };
+static const struct cli_field host_sensors[] = {
+	{ "history", CF_STRING, 0, NULL, NULL, "SENSOR: print its points instead" },
+	{ "since", CF_STRING, 0, NULL, NULL, "with --history: RFC 3339 or 1h, 30m, 2d ago" },
+	{ "until", CF_STRING, 0, NULL, NULL, "with --history: RFC 3339 or a duration ago" },
+	{ "limit", CF_INT, 0, NULL, NULL, "with --history: at most N points" },
+	F_END,
+};
 static const struct cli_verb host_verbs[] = {
 	VERB_LIST(NULL), VERB_GET, VERB_UPDATE(0), VERB_DELETE(0),
 	VERB_ACTION("enable", NULL, "let the scheduler place VMs here"),
 	VERB_ACTION("disable", NULL, "place no new VMs here"),
+	{ "sensors", CV_CUSTOM, 0, 1, "NAME|ID", host_sensors, NULL, cli_cmd_host_sensors,
+	  "sensors and thermal state (--history SENSOR [--since 1h])" },
 	VERB_END,
 };
 

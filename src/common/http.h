@@ -93,6 +93,9 @@ const char *http_query(const struct http_request *req, const char *key);
 /* Calls fn for every query argument (repeated keys included, in order). */
 void http_query_each(const struct http_request *req,
                      void (*fn)(void *cls, const char *key, const char *value), void *cls);
+/* The raw query string, still percent-encoded and without the '?', or
+ * NULL when the URI had none. */
+const char *http_query_string(const struct http_request *req);
 /* Request header (case-insensitive), or NULL. */
 const char *http_header(const struct http_request *req, const char *name);
 /* Has the client closed its side of the connection? For handlers that block
@@ -119,7 +122,8 @@ void http_reply_kerr(struct http_response *resp, const struct kerr *e);
 /* Streams until fn returns -1; free_cls(cls) called at the end. */
 void http_reply_stream(struct http_response *resp, int status, const char *content_type,
                        http_stream_fn fn, void *cls, void (*free_cls)(void *));
-/* Adds a header (copied). At most HTTP_MAX_HEADERS. */
+/* Adds a header (copied). At most HTTP_MAX_HEADERS. A 401 answer gets
+ * "WWW-Authenticate: Bearer" unless a WWW-Authenticate header was set. */
 void http_set_header(struct http_response *resp, const char *name, const char *value);
 int http_response_status(const struct http_response *resp);
 /* The bytes fd[offset, offset + len) of a regular file, sent without being
@@ -173,6 +177,21 @@ struct http_server_config {
 	unsigned threads;         /* pool threads; 0 = two per online CPU */
 	const char *tls_cert_pem; /* optional, PEM text; NULL = plain HTTP */
 	const char *tls_key_pem;
+	/* Called for every request that no route table matches, instead of
+	 * the 404 or 405: no authentication (the handler does its own), the
+	 * body as bytes in req->raw (at most fallback_body_max, else 413),
+	 * req->route a placeholder with path "*". GET and HEAD run in a pool
+	 * thread, so they must not block long; other methods run on a
+	 * worker. NULL = the usual 404 and 405. (Redfish: redfish_http.c.) */
+	http_handler_fn fallback;
+	size_t fallback_body_max; /* 0 = HTTP_BODY_MAX */
+	/* Answers the errors the server makes itself (413 body too large,
+	 * 503 busy or stopping, 500 no answer) in another format than
+	 * Kumo's {"error":{...}}: it must reply into resp. code is a
+	 * negative errno (error.h), message says what happened. NULL =
+	 * Kumo's format. Handlers' own errors do not pass here. */
+	void (*error_body)(const struct http_request *req, struct http_response *resp, int code,
+	                   const char *message);
 };
 
 /* Starts listening; 0 or -errno. ret_port gets the bound port (for port 0). */

@@ -49,6 +49,12 @@
  * CONNECTION_TIMEOUT_S (not counting time suspended), so long streams must
  * send something (SSE ": keepalive") well within that.
  *
+ * A server may have a fallback handler (cfg.fallback: the Redfish service,
+ * which routes, authenticates and formats errors on its own): a request no
+ * route table matches goes to it through a placeholder route with a raw
+ * body, instead of the 404 or 405. With cfg.error_body, the errors this
+ * file makes (404, 405, 413, 503, 500) are formatted by that hook.
+ *
  * http_server_stop() refuses new work for workers (503), ends streams at
  * their callback's next return, and waits for the handlers running on
  * workers: wake long-polls first. Then it stops MHD, which may not be
@@ -111,6 +117,7 @@ struct http_server {
 	atomic_int nrequests; /* begun (URI seen) and not yet completed */
 	char *tls_cert;       /* owned copies */
 	char *tls_key;
+	struct route fallback; /* the placeholder route of cfg.fallback's requests */
 
 	/* Workers. A task is reserved (npending, ninflight), its connection
 	 * suspended, then queued; a free thread takes it. nfree counts the
@@ -152,7 +159,8 @@ struct http_ctx {
 	struct http_request req;
 	struct http_response resp;
 	struct buf body;
-	char *raw_path; /* owned; req.path points here */
+	char *raw_path;  /* owned; req.path points here */
+	char *raw_query; /* owned; after the '?', NULL if none */
 	int64_t start_us;
 	int status; /* status queued to MHD, 0 = none */
 	bool routed;
@@ -745,6 +753,31 @@ static struct http_ctx *req_ctx(const struct http_request *req)
 	return (struct http_ctx *)((const char *)req - offsetof(struct http_ctx, req));
 }
 
+const char *http_query_string(const struct http_request *req)
+{
+	return req && req->conn ? req_ctx(req)->raw_query : NULL;
+}
+
+/* An error the server makes itself (not a handler's): in the format of
+ * cfg.error_body when the server has one, else Kumo's. */
+static void server_error(struct http_ctx *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void server_error(struct http_ctx *c, int code, const char *fmt, ...)
+{
+	char msg[KERR_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (c->srv->cfg.error_body) {
+		c->srv->cfg.error_body(&c->req, &c->resp, code, msg);
+		if (c->resp.status != 0)
+			return;
+	}
+	http_reply_error(&c->resp, code, NULL, "%s", msg);
+}
+
 bool http_sink_opening(const struct http_request *req)
 {
 	return req_ctx(req)->sink_opening;
@@ -935,6 +968,13 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	c->raw_path = xmalloc(n + 1);
 	memcpy(c->raw_path, uri, n);
 	c->raw_path[n] = '\0';
+	if (uri[n] == '?') {
+		size_t q = strcspn(uri + n + 1, "#");
+
+		c->raw_query = xmalloc(q + 1);
+		memcpy(c->raw_query, uri + n + 1, q);
+		c->raw_query[q] = '\0';
+	}
 	return c;
 }
 
@@ -949,6 +989,7 @@ static void ctx_free(struct http_ctx *c)
 	response_free(&c->resp);
 	buf_free(&c->body);
 	free(c->raw_path);
+	free(c->raw_query);
 	free(c);
 }
 
@@ -1060,7 +1101,9 @@ static bool body_announced(struct MHD_Connection *conn, bool *ret_has_len, uint6
  * agent long-poll) run in the pool thread. */
 static bool needs_worker(const struct http_request *req, struct MHD_Connection *conn)
 {
-	if (strcmp(req->method, "GET") != 0 || (req->route->flags & HTTP_BLOCKING))
+	bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+
+	if (!get || (req->route->flags & HTTP_BLOCKING))
 		return true;
 	return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "wait") != NULL;
 }
@@ -1093,20 +1136,24 @@ static enum MHD_Result first_call(struct http_ctx *c, struct MHD_Connection *con
 
 	announced = body_announced(conn, &has_len, &clen);
 	r = http_route_match(s->cfg.tables, method, c->raw_path, req, &route, allow, sizeof(allow));
+	if (r < 0 && s->cfg.fallback) {
+		route = &s->fallback;
+		req->route = route;
+		r = 0;
+	}
 	if (r == -EOPNOTSUPP) {
-		http_reply_error(&c->resp, r, NULL, "method %s is not allowed on %s", method,
-		                 c->raw_path);
+		server_error(c, r, "method %s is not allowed on %s", method, c->raw_path);
 		http_set_header(&c->resp, "Allow", allow);
 		goto early;
 	}
 	if (r < 0) {
-		http_reply_error(&c->resp, -ENOENT, NULL, "no such path: %s", c->raw_path);
+		server_error(c, -ENOENT, "no such path: %s", c->raw_path);
 		goto early;
 	}
 	max = route->body_max ? route->body_max : HTTP_BODY_MAX;
 	buf_init(&c->body, max);
 	if (has_len && clen > max) {
-		http_reply_error(&c->resp, -EMSGSIZE, NULL, "request body is over %zu bytes", max);
+		server_error(c, -EMSGSIZE, "request body is over %zu bytes", max);
 		goto early;
 	}
 	if (has_len && clen > 0 && !route->body && !(route->flags & HTTP_RAW_BODY)) {
@@ -1200,7 +1247,7 @@ static void check_and_handle(struct http_ctx *c)
 		return;
 	route->handler(req, &c->resp);
 	if (c->resp.status == 0)
-		http_reply_error(&c->resp, -EIO, NULL, "the handler gave no answer");
+		server_error(c, -EIO, "the handler gave no answer");
 }
 
 /* check_and_handle(), then the thread lets go of what the auth hook or the
@@ -1265,8 +1312,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 	if (c->early)
 		return queue(c, conn);
 	if (c->overflow) {
-		http_reply_error(&c->resp, -EMSGSIZE, NULL, "request body is over %zu bytes",
-		                 c->body.max);
+		server_error(c, -EMSGSIZE, "request body is over %zu bytes", c->body.max);
 		return queue(c, conn);
 	}
 	if (c->handled) /* a worker ran it and resumed the connection */
@@ -1281,9 +1327,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 			worker_queue(c->srv, &c->task);
 			return MHD_YES;
 		}
-		http_reply_error(&c->resp, r == -ESHUTDOWN ? r : -ENOTCONN, NULL,
-		                 r == -ESHUTDOWN ? "the server is stopping"
-		                                 : "the server is too busy; retry");
+		server_error(c, r == -ESHUTDOWN ? r : -ENOTCONN, "%s",
+		             r == -ESHUTDOWN ? "the server is stopping"
+		                             : "the server is too busy; retry");
 		return queue(c, conn);
 	}
 	run_handler(c);
@@ -1400,6 +1446,11 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 
 	s = xcalloc(1, sizeof(*s));
 	s->cfg = *cfg;
+	s->fallback = (struct route){ .method = "*",
+		                      .path = "*",
+		                      .handler = cfg->fallback,
+		                      .flags = HTTP_RAW_BODY | HTTP_HIDDEN,
+		                      .body_max = cfg->fallback_body_max };
 	atomic_init(&s->stopping, false);
 	atomic_init(&s->nrequests, 0);
 	r = workers_init(s);

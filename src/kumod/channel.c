@@ -19,6 +19,7 @@
 #include "kumod/netsync.h"
 #include "kumod/rpc.h"
 #include "kumod/store.h"
+#include "kumod/telemetry.h"
 #include "kumod/vm.h"
 
 #define CMD_BATCH 200
@@ -83,7 +84,9 @@ static const struct schema vm_report_schema = { "AgentVmReport", vm_report_field
 static const struct field heartbeat_fields[] = {
 	{ "vms", FT_OBJECT_ARRAY, 0, 0, 100000, NULL, &vm_report_schema, NULL },
 	{ "facts", FT_OBJECT, 0, 0, 0, NULL, &facts_schema, NULL },
-	{ "telemetry", FT_ANY, 0, 0, 0, NULL, NULL, NULL },
+	/* validated by telemetry.c: a malformed member is dropped, never a 400 */
+	{ "telemetry", FT_ANY, 0, 0, 0, NULL, NULL,
+	  "sensor readings, thermal state and events (docs/API.md)" },
 	{ NULL },
 };
 static const struct schema heartbeat_schema = { "AgentHeartbeat", heartbeat_fields };
@@ -421,13 +424,18 @@ static void agent_heartbeat(struct http_request *req, struct http_response *resp
 		netsync_kick();
 	}
 	bool changed = host_report_changed(host_id, report_digest(vms));
-	json_t *host = NULL;
+	json_t *host = NULL, *reply;
 	int r;
+
+	reply = json_pack("{s:I}", "interval", (json_int_t)kumod_cfg.heartbeat_interval_s);
+	/* in memory, but for thermal events kumod has not stored yet */
+	telemetry_ingest(host_id, json_object_get(req->body, "telemetry"), reply);
 
 	if ((first || changed) && heartbeat_changes(host_id, vms, facts)) {
 		r = store_begin();
 		if (r < 0) {
 			http_reply_error(resp, r, "", "store unavailable");
+			json_decref(reply);
 			return;
 		}
 		r = store_get("hosts", host_id, NULL, false, &host);
@@ -451,12 +459,12 @@ static void agent_heartbeat(struct http_request *req, struct http_response *resp
 			host_report_changed(host_id, 0);
 			http_reply_error(resp, r, "", "cannot record the heartbeat");
 			json_decref(host);
+			json_decref(reply);
 			return;
 		}
 	}
 	json_decref(host);
-	http_reply_json(resp, 200,
-	                json_pack("{s:I}", "interval", (json_int_t)kumod_cfg.heartbeat_interval_s));
+	http_reply_json(resp, 200, reply);
 }
 
 /* --- commands and results ---------------------------------------------------- */
@@ -603,6 +611,6 @@ const struct route channel_routes[] = {
 	{ "POST", "/agent/v1/hosts/{id}/results", agent_results, ROLE_AGENT, &results_schema, 0,
 	  "Results and progress of commands", 0, "agent" },
 	{ "POST", "/agent/v1/hosts/{id}/heartbeat", agent_heartbeat, ROLE_AGENT, &heartbeat_schema,
-	  0, "Heartbeat with VM states and facts", 0, "agent" },
+	  0, "Heartbeat with VM states, facts and telemetry", 0, "agent" },
 	{ NULL },
 };

@@ -19,6 +19,7 @@
 #include "kumod/host.h"
 #include "kumod/kumod.h"
 #include "kumod/store.h"
+#include "kumod/telemetry.h"
 #include "kumod/vm_state.h"
 
 #define LIVE_BUCKETS 4096
@@ -233,6 +234,7 @@ int host_load_sched(struct sched_host **ret, int *ret_n)
 			s->disk_gb_total = jint(h, "disk_gb_total", 0);
 			s->disk_gb_allocated = jint(h, "disk_gb_allocated", 0);
 			s->vm_count = jint(h, "vm_count", 0);
+			telemetry_sched_fill(s); /* thermal state, from memory */
 		}
 		offset += (int64_t)json_array_size(items);
 		json_decref(items);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "kumod/scheduler.h"
+#include "kumod/telemetry.h"
 
 struct kumod_config {
 	char *listen; /* "127.0.0.1:8080" */
@@ -27,11 +28,12 @@ struct kumod_config {
 	bool metrics_open_on_loopback; /* /metrics without token from 127.0.0.1 */
 	int64_t image_max_bytes;       /* largest image upload or import; default 64 GiB */
 	struct sched_config sched;
+	struct telemetry_config telemetry; /* [telemetry] */
 };
 
 extern struct kumod_config kumod_cfg;
 
 struct config;
-/* Fills kumod_cfg from the [kumod] and [scheduler] sections (defaults for
- * what is missing), clamping values to sane ranges. */
+/* Fills kumod_cfg from the [kumod], [scheduler] and [telemetry] sections
+ * (defaults for what is missing), clamping values to sane ranges. */
 void kumod_settings_load(const struct config *c);

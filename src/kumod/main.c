@@ -28,6 +28,7 @@
 #include "kumod/metrics.h"
 #include "kumod/netsync.h"
 #include "kumod/store.h"
+#include "kumod/telemetry.h"
 #include "kumod/vm.h"
 
 static volatile sig_atomic_t stopping;
@@ -49,7 +50,12 @@ static void usage(FILE *f)
 	           "          command_resend_s (30), command_timeout_s (600), job_workers (4),\n"
 	           "          login_max_failures (10), login_window_s (300),\n"
 	           "          metrics_open_on_loopback (true)\n"
-	           "  [scheduler] cpu_overcommit (4.0), mem_overcommit (1.0)\n");
+	           "  [scheduler] cpu_overcommit (4.0), mem_overcommit (1.0),\n"
+	           "          thermal_weight (0.2), thermal_headroom_c (20)\n"
+	           "  [telemetry] history_interval_s (60), flush_interval_s (10),\n"
+	           "          raw_keep_s (86400), aggregate_interval_s (300),\n"
+	           "          aggregate_keep_days (30), prune_interval_s (300), stale_s (0 = 3\n"
+	           "          heartbeats)\n");
 }
 
 static void housekeeping(int64_t *last)
@@ -221,12 +227,14 @@ int main(int argc, char **argv)
 		store_checkpoint();
 		store_release();
 		housekeeping(&last_house);
+		telemetry_tick(); /* sensor history: batched writes, downsampling */
 	}
 	log_info("stopping");
 	host_stop_waits();
 	event_wake_all();
 	host_stop_waits(); /* long-polls answer now, or the server waits for them */
 	http_server_stop(srv);
+	telemetry_flush();
 	netsync_stop();
 	jobs_stop();
 	store_close();

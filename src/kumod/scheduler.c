@@ -7,6 +7,11 @@
  *
  * A placement is one pass over the candidate hosts (O(n)); a batch filters
  * the hosts once and then makes one pass per VM (O(count * n)).
+ *
+ * Thermal state filters like "disabled" does (warning and worse take no new
+ * VMs), and thermal headroom only shifts the score hosts that fit are
+ * ranked by (sched_thermal_penalty), so it can reorder them but never place
+ * a VM where it does not fit.
  */
 #include <assert.h>
 #include <errno.h>
@@ -21,6 +26,9 @@
 
 #define DEFAULT_CPU_OVERCOMMIT 4.0
 #define DEFAULT_MEM_OVERCOMMIT 1.0
+#define DEFAULT_THERMAL_WEIGHT 0.2
+#define DEFAULT_THERMAL_REF_C 20.0
+#define THERMAL_WEIGHT_MAX 1.0
 /* Requests above this are refused, so no sum below can overflow. */
 #define REQ_MAX ((int64_t)1 << 40)
 #define CAP_MAX ((int64_t)1 << 62)
@@ -29,6 +37,8 @@ void sched_config_default(struct sched_config *c)
 {
 	c->cpu_overcommit = DEFAULT_CPU_OVERCOMMIT;
 	c->mem_overcommit = DEFAULT_MEM_OVERCOMMIT;
+	c->thermal_weight = DEFAULT_THERMAL_WEIGHT;
+	c->thermal_ref_c = DEFAULT_THERMAL_REF_C;
 }
 
 static const char *const strategy_names[] = {
@@ -46,6 +56,53 @@ int sched_strategy_parse(const char *s, enum sched_strategy *ret)
 			return 0;
 		}
 	return -EINVAL;
+}
+
+static const char *const thermal_names[] = {
+	[SCHED_THERMAL_UNKNOWN] = "unknown",   [SCHED_THERMAL_OK] = "ok",
+	[SCHED_THERMAL_WARNING] = "warning",   [SCHED_THERMAL_ALARM] = "alarm",
+	[SCHED_THERMAL_CRITICAL] = "critical",
+};
+
+int sched_thermal_parse(const char *s, enum sched_thermal *ret)
+{
+	if (!s)
+		return -EINVAL;
+	for (size_t i = 0; i < ARRAY_SIZE(thermal_names); i++)
+		if (strcmp(s, thermal_names[i]) == 0) {
+			*ret = (enum sched_thermal)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+const char *sched_thermal_name(enum sched_thermal t)
+{
+	if ((size_t)t >= ARRAY_SIZE(thermal_names))
+		return "unknown";
+	return thermal_names[t];
+}
+
+/* Too hot for new VMs. */
+static bool thermal_hot(const struct sched_host *h)
+{
+	return h->thermal >= SCHED_THERMAL_WARNING;
+}
+
+double sched_thermal_penalty(const struct sched_host *h, const struct sched_config *cfg)
+{
+	double w = DEFAULT_THERMAL_WEIGHT, ref = DEFAULT_THERMAL_REF_C;
+
+	if (cfg && isfinite(cfg->thermal_weight) && cfg->thermal_weight >= 0)
+		w = fmin(cfg->thermal_weight, THERMAL_WEIGHT_MAX);
+	if (cfg && isfinite(cfg->thermal_ref_c) && cfg->thermal_ref_c > 0)
+		ref = cfg->thermal_ref_c;
+	if (h->thermal != SCHED_THERMAL_OK || !h->has_headroom || !isfinite(h->headroom_c) ||
+	    h->headroom_c >= ref)
+		return 0.0;
+	if (h->headroom_c <= 0)
+		return w;
+	return w * (ref - h->headroom_c) / ref;
 }
 
 /* Overcommit factors actually used: the configured ones when they are
@@ -108,6 +165,7 @@ static bool in_scope(const struct sched_host *h, const struct sched_request *req
 struct cand {
 	int idx;
 	int64_t cpu_cap, mem_cap;
+	double penalty; /* sched_thermal_penalty */
 };
 
 /* The share of the host's (overcommitted) capacity in use after the VM. */
@@ -148,6 +206,7 @@ static int pick(const struct sched_host *hosts, const struct cand *cands, int nc
 		    h->disk_gb_allocated + req->disk_gb > h->disk_gb_total)
 			continue;
 		double s = fmax(share(cpu, c->cpu_cap), share(mem, c->mem_cap));
+		s += req->strategy == SCHED_PACK ? -c->penalty : c->penalty;
 		if (best < 0 || better(h, s, &hosts[best], best_share, req->strategy)) {
 			best = c->idx;
 			best_share = s;
@@ -280,6 +339,11 @@ static void explain_host(struct msg *m, const struct sched_host *hosts, int n,
 		msg_add(m, "host %s is disabled", req->host_id);
 		return;
 	}
+	if (thermal_hot(h)) {
+		msg_add(m, "host %s is in thermal state %s: it takes no new VMs", req->host_id,
+		        sched_thermal_name(h->thermal));
+		return;
+	}
 	struct freeview f = host_free(h, fac);
 	if (placed > 0) {
 		msg_add(m, "host %s fits only %d of %d VMs: each needs ", req->host_id, placed,
@@ -299,7 +363,7 @@ static void explain(struct msg *m, const struct sched_host *hosts, int n,
                     const struct sched_request *req, const struct factors *fac, int placed,
                     int count)
 {
-	int total = 0, disconnected = 0, disabled = 0, eligible = 0;
+	int total = 0, disconnected = 0, disabled = 0, hot = 0, eligible = 0;
 	int lack_cpu = 0, lack_mem = 0, lack_disk = 0;
 	struct freeview best = { 0, 0, 0 };
 
@@ -321,6 +385,10 @@ static void explain(struct msg *m, const struct sched_host *hosts, int n,
 			disabled++;
 			continue;
 		}
+		if (thermal_hot(h)) {
+			hot++;
+			continue;
+		}
 		eligible++;
 		struct freeview f = host_free(h, fac);
 		best.cpu = f.cpu > best.cpu ? f.cpu : best.cpu;
@@ -332,12 +400,18 @@ static void explain(struct msg *m, const struct sched_host *hosts, int n,
 	}
 
 	if (eligible == 0) {
-		msg_add(m, "no connected and enabled host");
+		msg_add(m, hot ? "no connected and enabled host below its thermal limits"
+		               : "no connected and enabled host");
 		msg_scope(m, req);
 		if (total == 0 && (given(req->cluster_id) || given(req->zone_id)))
 			msg_add(m, ": it has no hosts");
 		else if (total == 0)
 			msg_add(m, ": no host has registered");
+		else if (hot)
+			msg_add(m,
+			        " (%d host%s: %d disconnected, %d disabled, %d in thermal "
+			        "warning, alarm or critical)",
+			        total, total == 1 ? "" : "s", disconnected, disabled, hot);
 		else
 			msg_add(m, " (%d host%s: %d disconnected, %d disabled)", total,
 			        total == 1 ? "" : "s", disconnected, disabled);
@@ -352,6 +426,8 @@ static void explain(struct msg *m, const struct sched_host *hosts, int n,
 	msg_need(m, req);
 	msg_add(m, "; %d host%s connected and enabled", eligible, eligible == 1 ? "" : "s");
 	msg_scope(m, req);
+	if (hot)
+		msg_add(m, " (and %d in thermal warning or worse, which take no new VMs)", hot);
 	if (placed > 0)
 		msg_add(m, ", after placing %d", placed);
 	msg_add(m, ", ");
@@ -415,12 +491,13 @@ int sched_place_many(struct sched_host *hosts, int n, const struct sched_request
 	placed = xcalloc((size_t)count, sizeof(*placed));
 	for (int i = 0; i < n; i++) {
 		const struct sched_host *h = &hosts[i];
-		if (!h->connected || !h->enabled || !in_scope(h, req))
+		if (!h->connected || !h->enabled || thermal_hot(h) || !in_scope(h, req))
 			continue;
 		cands[ncands++] = (struct cand){
 			.idx = i,
 			.cpu_cap = capacity(h->cpu_total, fac.cpu),
 			.mem_cap = capacity(h->memory_mb_total, fac.mem),
+			.penalty = sched_thermal_penalty(h, cfg),
 		};
 	}
 

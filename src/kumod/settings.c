@@ -20,8 +20,49 @@ struct kumod_config kumod_cfg = {
 	.login_window_ms = 300000,
 	.metrics_open_on_loopback = true,
 	.image_max_bytes = (int64_t)64 << 30,
-	.sched = { .cpu_overcommit = 4.0, .mem_overcommit = 1.0 },
+	.sched = { .cpu_overcommit = 4.0,
+	           .mem_overcommit = 1.0,
+	           .thermal_weight = 0.2,
+	           .thermal_ref_c = 20.0 },
+	.telemetry = { .history_interval_ms = 60000,
+	               .flush_interval_ms = 10000,
+	               .raw_keep_ms = 86400LL * 1000,
+	               .aggregate_interval_ms = 300000,
+	               .aggregate_keep_ms = 30LL * 86400 * 1000,
+	               .prune_interval_ms = 300000 },
 };
+
+/* A [telemetry] duration in ms from a key in unit_ms units, clamped
+ * before the multiplication so that no value overflows. */
+static int64_t tele_ms(const struct config *c, const char *key, int64_t def_ms, int64_t unit_ms)
+{
+	int64_t v = config_int(c, "telemetry", key, def_ms / unit_ms);
+
+	if (v < 0)
+		v = 0;
+	if (v > (int64_t)1 << 40)
+		v = (int64_t)1 << 40;
+	return v * unit_ms;
+}
+
+/* [telemetry]: the history and staleness of node telemetry (telemetry.h). */
+static void telemetry_settings_load(const struct config *c)
+{
+	struct telemetry_config *t = &kumod_cfg.telemetry;
+
+	telemetry_config_default(t);
+	t->history_interval_ms = tele_ms(c, "history_interval_s", t->history_interval_ms, 1000);
+	t->flush_interval_ms = tele_ms(c, "flush_interval_s", t->flush_interval_ms, 1000);
+	t->raw_keep_ms = tele_ms(c, "raw_keep_s", t->raw_keep_ms, 1000);
+	t->aggregate_interval_ms =
+	    tele_ms(c, "aggregate_interval_s", t->aggregate_interval_ms, 1000);
+	t->aggregate_keep_ms = tele_ms(c, "aggregate_keep_days", t->aggregate_keep_ms, 86400000);
+	/* in seconds, for tests; wins over the days */
+	t->aggregate_keep_ms = tele_ms(c, "aggregate_keep_s", t->aggregate_keep_ms, 1000);
+	t->prune_interval_ms = tele_ms(c, "prune_interval_s", t->prune_interval_ms, 1000);
+	t->stale_ms = tele_ms(c, "stale_s", 0, 1000);
+	telemetry_config_check(t);
+}
 
 void kumod_settings_load(const struct config *c)
 {
@@ -42,6 +83,11 @@ void kumod_settings_load(const struct config *c)
 	    config_double(c, "scheduler", "cpu_overcommit", kumod_cfg.sched.cpu_overcommit);
 	kumod_cfg.sched.mem_overcommit =
 	    config_double(c, "scheduler", "mem_overcommit", kumod_cfg.sched.mem_overcommit);
+	kumod_cfg.sched.thermal_weight =
+	    config_double(c, "scheduler", "thermal_weight", kumod_cfg.sched.thermal_weight);
+	kumod_cfg.sched.thermal_ref_c =
+	    config_double(c, "scheduler", "thermal_headroom_c", kumod_cfg.sched.thermal_ref_c);
+	telemetry_settings_load(c);
 	if (kumod_cfg.job_workers < 1)
 		kumod_cfg.job_workers = 1;
 	if (kumod_cfg.job_workers > 64)

@@ -87,6 +87,28 @@ const char *const store_migrations[] = {
 
 	/* 4: commands not done, oldest first (store_cmd_overdue). */
 	"CREATE INDEX commands_open ON commands(state, created_at);",
+
+	/* 5: node telemetry (store_telemetry.h): hosts that sent it, with the
+	 * last thermal event seq stored and the sensor slots of their history
+	 * rows; raw samples and their aggregates, one row per host and time
+	 * with every sensor's values in a blob. WITHOUT ROWID: the primary
+	 * key is the only index these tables need. */
+	"CREATE TABLE telemetry_hosts ("
+	"  key INTEGER PRIMARY KEY,"
+	"  host_id TEXT NOT NULL UNIQUE,"
+	"  event_seq INTEGER NOT NULL DEFAULT 0,"
+	"  sensors TEXT NOT NULL DEFAULT '[]');"
+	"CREATE TABLE telemetry_raw ("
+	"  host_key INTEGER NOT NULL,"
+	"  ts INTEGER NOT NULL," /* ms since the epoch */
+	"  vals BLOB NOT NULL,"
+	"  PRIMARY KEY(host_key, ts)) WITHOUT ROWID;"
+	"CREATE TABLE telemetry_agg ("
+	"  host_key INTEGER NOT NULL,"
+	"  ts INTEGER NOT NULL," /* start of the bucket */
+	"  n INTEGER NOT NULL,"  /* raw rows folded in */
+	"  vals BLOB NOT NULL,"
+	"  PRIMARY KEY(host_key, ts)) WITHOUT ROWID;",
 };
 
 const int store_nmigrations = (int)(sizeof(store_migrations) / sizeof(store_migrations[0]));

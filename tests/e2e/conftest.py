@@ -224,7 +224,13 @@ class Agent:
         self.dir = os.path.join(tmp, "agent-" + name)
         self.name = name
         self.hosts = hosts
-        self.extra = extra or []
+        self.extra = list(extra or [])
+        self.redfish_url = None
+        if "qemu" in self.extra and "--redfish-listen" not in self.extra:
+            # the node's Redfish service: plain HTTP on loopback, a port of its own
+            port = free_port()
+            self.extra += ["--redfish-listen", "127.0.0.1:%d" % port, "--redfish-tls", "false"]
+            self.redfish_url = "http://127.0.0.1:%d/redfish/v1" % port
         self.log = os.path.join(tmp, "agent-%s.log" % name)
         self.proc = None
 

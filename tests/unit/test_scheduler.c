@@ -3,7 +3,9 @@
  * The scheduler: which host spread and pack choose, overcommit arithmetic,
  * the zone/cluster/host filters, skipped hosts, all-or-nothing batches, the
  * wording of every "no capacity" answer, and no overbooking however many
- * VMs are placed.
+ * VMs are placed; thermal state (hot hosts take nothing, headroom is a
+ * bounded preference that never overrides capacity, no telemetry is
+ * neutral).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -146,7 +148,7 @@ static void test_ties(void **state)
 static void test_config(void **state)
 {
 	(void)state;
-	struct sched_config c = { 0, 0 };
+	struct sched_config c = { 0, 0, 0, 0 };
 	enum sched_strategy s = SCHED_PACK;
 
 	sched_config_default(&c);
@@ -384,7 +386,7 @@ static void test_messages(void **state)
 	assert_contains(err.message, "the most free memory is 4096 MB");
 	assert_not_contains(err.message, "vCPUs is");
 	/* ...with memory overcommit named. */
-	struct sched_config cfg = { 4.0, 1.0 };
+	struct sched_config cfg = { 4.0, 1.0, 0.2, 20.0 };
 	assert_int_equal(sched_place(h, 4, &req, &cfg, &err), -ENOSPC);
 	assert_contains(err.message, "(overcommit 1.0)");
 
@@ -470,7 +472,7 @@ static void test_no_overbooking(void **state)
 	(void)state;
 	enum { N = 40 };
 	struct sched_host h[N];
-	struct sched_config cfg = { 2.5, 1.2 };
+	struct sched_config cfg = { 2.5, 1.2, 0.2, 20.0 };
 	int64_t want_cpu = 0, want_mem = 0, want_disk = 0, want_vms = 0;
 	int placed = 0, refused = 0;
 
@@ -558,6 +560,217 @@ static void test_batch_speed(void **state)
 		assert_int_equal(h[i].vm_count, VMS / HOSTS);
 }
 
+/* --- thermal ------------------------------------------------------------------ */
+
+static struct sched_host thermal_host(const char *id, enum sched_thermal t, double headroom)
+{
+	struct sched_host h = host(id, "z1", "c1", 16, 65536, 1000);
+
+	h.thermal = t;
+	h.has_headroom = true;
+	h.headroom_c = headroom;
+	return h;
+}
+
+static void test_thermal_config_and_names(void **state)
+{
+	(void)state;
+	struct sched_config c;
+	enum sched_thermal t = SCHED_THERMAL_OK;
+
+	sched_config_default(&c);
+	assert_true(c.thermal_weight == 0.2);
+	assert_true(c.thermal_ref_c == 20.0);
+	assert_int_equal(sched_thermal_parse("warning", &t), 0);
+	assert_int_equal(t, SCHED_THERMAL_WARNING);
+	assert_int_equal(sched_thermal_parse("critical", &t), 0);
+	assert_int_equal(t, SCHED_THERMAL_CRITICAL);
+	assert_int_equal(sched_thermal_parse("Warning", &t), -EINVAL);
+	assert_int_equal(sched_thermal_parse("hot", &t), -EINVAL);
+	assert_int_equal(sched_thermal_parse(NULL, &t), -EINVAL);
+	assert_int_equal(t, SCHED_THERMAL_CRITICAL);
+	assert_string_equal(sched_thermal_name(SCHED_THERMAL_ALARM), "alarm");
+	assert_string_equal(sched_thermal_name((enum sched_thermal)99), "unknown");
+}
+
+static void test_thermal_penalty(void **state)
+{
+	(void)state;
+	struct sched_config c;
+	struct sched_host h = thermal_host("h", SCHED_THERMAL_OK, 10.0);
+
+	sched_config_default(&c);
+	/* linear from the weight at 0 headroom to nothing at thermal_ref_c */
+	assert_float_equal(sched_thermal_penalty(&h, &c), 0.1, 1e-9);
+	h.headroom_c = 0;
+	assert_float_equal(sched_thermal_penalty(&h, &c), 0.2, 1e-9);
+	h.headroom_c = -15;
+	assert_float_equal(sched_thermal_penalty(&h, &c), 0.2, 1e-9);
+	h.headroom_c = 20;
+	assert_float_equal(sched_thermal_penalty(&h, &c), 0.0, 1e-9);
+	h.headroom_c = 45;
+	assert_float_equal(sched_thermal_penalty(&h, &c), 0.0, 1e-9);
+	/* neutral without telemetry or without a headroom figure */
+	h.headroom_c = 0;
+	h.has_headroom = false;
+	assert_float_equal(sched_thermal_penalty(&h, &c), 0.0, 1e-9);
+	h.has_headroom = true;
+	h.thermal = SCHED_THERMAL_UNKNOWN;
+	assert_float_equal(sched_thermal_penalty(&h, &c), 0.0, 1e-9);
+	/* configurable; 0 turns it off; NULL config uses the defaults */
+	h.thermal = SCHED_THERMAL_OK;
+	c.thermal_weight = 0;
+	assert_float_equal(sched_thermal_penalty(&h, &c), 0.0, 1e-9);
+	c.thermal_weight = 0.5;
+	c.thermal_ref_c = 10;
+	h.headroom_c = 5;
+	assert_float_equal(sched_thermal_penalty(&h, &c), 0.25, 1e-9);
+	assert_float_equal(sched_thermal_penalty(&h, NULL), 0.15, 1e-9);
+}
+
+/* Warning, alarm and critical hosts take no VMs, whatever their capacity. */
+static void test_thermal_hot_hosts_take_nothing(void **state)
+{
+	(void)state;
+	struct sched_host h[4];
+	struct sched_request req = request(1, 1024, 10, SCHED_SPREAD);
+	struct kerr err;
+
+	h[0] = thermal_host("warn", SCHED_THERMAL_WARNING, 5);
+	h[1] = thermal_host("alarm", SCHED_THERMAL_ALARM, -1);
+	h[2] = thermal_host("crit", SCHED_THERMAL_CRITICAL, -5);
+	h[3] = thermal_host("busy", SCHED_THERMAL_OK, 30);
+	h[3].memory_mb_allocated = 61000; /* room for 4 more, but the only one allowed */
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(sched_place(h, 4, &req, NULL, &err), 3);
+		req.strategy = i % 2 ? SCHED_SPREAD : SCHED_PACK;
+	}
+	assert_int_equal(h[0].vm_count + h[1].vm_count + h[2].vm_count, 0);
+	/* once the allowed host is full, the answer says why the others are out */
+	assert_int_equal(sched_place(h, 4, &req, NULL, &err), -ENOSPC);
+	assert_contains(err.message, "(and 3 in thermal warning or worse, which take no new VMs)");
+	/* with only hot hosts left */
+	assert_int_equal(sched_place(h, 3, &req, NULL, &err), -ENOSPC);
+	assert_contains(err.message, "no connected and enabled host below its thermal limits");
+	assert_contains(err.message, "(3 hosts: 0 disconnected, 0 disabled, 3 in thermal warning, "
+	                             "alarm or critical)");
+	/* a host asked for by id */
+	req.host_id = "crit";
+	assert_int_equal(sched_place(h, 4, &req, NULL, &err), -ENOSPC);
+	assert_contains(err.message, "host crit is in thermal state critical");
+	/* an ok host with no thermal figures and an unknown one are fine */
+	req.host_id = NULL;
+	h[1].thermal = SCHED_THERMAL_UNKNOWN;
+	h[2].thermal = SCHED_THERMAL_OK;
+	h[2].has_headroom = false;
+	assert_true(sched_place(h, 4, &req, NULL, &err) >= 1);
+}
+
+/* Among hosts that fit, more headroom wins, for spread and pack alike;
+ * no telemetry is neutral: it ranks like ample headroom. */
+static void test_thermal_headroom_is_preferred(void **state)
+{
+	(void)state;
+	struct sched_host h[3];
+	struct sched_request req = request(1, 1024, 10, SCHED_SPREAD);
+
+	h[0] = thermal_host("a", SCHED_THERMAL_OK, 2);
+	h[1] = thermal_host("b", SCHED_THERMAL_OK, 25);
+	h[2] = thermal_host("c", SCHED_THERMAL_OK, 9);
+	/* spread: the coolest takes VMs until its load outweighs the others' heat */
+	assert_int_equal(sched_place(h, 3, &req, NULL, NULL), 1);
+	h[1].vm_count = 0;
+	h[1].memory_mb_allocated = 0;
+	h[1].cpu_allocated = 0;
+	h[1].disk_gb_allocated = 0;
+	req.strategy = SCHED_PACK;
+	assert_int_equal(sched_place(h, 3, &req, NULL, NULL), 1);
+	/* equal headroom: the usual order (spread: the emptier; ties by id) */
+	req.strategy = SCHED_SPREAD;
+	h[0].headroom_c = h[1].headroom_c = h[2].headroom_c = 25;
+	assert_int_equal(sched_place(h, 3, &req, NULL, NULL), 0);
+	/* unknown is neutral: it beats a host with little headroom, ties with
+	 * one with plenty */
+	h[0] = thermal_host("a", SCHED_THERMAL_OK, 1);
+	h[1] = thermal_host("b", SCHED_THERMAL_UNKNOWN, 0);
+	h[1].has_headroom = false;
+	h[2] = thermal_host("c", SCHED_THERMAL_OK, 1);
+	assert_int_equal(sched_place(h, 3, &req, NULL, NULL), 1);
+	/* the weight can be turned off: then ids break the tie */
+	struct sched_config off = { 4.0, 1.0, 0.0, 20.0 };
+	h[0] = thermal_host("a", SCHED_THERMAL_OK, 0);
+	h[1] = thermal_host("b", SCHED_THERMAL_OK, 40);
+	assert_int_equal(sched_place(h, 2, &req, &off, NULL), 0);
+}
+
+/* The weight is bounded: a much emptier host still wins over a cooler
+ * one, and it never places a VM where it does not fit. */
+static void test_thermal_weight_never_overrides_capacity(void **state)
+{
+	(void)state;
+	struct sched_host h[2];
+	struct sched_request req = request(2, 4096, 10, SCHED_SPREAD);
+	struct kerr err;
+
+	/* warm: 10% used, headroom 0 (share + 0.2 = 0.3); cool: 50% used */
+	h[0] = thermal_host("warm", SCHED_THERMAL_OK, 0);
+	h[0].memory_mb_allocated = 65536 / 10 - 4096;
+	h[1] = thermal_host("cool", SCHED_THERMAL_OK, 30);
+	h[1].memory_mb_allocated = 65536 / 2 - 4096;
+	assert_int_equal(sched_place(h, 2, &req, NULL, &err), 0);
+	/* the cool host is full: the warm one takes it */
+	h[0] = thermal_host("warm", SCHED_THERMAL_OK, 0);
+	h[1] = thermal_host("cool", SCHED_THERMAL_OK, 30);
+	h[1].memory_mb_allocated = 65536 - 2048;
+	assert_int_equal(sched_place(h, 2, &req, NULL, &err), 0);
+	/* fill both: every VM fits where it lands, the cool host is never
+	 * overbooked, and the warm one is used only for what it can hold */
+	h[0] = thermal_host("warm", SCHED_THERMAL_OK, 0);
+	h[1] = thermal_host("cool", SCHED_THERMAL_OK, 30);
+	int n = 0;
+	while (sched_place(h, 2, &req, NULL, &err) >= 0)
+		n++;
+	assert_int_equal(n, 2 * (65536 / 4096));
+	assert_true(h[0].memory_mb_allocated <= 65536 && h[1].memory_mb_allocated <= 65536);
+	assert_int_equal(h[0].vm_count, 16);
+	assert_int_equal(h[1].vm_count, 16);
+}
+
+/* Random fleets with random thermal states: no VM ever lands on a hot
+ * host, and every batch is all or nothing. */
+static void test_thermal_random(void **state)
+{
+	(void)state;
+	enum { N = 40 };
+	struct sched_host h[N];
+	unsigned seed = 7;
+
+	for (int i = 0; i < N; i++) {
+		char id[16];
+
+		seed = seed * 1103515245u + 12345u;
+		snprintf(id, sizeof(id), "t%02d", i);
+		h[i] = thermal_host(id, (enum sched_thermal)((seed >> 16) % 5),
+		                    (double)((seed >> 8) % 50) - 10);
+		h[i].has_headroom = (seed >> 4) % 3 != 0;
+	}
+	for (int round = 0; round < 2000; round++) {
+		struct sched_request req = request(1 + round % 4, 512 * (1 + round % 8), 5,
+		                                   (enum sched_strategy)(round % 2));
+		int idx[4], count = 1 + round % 4;
+
+		if (sched_place_many(h, N, &req, count, NULL, idx, NULL) < 0)
+			continue;
+		for (int k = 0; k < count; k++)
+			assert_true(h[idx[k]].thermal < SCHED_THERMAL_WARNING);
+	}
+	for (int i = 0; i < N; i++) {
+		if (h[i].thermal >= SCHED_THERMAL_WARNING)
+			assert_int_equal(h[i].vm_count, 0);
+		assert_true(h[i].memory_mb_allocated <= h[i].memory_mb_total);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -572,6 +785,12 @@ int main(void)
 		cmocka_unit_test(test_messages),
 		cmocka_unit_test(test_no_overbooking),
 		cmocka_unit_test(test_batch_speed),
+		cmocka_unit_test(test_thermal_config_and_names),
+		cmocka_unit_test(test_thermal_penalty),
+		cmocka_unit_test(test_thermal_hot_hosts_take_nothing),
+		cmocka_unit_test(test_thermal_headroom_is_preferred),
+		cmocka_unit_test(test_thermal_weight_never_overrides_capacity),
+		cmocka_unit_test(test_thermal_random),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
