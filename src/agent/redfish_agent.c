@@ -40,10 +40,11 @@
  *                           Controls (setpoints)
  * Their handlers find what they need in struct rf_agent_ctx (call->data). */
 static const struct rf_module *const modules[] = {
-	&rf_root_module,
-	&rf_session_module,
-	&rf_account_module,
-	NULL,
+	&rf_root_module,      &rf_session_module,
+	&rf_account_module,   &rf_system_module,
+	&rf_chassis_module,   &rf_manager_module,
+	&rf_event_module,     &rf_telemetry_module,
+	&rf_thermaleq_module, NULL,
 };
 
 struct rf_agent {

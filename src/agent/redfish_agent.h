@@ -70,6 +70,12 @@ struct rf_agent_config {
 extern const struct rf_module rf_root_module;
 extern const struct rf_module rf_session_module;
 extern const struct rf_module rf_account_module;
+extern const struct rf_module rf_system_module;    /* rf_system.c */
+extern const struct rf_module rf_chassis_module;   /* rf_chassis.c (+ rf_sensor.c, rf_power.c) */
+extern const struct rf_module rf_manager_module;   /* rf_manager.c */
+extern const struct rf_module rf_event_module;     /* rf_event.c */
+extern const struct rf_module rf_telemetry_module; /* rf_telemetry.c */
+extern const struct rf_module rf_thermaleq_module; /* rf_thermaleq.c */
 
 struct rf_agent;
 
