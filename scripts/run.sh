@@ -54,7 +54,8 @@ for _ in $(seq 100); do
 done
 
 ./build/kumo-agent --server "$URL" --join-token-file "$RUN/kumod/join.token" \
-	--data-dir "$RUN/agent" --driver "$DRIVER" --name "$(hostname)" >>"$RUN/agent.log" 2>&1 &
+	--data-dir "$RUN/agent" --driver "$DRIVER" --name "$(hostname)" \
+	--redfish-listen "127.0.0.1:${KUMO_REDFISH_PORT:-8443}" >>"$RUN/agent.log" 2>&1 &
 echo $! >"$RUN/agent.pid"
 sleep 1
 if ! kill -0 "$(cat "$RUN/agent.pid")" 2>/dev/null; then
@@ -98,11 +99,17 @@ Kumo is running.
   logs:            $RUN/kumod.log, $RUN/agent.log
   agent driver:    $DRIVER$( [ "$DRIVER" = sim ] && echo " (simulated hosts: VMs here are not real)")
   image, offering: demo, small
+  Redfish (node):  https://127.0.0.1:${KUMO_REDFISH_PORT:-8443}/redfish/v1   user admin, password in
+                   $RUN/agent/redfish/admin-password; certificate $RUN/agent/redfish/tls-cert.pem
+  Redfish (fleet): $URL/redfish/v1   (kumod's admin user and password)
 
 Try:
   ./build/kumo login --url $URL --account admin --user admin --password-file $RUN/kumod/admin.password
   ./build/kumo vm create --name demo1 --image demo --offering small --wait
   ./build/kumo vm console demo1
+  ./build/kumo host sensors $(hostname)
+  curl --cacert $RUN/agent/redfish/tls-cert.pem -u admin:\$(cat $RUN/agent/redfish/admin-password) \\
+       https://127.0.0.1:${KUMO_REDFISH_PORT:-8443}/redfish/v1/Chassis/box/Sensors/CoolantTemp
 
 Stop it with: bash scripts/run.sh stop
 MSG

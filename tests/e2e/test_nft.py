@@ -52,7 +52,7 @@ int main(int argc, char **argv)
 }
 """
 
-PKGS = ["libmicrohttpd", "jansson", "sqlite3", "libsodium", "inih", "uuid", "libcurl"]
+PKGS = ["libmicrohttpd", "jansson", "sqlite3", "libsodium", "inih", "uuid", "libcurl", "gnutls"]
 
 L2 = "2a2b3c4d-0000-4000-8000-000000000001"
 L3 = "3a2b3c4d-0000-4000-8000-000000000001"
