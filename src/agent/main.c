@@ -279,12 +279,6 @@ static void settings(struct agent *a, const struct config *cfg)
 	sanitized_hostname(a->hostname, sizeof(a->hostname));
 }
 
-void agent_restart(struct agent *a)
-{
-	atomic_store(&a->restart, true);
-	kill(getpid(), SIGTERM); /* the main thread's sigwait takes it */
-}
-
 int main(int argc, char **argv)
 {
 	struct agent a = { 0 };

@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +48,12 @@ struct nodes {
 	pthread_cond_t cond;
 	bool stop;
 };
+
+void agent_restart(struct agent *a)
+{
+	atomic_store(&a->restart, true);
+	kill(getpid(), SIGTERM); /* main.c's sigwait takes it and starts again at the end */
+}
 
 /* ---- the model as a sensor source ("model:coolant", ...) ---------------- */
 
