@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "agent/node.h"
 #include "agent/nodelog.h"
@@ -282,7 +283,14 @@ int nodes_start(struct agent *a, struct agent_host **hosts, unsigned n, struct n
 	ns->n = n;
 	ns->v = xcalloc(n, sizeof(*ns->v));
 	pthread_mutex_init(&ns->lock, NULL);
-	pthread_cond_init(&ns->cond, NULL);
+	{ /* waited on with deadline_mono(): the monotonic clock */
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&ns->cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	for (unsigned i = 0; i < n && r == 0; i++)
 		r = node_start(ns, &ns->v[i], hosts[i], i);
 	if (r == 0 && n == 1 && (r = -pthread_create(&ns->poller, NULL, poll_main, ns)) == 0)

@@ -64,6 +64,7 @@ struct thermal_rt {
 	double sim_t;
 	int64_t last_ms;
 	double fan_wh, heater_wh;
+	int64_t wall_ms; /* wall clock of the last tick */
 	int ncpus;
 	struct vm_meas meas[THERMAL_VMS_MAX];
 	size_t nmeas;
@@ -393,6 +394,7 @@ static size_t tick(struct thermal_rt *t, struct thermal_log *logs, size_t max)
 		if (!steps)
 			break;
 	}
+	t->wall_ms = now_ms();
 	cap = t->last.cpu_cap_pct ? t->last.cpu_cap_pct : 100;
 	pthread_mutex_unlock(&t->lock);
 
@@ -491,7 +493,14 @@ int thermal_rt_start(const struct config *cfg, bool default_on, struct agent_hos
 		return 0;
 	t = xcalloc(1, sizeof(*t));
 	pthread_mutex_init(&t->lock, NULL);
-	pthread_cond_init(&t->cond, NULL);
+	{ /* waited on with deadline_mono(): the monotonic clock */
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&t->cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	t->h = h;
 	t->log = log;
 	t->applied_cap = 100;
@@ -565,6 +574,8 @@ void thermal_rt_view(struct thermal_rt *t, struct thermal_rt_view *v)
 	v->load = t->load;
 	v->fan_wh = t->fan_wh;
 	v->heater_wh = t->heater_wh;
+	v->server_wh = t->m.e_server_j / 3600.0;
+	v->read_ms = t->wall_ms ? t->wall_ms : now_ms();
 	pthread_mutex_unlock(&t->lock);
 }
 

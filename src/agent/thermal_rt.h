@@ -28,6 +28,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "agent/channel.h"
 #include "agent/nodelog.h"
@@ -61,6 +62,8 @@ struct thermal_rt_view {
 	struct thermal_model_config mcfg;
 	double ambient_c, solar, load;
 	double fan_wh, heater_wh; /* energy since the start */
+	double server_wh;         /* the server's energy since the start */
+	int64_t read_ms;          /* wall clock of the readings (the last tick) */
 };
 void thermal_rt_view(struct thermal_rt *t, struct thermal_rt_view *ret);
 
