@@ -36,6 +36,8 @@ struct nodelog {
 	int64_t acked;
 	struct listener listeners[4];
 	unsigned nlisteners;
+	unsigned calling;    /* nodelog_add()s calling listeners now */
+	pthread_cond_t idle; /* signalled when calling drops to 0 */
 };
 
 static json_t *ring_at(const struct nodelog *l, size_t i)
@@ -127,6 +129,7 @@ struct nodelog *nodelog_open(const char *dir)
 	size_t len;
 
 	pthread_mutex_init(&l->lock, NULL);
+	pthread_cond_init(&l->idle, NULL);
 	l->path = xasprintf("%s/nodelog.jsonl", dir);
 	l->ack_path = xasprintf("%s/nodelog.ack", dir);
 	load(l);
@@ -151,6 +154,7 @@ struct nodelog *nodelog_free(struct nodelog *l)
 		json_decref(ring_at(l, i));
 	if (l->fd >= 0)
 		close(l->fd);
+	pthread_cond_destroy(&l->idle);
 	pthread_mutex_destroy(&l->lock);
 	free(l->path);
 	free(l->ack_path);
@@ -195,9 +199,14 @@ int64_t nodelog_add(struct nodelog *l, const char *severity, const char *message
 	json_incref(e);
 	nls = l->nlisteners;
 	memcpy(ls, l->listeners, sizeof(ls));
+	l->calling++;
 	pthread_mutex_unlock(&l->lock);
 	for (unsigned i = 0; i < nls; i++)
 		ls[i].fn(ls[i].cls, e);
+	pthread_mutex_lock(&l->lock);
+	if (--l->calling == 0)
+		pthread_cond_broadcast(&l->idle);
+	pthread_mutex_unlock(&l->lock);
 	json_decref(e);
 	return seq;
 }
@@ -290,4 +299,20 @@ int nodelog_listen(struct nodelog *l, void (*fn)(void *cls, const json_t *entry)
 		l->listeners[l->nlisteners++] = (struct listener){ fn, cls };
 	pthread_mutex_unlock(&l->lock);
 	return r;
+}
+
+void nodelog_unlisten(struct nodelog *l, void (*fn)(void *cls, const json_t *entry), void *cls)
+{
+	pthread_mutex_lock(&l->lock);
+	for (unsigned i = 0; i < l->nlisteners; i++) {
+		if (l->listeners[i].fn != fn || l->listeners[i].cls != cls)
+			continue;
+		memmove(&l->listeners[i], &l->listeners[i + 1],
+		        (l->nlisteners - i - 1) * sizeof(l->listeners[0]));
+		l->nlisteners--;
+		break;
+	}
+	while (l->calling)
+		pthread_cond_wait(&l->idle, &l->lock);
+	pthread_mutex_unlock(&l->lock);
 }

@@ -54,3 +54,6 @@ json_t *nodelog_unsent(struct nodelog *l);
 /* Calls fn(cls, entry) after every append (entry: a borrowed reference,
  * valid during the call). At most 4 listeners. 0 or -ENOSPC. */
 int nodelog_listen(struct nodelog *l, void (*fn)(void *cls, const json_t *entry), void *cls);
+/* Removes the listener added with fn and cls. When it returns, no call of
+ * any listener is running (so cls may be freed); not from a listener. */
+void nodelog_unlisten(struct nodelog *l, void (*fn)(void *cls, const json_t *entry), void *cls);

@@ -47,6 +47,17 @@ static const struct rf_module *const modules[] = {
 	&rf_thermaleq_module, NULL,
 };
 
+/* Modules with state beyond a request (redfish_agent.h): started in this
+ * order, stopped in the reverse one. The events first: telemetry sends
+ * its reports through them. */
+static const struct {
+	int (*start)(struct rf_agent_ctx *ctx);
+	void (*stop)(struct rf_agent_ctx *ctx);
+} hooks[] = {
+	{ rf_event_start, rf_event_stop },
+	{ rf_telemetry_start, rf_telemetry_stop },
+};
+
 struct rf_agent {
 	struct rf_agent_ctx ctx;
 	struct rf_service *svc;
@@ -193,6 +204,11 @@ int redfish_agent_start(const struct rf_agent_config *cfg, struct rf_agent **ret
 	if (r < 0)
 		goto fail;
 	a->ctx.svc = a->svc;
+	for (size_t i = 0; i < ARRAY_SIZE(hooks); i++) {
+		r = hooks[i].start(&a->ctx);
+		if (r < 0)
+			goto fail;
+	}
 	if (cfg->listen && !cfg->relay_only) {
 		r = start_listener(a, cfg);
 		if (r < 0)
@@ -210,6 +226,8 @@ struct rf_agent *redfish_agent_stop(struct rf_agent *a)
 	if (!a)
 		return NULL;
 	rf_http_stop(a->http);
+	for (size_t i = ARRAY_SIZE(hooks); i-- > 0;)
+		hooks[i].stop(&a->ctx);
 	rf_service_free(a->svc);
 	rf_auth_free(a->ctx.auth);
 	free(a->ctx.rf_dir);

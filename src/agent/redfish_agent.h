@@ -4,7 +4,9 @@
  * per resource, each exporting one struct rf_module), served on their own
  * HTTPS listener and to kumod's aggregator over the agent channel
  * (redfish_agent_call()). Files live in DATA/redfish/: accounts.json,
- * admin-password, tls-cert.pem, tls-key.pem, uuid.
+ * admin-password, tls-cert.pem, tls-key.pem, uuid, and the EventService's
+ * and TelemetryService's subscriptions.json, eventservice.json and
+ * metric-report-definitions.json.
  *
  * Adding a resource: write rf_<resource>.c with its routes and schemas,
  * declare its module below, list it in redfish_agent.c's modules[], and
@@ -30,6 +32,8 @@ struct agent_host;
 struct thermal_rt;
 struct sensors;
 struct nodelog;
+struct rf_events;    /* rf_event_push.c */
+struct rf_telemetry; /* rf_telemetry.c */
 
 struct rf_agent_ctx {
 	const char *data_dir;    /* weak; the agent's data dir */
@@ -47,6 +51,11 @@ struct rf_agent_ctx {
 	struct sensors *sensors;        /* weak; the host's own sensors (sensors.h) */
 	struct nodelog *log;            /* weak; the Manager's LogService, events (nodelog.h) */
 	const char *host_reset_command; /* weak; [redfish] host_reset_command, NULL = refused */
+	/* State of modules that outlives a request (threads, files), made by
+	 * their start hook (below) before the service serves and freed by
+	 * their stop hook once it has stopped; NULL before and after. */
+	struct rf_events *events;       /* owned; rf_event.c (rf_event.h) */
+	struct rf_telemetry *telemetry; /* owned; rf_telemetry.c */
 };
 
 struct rf_agent_config {
@@ -76,6 +85,16 @@ extern const struct rf_module rf_manager_module;   /* rf_manager.c */
 extern const struct rf_module rf_event_module;     /* rf_event.c */
 extern const struct rf_module rf_telemetry_module; /* rf_telemetry.c */
 extern const struct rf_module rf_thermaleq_module; /* rf_thermaleq.c */
+
+/* Start and stop hooks of the modules with state (redfish_agent.c's
+ * hooks[]): start runs, in order, once the service is built and before it
+ * serves (0, or a negative errno that fails redfish_agent_start()); stop
+ * runs, in the reverse order, once the listener is down, also after a
+ * failed start (with ctx's field still NULL when its start never ran). */
+int rf_event_start(struct rf_agent_ctx *ctx);
+void rf_event_stop(struct rf_agent_ctx *ctx);
+int rf_telemetry_start(struct rf_agent_ctx *ctx);
+void rf_telemetry_stop(struct rf_agent_ctx *ctx);
 
 struct rf_agent;
 

@@ -185,6 +185,14 @@ struct http_server_config {
 	 * worker. NULL = the usual 404 and 405. (Redfish: redfish_http.c.) */
 	http_handler_fn fallback;
 	size_t fallback_body_max; /* 0 = HTTP_BODY_MAX */
+	/* Only paths equal to this prefix or going on with '/' after it go
+	 * to the fallback; the others get the usual 404 and 405 (kumod:
+	 * "/redfish"). NULL = every path. */
+	const char *fallback_prefix;
+	/* More route flags for the fallback's placeholder route:
+	 * HTTP_BLOCKING runs its GETs on workers too, for handlers that wait
+	 * on other machines (kumod's Redfish aggregator). */
+	unsigned fallback_flags;
 	/* Answers the errors the server makes itself (413 body too large,
 	 * 503 busy or stopping, 500 no answer) in another format than
 	 * Kumo's {"error":{...}}: it must reply into resp. code is a

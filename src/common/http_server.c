@@ -52,7 +52,8 @@
  * A server may have a fallback handler (cfg.fallback: the Redfish service,
  * which routes, authenticates and formats errors on its own): a request no
  * route table matches goes to it through a placeholder route with a raw
- * body, instead of the 404 or 405. With cfg.error_body, the errors this
+ * body, instead of the 404 or 405 (with cfg.fallback_prefix, only a
+ * request under that prefix). With cfg.error_body, the errors this
  * file makes (404, 405, 413, 503, 500) are formatted by that hook.
  *
  * http_server_stop() refuses new work for workers (503), ends streams at
@@ -1108,6 +1109,15 @@ static bool needs_worker(const struct http_request *req, struct MHD_Connection *
 	return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "wait") != NULL;
 }
 
+/* Does the fallback take this path (see cfg.fallback_prefix)? */
+static bool fallback_takes(const struct http_server *s, const char *path)
+{
+	const char *p = s->cfg.fallback_prefix;
+	size_t n = p ? strlen(p) : 0;
+
+	return !p || (strncmp(path, p, n) == 0 && (path[n] == '\0' || path[n] == '/'));
+}
+
 /* First call of a request: headers are in, no body read yet. */
 static enum MHD_Result first_call(struct http_ctx *c, struct MHD_Connection *conn,
                                   const char *method)
@@ -1136,7 +1146,7 @@ static enum MHD_Result first_call(struct http_ctx *c, struct MHD_Connection *con
 
 	announced = body_announced(conn, &has_len, &clen);
 	r = http_route_match(s->cfg.tables, method, c->raw_path, req, &route, allow, sizeof(allow));
-	if (r < 0 && s->cfg.fallback) {
+	if (r < 0 && s->cfg.fallback && fallback_takes(s, c->raw_path)) {
 		route = &s->fallback;
 		req->route = route;
 		r = 0;
@@ -1449,7 +1459,7 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 	s->fallback = (struct route){ .method = "*",
 		                      .path = "*",
 		                      .handler = cfg->fallback,
-		                      .flags = HTTP_RAW_BODY | HTTP_HIDDEN,
+		                      .flags = HTTP_RAW_BODY | HTTP_HIDDEN | cfg->fallback_flags,
 		                      .body_max = cfg->fallback_body_max };
 	atomic_init(&s->stopping, false);
 	atomic_init(&s->nrequests, 0);

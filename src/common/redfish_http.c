@@ -30,8 +30,7 @@ static const char *header_of(void *cls, const char *name)
 	return http_header(cls, name);
 }
 
-/* Copies an rf_response into the server's response; resp is emptied. */
-static void copy_response(struct rf_response *resp, struct http_response *hresp)
+void rf_http_reply(struct rf_response *resp, struct http_response *hresp)
 {
 	const char *ct = rf_response_content_type(resp);
 
@@ -68,12 +67,11 @@ static void fallback(struct http_request *hreq, struct http_response *hresp)
 
 	rf_response_init(&resp);
 	rf_handle(h->svc, &req, &resp);
-	copy_response(&resp, hresp);
+	rf_http_reply(&resp, hresp);
 }
 
-/* The server's own errors, as Redfish errors. */
-static void error_body(const struct http_request *hreq, struct http_response *hresp, int code,
-                       const char *message)
+void rf_http_error_body(const struct http_request *hreq, struct http_response *hresp, int code,
+                        const char *message)
 {
 	int status = error_http_status(code);
 	struct rf_response resp;
@@ -107,7 +105,7 @@ static void error_body(const struct http_request *hreq, struct http_response *hr
 	rf_response_common_headers(&resp);
 	if (status == 503)
 		rf_response_set_header(&resp, "Retry-After", "1");
-	copy_response(&resp, hresp);
+	rf_http_reply(&resp, hresp);
 }
 
 int rf_http_start(const struct rf_http_config *cfg, struct rf_http **ret, int *ret_port)
@@ -128,7 +126,7 @@ int rf_http_start(const struct rf_http_config *cfg, struct rf_http **ret, int *r
 	hc.tls_key_pem = cfg->tls_key_pem;
 	hc.fallback = fallback;
 	hc.fallback_body_max = rf_service_body_max(cfg->svc);
-	hc.error_body = error_body;
+	hc.error_body = rf_http_error_body;
 	r = http_server_start(&hc, &h->server, ret_port);
 	if (r < 0) {
 		free(h);

@@ -23,3 +23,14 @@ struct rf_http_config {
 int rf_http_start(const struct rf_http_config *cfg, struct rf_http **ret, int *ret_port);
 /* Stops (waits for requests in flight); returns NULL. */
 struct rf_http *rf_http_stop(struct rf_http *h);
+
+/* For a server that serves Redfish beside other things through its own
+ * fallback handler (kumod's aggregator). */
+struct http_request;
+struct http_response;
+/* Copies an rf_response into the server's response; resp is emptied. */
+void rf_http_reply(struct rf_response *resp, struct http_response *hresp);
+/* The server's own errors (413, 503, ...) as Redfish errors: an
+ * http_server_config.error_body. */
+void rf_http_error_body(const struct http_request *hreq, struct http_response *hresp, int code,
+                        const char *message);

@@ -406,6 +406,24 @@ static int auth_token(const char *token, struct auth *a, struct kerr *e)
 	return r;
 }
 
+int auth_token_check(const char *token, struct auth *ret, struct kerr *e)
+{
+	struct auth a = { 0 };
+	int r;
+
+	if (!token || strlen(token) > 200)
+		return kerr_set(e, -EACCES, "", "invalid token");
+	r = auth_token(token, &a, e);
+	if (r == 0)
+		*ret = a;
+	return r;
+}
+
+uint64_t auth_cache_epoch(void)
+{
+	return atomic_load(&cache.epoch);
+}
+
 int auth_hook(struct http_request *req, int min_role, struct kerr *e)
 {
 	const char *token = bearer(req);

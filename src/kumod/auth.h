@@ -11,9 +11,12 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "common/error.h"
 #include "common/http.h"
+
+struct auth;
 
 /* Argon2id hash string of password (malloc'd), or NULL on failure. */
 char *auth_hash_password(const char *password);
@@ -31,6 +34,13 @@ void auth_free(void *auth);
  * committed: logout, API key deletion, a user's change or deletion, an
  * account's change or deletion. */
 void auth_cache_invalidate(void);
+/* For other front doors (the Redfish aggregator): checks a session token
+ * or API key as the hook does (cache included): 0 and *ret, or -EACCES
+ * (bad, expired or revoked) or -ENOTCONN (the store is busy) with e. */
+int auth_token_check(const char *token, struct auth *ret, struct kerr *e);
+/* Bumped by every auth_cache_invalidate(): a cache of credentials kept
+ * elsewhere drops what it kept under an older value. */
+uint64_t auth_cache_epoch(void);
 
 /* Failed-login limiter: -EAGAIN when account or address is over the limit. */
 int auth_login_allowed(const char *account, const char *addr);

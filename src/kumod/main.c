@@ -27,6 +27,7 @@
 #include "kumod/kumod.h"
 #include "kumod/metrics.h"
 #include "kumod/netsync.h"
+#include "kumod/redfish_agg.h"
 #include "kumod/store.h"
 #include "kumod/telemetry.h"
 #include "kumod/vm.h"
@@ -50,6 +51,7 @@ static void usage(FILE *f)
 	           "          command_resend_s (30), command_timeout_s (600), job_workers (4),\n"
 	           "          login_max_failures (10), login_window_s (300),\n"
 	           "          metrics_open_on_loopback (true)\n"
+	           "  [redfish] enabled (true), timeout_s (10), action_timeout_s (120)\n"
 	           "  [scheduler] cpu_overcommit (4.0), mem_overcommit (1.0),\n"
 	           "          thermal_weight (0.2), thermal_headroom_c (20)\n"
 	           "  [telemetry] history_interval_s (60), flush_interval_s (10),\n"
@@ -183,6 +185,11 @@ int main(int argc, char **argv)
 		log_err("first-start setup failed: %s", strerror(-r));
 		return 1;
 	}
+	r = redfish_agg_start(data_dir, cfg);
+	if (r < 0) {
+		log_err("cannot start the Redfish aggregator: %s", strerror(-r));
+		return 1;
+	}
 	jobs_recover();
 	host_liveness_init();
 	vm_recover();
@@ -210,6 +217,7 @@ int main(int argc, char **argv)
 	hc.on_done = on_request_done;
 	/* a thread that ran a handler holds no store connection while idle */
 	hc.on_thread_idle = store_release;
+	redfish_agg_http_config(&hc); /* /redfish: the aggregator */
 	r = http_server_start(&hc, &srv, &port);
 	if (r < 0) {
 		log_err("cannot listen on %s: %s", listen, strerror(-r));
@@ -234,6 +242,7 @@ int main(int argc, char **argv)
 	event_wake_all();
 	host_stop_waits(); /* long-polls answer now, or the server waits for them */
 	http_server_stop(srv);
+	redfish_agg_stop();
 	telemetry_flush();
 	netsync_stop();
 	jobs_stop();

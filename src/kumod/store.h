@@ -81,6 +81,13 @@ int store_get_text(const char *kind, const char *id, const char *account_id, boo
                    const char *const *hidden, char **ret);
 int store_list_text(const char *kind, const struct list_query *q, const char *const *hidden,
                     char **ret_items, int64_t *ret_total);
+/* A few fields of every document q matches, as malloc'd JSON text: one
+ * array per document with the values of fields (NULL-terminated; null for
+ * a missing one) in that order, [["id-1","web"],...]. For answers that
+ * need a few fields of many documents (the Redfish aggregator's
+ * collections) without reading whole documents. */
+int store_list_fields(const char *kind, const struct list_query *q, const char *const *fields,
+                      char **ret_rows);
 /* Count of objects matching q (limit ignored). */
 int store_count(const char *kind, const struct list_query *q, int64_t *ret);
 /* Sum of an integer field over objects matching q. */

@@ -126,6 +126,54 @@ out:
 	return r;
 }
 
+int store_list_fields(const char *kind, const struct list_query *q, const char *const *fields,
+                      char **ret_rows)
+{
+	sqlite3_stmt *st = NULL;
+	struct conn *c;
+	struct buf head;
+	int idx, rc, r;
+
+	if (!fields || !fields[0])
+		return -EINVAL;
+	r = sq_conn_use(&c);
+	if (r < 0)
+		return r;
+	buf_init(&head, 4096);
+	r = buf_puts(&head, "SELECT coalesce(json_group_array(json(d)), '[]') FROM (SELECT "
+	                    "json_array(");
+	for (int i = 0; r == 0 && fields[i]; i++) {
+		if (!sq_field_name_ok(fields[i])) {
+			r = -EINVAL;
+			break;
+		}
+		r = buf_printf(&head, "%sjson_extract(doc, '$.%s')", i ? ", " : "", fields[i]);
+	}
+	if (r == 0)
+		r = buf_puts(&head, ") AS d");
+	if (r == 0)
+		r = sq_list_stmt(c, head.data, kind, q, q->sort[0] ? q->sort : "created_at",
+		                 q->sort_desc, ")", &st, &idx);
+	buf_free(&head);
+	if (r < 0)
+		return r;
+	rc = sqlite3_bind_int64(st, ++idx, q->limit > 0 ? q->limit : -1);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(st, ++idx, q->offset > 0 ? q->offset : 0);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(st, 0);
+
+		*ret_rows = xstrdup(t ? t : "[]");
+		r = 0;
+	} else {
+		r = sq_err(c, rc, "list");
+	}
+	sq_stmt_end(st);
+	return r;
+}
+
 int store_checkpoint(void)
 {
 	int log = 0, done = 0, rc;
