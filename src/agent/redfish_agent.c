@@ -20,6 +20,7 @@
 #include "agent/redfish_agent.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/redfish_doc.h"
 #include "common/redfish_http.h"
 #include "common/tls_cert.h"
 
@@ -102,28 +103,6 @@ static bool listen_is_loopback(const char *listen)
 	return false;
 }
 
-/* DATA/redfish/uuid: made at first start, the same ever after. */
-static int load_uuid(const char *dir, char out[UUID_LEN + 1])
-{
-	char *path = xasprintf("%s/%s", dir, RF_UUID_FILE), *s = NULL;
-	int r;
-
-	r = file_read(path, 256, &s, NULL);
-	if (r == 0 && uuid_valid(str_rstrip(s))) {
-		snprintf(out, UUID_LEN + 1, "%s", s);
-	} else {
-		char *line;
-
-		uuid_new(out);
-		line = xasprintf("%s\n", out);
-		r = file_write_atomic(path, line, strlen(line), 0644);
-		free(line);
-	}
-	free(s);
-	free(path);
-	return r;
-}
-
 /* "https://HOST:PORT/redfish/v1", HOST from the listen address. */
 static char *make_url(const char *listen, bool tls, int port)
 {
@@ -165,6 +144,7 @@ int redfish_agent_start(const struct rf_agent_config *cfg, struct rf_agent **ret
 	struct rf_auth_config ac = { 0 };
 	struct rf_service_config sc = { 0 };
 	struct rf_agent *a;
+	char *uuid_path;
 	int r;
 
 	if (!cfg || str_empty(cfg->data_dir))
@@ -193,7 +173,9 @@ int redfish_agent_start(const struct rf_agent_config *cfg, struct rf_agent **ret
 		if (r < 0)
 			goto fail;
 	}
-	r = load_uuid(a->ctx.rf_dir, a->ctx.uuid);
+	uuid_path = xasprintf("%s/%s", a->ctx.rf_dir, RF_UUID_FILE);
+	r = rf_uuid_load(uuid_path, a->ctx.uuid);
+	free(uuid_path);
 	if (r < 0)
 		goto fail;
 	sc.modules = modules;

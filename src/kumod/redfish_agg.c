@@ -19,6 +19,7 @@
 #include "common/config.h"
 #include "common/http.h"
 #include "common/log.h"
+#include "common/redfish_doc.h"
 #include "common/redfish_http.h"
 #include "kumod/redfish_agg.h"
 #include "kumod/redfish_agg_int.h"
@@ -40,28 +41,6 @@ static struct {
 	struct rf_service *svc;
 } agg;
 
-/* DATA/redfish-uuid: made at the first start, the same ever after. */
-static int load_uuid(const char *data_dir, char out[UUID_LEN + 1])
-{
-	char *path = xasprintf("%s/%s", data_dir, UUID_FILE), *s = NULL;
-	int r;
-
-	r = file_read(path, 256, &s, NULL);
-	if (r == 0 && uuid_valid(str_rstrip(s))) {
-		snprintf(out, UUID_LEN + 1, "%s", s);
-	} else {
-		char *line;
-
-		uuid_new(out);
-		line = xasprintf("%s\n", out);
-		r = file_write_atomic(path, line, strlen(line), 0644);
-		free(line);
-	}
-	free(s);
-	free(path);
-	return r;
-}
-
 static int64_t timeout_ms(const struct config *cfg, const char *key, int64_t def_ms)
 {
 	int64_t s = cfg ? config_int(cfg, "redfish", key, def_ms / 1000) : def_ms / 1000;
@@ -76,6 +55,7 @@ static int64_t timeout_ms(const struct config *cfg, const char *key, int64_t def
 int redfish_agg_start(const char *data_dir, const struct config *cfg)
 {
 	struct rf_service_config sc = { 0 };
+	char *uuid_path;
 	int r;
 
 	agg.enabled = cfg ? config_bool(cfg, "redfish", "enabled", true) : true;
@@ -83,7 +63,9 @@ int redfish_agg_start(const char *data_dir, const struct config *cfg)
 		return 0;
 	agg.ctx.timeout_ms = timeout_ms(cfg, "timeout_s", RFA_TIMEOUT_MS);
 	agg.ctx.action_timeout_ms = timeout_ms(cfg, "action_timeout_s", RFA_ACTION_TIMEOUT_MS);
-	r = load_uuid(data_dir, agg.ctx.uuid);
+	uuid_path = xasprintf("%s/%s", data_dir, UUID_FILE);
+	r = rf_uuid_load(uuid_path, agg.ctx.uuid);
+	free(uuid_path);
 	if (r < 0)
 		return r;
 	sc.modules = modules;

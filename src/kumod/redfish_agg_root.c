@@ -13,16 +13,14 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "common/buf.h"
+#include "common/redfish_doc.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "kumod/redfish_agg_int.h"
 #include "kumod/rpc.h"
 #include "kumod/store.h"
 
-#define SERVICE_ROOT_TYPE "ServiceRoot.v1_20_0"
 #define REDFISH_VERSION "1.15.0"
-#define METADATA_MAX (256 * 1024)
 #define AGENT_NS_TTL_MS 60000
 #define AGENT_NS_RETRY_MS 5000 /* after a failed read */
 #define AGENT_NS_TIMEOUT_MS 5000
@@ -40,18 +38,13 @@ static const struct {
 	{ "SessionService", RF_ROOT "/SessionService" },
 };
 
-static void get_versions(struct rf_call *call)
-{
-	rf_reply_resource(call, json_pack("{s:s}", "v1", RF_ROOT "/"));
-}
-
 static void get_service_root(struct rf_call *call)
 {
 	const struct rfa_ctx *ctx = call->data;
 	json_t *root;
 
 	root = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "@odata.id",
-	                 RF_ROOT "/", "@odata.type", "#" SERVICE_ROOT_TYPE ".ServiceRoot", "Id",
+	                 RF_ROOT "/", "@odata.type", "#" RF_SERVICE_ROOT_TYPE ".ServiceRoot", "Id",
 	                 "RootService", "Name", "Kumo Redfish Aggregator", "Description",
 	                 "Every host of this Kumo cloud, aggregated by kumod", "RedfishVersion",
 	                 REDFISH_VERSION, "UUID", ctx->uuid, "Vendor", "Kumo", "Product", "kumod",
@@ -63,31 +56,6 @@ static void get_service_root(struct rf_call *call)
 	    root, "Links",
 	    json_pack("{s:o}", "Sessions", rf_link(RF_ROOT "/SessionService/Sessions")));
 	rf_reply_resource(call, root);
-}
-
-static void get_odata(struct rf_call *call)
-{
-	json_t *root = NULL, *value, *v;
-	const char *key;
-
-	if (rf_get(call, RF_ROOT, &root) != 0) {
-		rf_reply_internal(call);
-		return;
-	}
-	value = json_pack("[{s:s, s:s, s:s}]", "name", "Service", "kind", "Singleton", "url",
-	                  RF_ROOT "/");
-	json_object_foreach(root, key, v)
-	{
-		const char *url = json_string_value(json_object_get(v, "@odata.id"));
-
-		if (url && json_object_size(v) == 1)
-			json_array_append_new(value, json_pack("{s:s, s:s, s:s}", "name", key,
-			                                       "kind", "Singleton", "url", url));
-	}
-	json_decref(root);
-	rf_reply_json(
-	    call, 200,
-	    json_pack("{s:s, s:o}", "@odata.context", RF_ROOT "/$metadata", "value", value));
 }
 
 /* ---- the agents' namespaces ---- */
@@ -188,113 +156,23 @@ static json_t *agent_namespaces(void)
 
 /* ---- $metadata ---- */
 
-static void collect(void *cls, const char *ns)
-{
-	json_array_append_new(cls, json_string(ns));
-}
-
-/* "Session" for "Session.v1_8_0" and for "Session". */
-static size_t base_len(const char *ns)
-{
-	const char *dot = strchr(ns, '.');
-
-	return dot ? (size_t)(dot - ns) : strlen(ns);
-}
-
-static bool has_name(const json_t *names, const char *ns)
-{
-	const json_t *v;
-	size_t i;
-
-	json_array_foreach(names, i, v)
-	{
-		if (strcmp(json_string_value(v), ns) == 0)
-			return true;
-	}
-	return false;
-}
-
-/* One <edmx:Reference> per schema file, including the unversioned
- * namespace and each versioned one used. */
-static void metadata_refs(struct buf *b, json_t *names)
-{
-	json_t *v, *w;
-	size_t i, j;
-
-	json_array_foreach(names, i, v)
-	{
-		const char *ns = json_string_value(v);
-		size_t n = base_len(ns);
-		bool seen = false;
-
-		for (j = 0; j < i && !seen; j++) {
-			const char *prev = json_string_value(json_array_get(names, j));
-
-			seen = base_len(prev) == n && strncmp(prev, ns, n) == 0;
-		}
-		if (seen)
-			continue;
-		buf_printf(b,
-		           "  <edmx:Reference Uri=\"" RF_SCHEMA_URI "%.*s_v1.xml\">\n"
-		           "    <edmx:Include Namespace=\"%.*s\"/>\n",
-		           (int)n, ns, (int)n, ns);
-		json_array_foreach(names, j, w)
-		{
-			const char *other = json_string_value(w);
-
-			if (base_len(other) == n && strncmp(other, ns, n) == 0 && other[n] == '.')
-				buf_printf(b, "    <edmx:Include Namespace=\"%s\"/>\n", other);
-		}
-		buf_puts(b, "  </edmx:Reference>\n");
-	}
-}
-
+/* kumod's own schemas and those its agents use. */
 static void get_metadata(struct rf_call *call)
 {
-	json_t *names = json_array(), *agents = agent_namespaces(), *v;
-	struct buf b;
-	size_t i, len;
-	char *xml;
+	json_t *agents = agent_namespaces();
 
-	rf_service_schemas(call->svc, collect, names);
-	json_array_foreach(agents, i, v)
-	{
-		if (!has_name(names, json_string_value(v)))
-			json_array_append(names, v);
-	}
+	rf_doc_metadata(call, agents);
 	json_decref(agents);
-	buf_init(&b, METADATA_MAX);
-	buf_puts(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-	             "<edmx:Edmx xmlns:edmx=\"http://docs.oasis-open.org/odata/ns/edmx\" "
-	             "Version=\"4.0\">\n");
-	metadata_refs(&b, names);
-	buf_puts(&b,
-	         "  <edmx:Reference Uri=\"" RF_SCHEMA_URI "RedfishExtensions_v1.xml\">\n"
-	         "    <edmx:Include Namespace=\"RedfishExtensions.v1_0_0\" Alias=\"Redfish\"/>\n"
-	         "  </edmx:Reference>\n"
-	         "  <edmx:DataServices>\n"
-	         "    <Schema xmlns=\"http://docs.oasis-open.org/odata/ns/edm\" "
-	         "Namespace=\"Service\">\n"
-	         "      <EntityContainer Name=\"Service\" Extends=\"" SERVICE_ROOT_TYPE
-	         ".ServiceContainer\"/>\n"
-	         "    </Schema>\n"
-	         "  </edmx:DataServices>\n"
-	         "</edmx:Edmx>\n");
-	json_decref(names);
-	len = b.len;
-	xml = buf_steal(&b);
-	rf_reply_raw(call, 200, "application/xml", xml, len);
-	free(xml);
 }
 
 static const struct rf_route routes[] = {
-	{ "GET", "/redfish", get_versions, 0, RF_OPEN },
+	{ "GET", "/redfish", rf_doc_versions, 0, RF_OPEN },
 	{ "GET", RF_ROOT, get_service_root, 0, RF_OPEN },
-	{ "GET", RF_ROOT "/odata", get_odata, 0, RF_OPEN },
+	{ "GET", RF_ROOT "/odata", rf_doc_odata, 0, RF_OPEN },
 	{ "GET", RF_ROOT "/$metadata", get_metadata, 0, RF_OPEN },
 	{ 0 },
 };
 
-static const char *const schemas[] = { SERVICE_ROOT_TYPE, "Message.v1_3_0", NULL };
+static const char *const schemas[] = { RF_SERVICE_ROOT_TYPE, "Message.v1_3_0", NULL };
 
 const struct rf_module rfa_root_module = { "ServiceRoot", routes, schemas };
