@@ -215,9 +215,9 @@ struct thermal_ctl_config {
 	double restart_c;    /* 50: shut-down VMs start again below this */
 	double alarm_hyst_c; /* 2: a temperature alarm clears this far inside its line */
 	/* fans */
-	double fan_on_c;          /* 46: fans start at this coolant temperature */
-	double fan_target_c;      /* 46: what the fans hold the coolant at */
-	double fan_off_c;         /* 42: fans stop below this when not needed */
+	double fan_on_c;          /* 49: fans start at this coolant temperature */
+	double fan_target_c;      /* 49: what the fans hold the coolant at */
+	double fan_off_c;         /* 45: fans stop below this when not needed */
 	double fan_min_pct;       /* 20: slowest useful speed */
 	double fan_slew_pct_s;    /* 2: speed change per second, below the warning line */
 	double fan_min_on_s;      /* 60: a fan stage runs at least this long */
@@ -228,8 +228,10 @@ struct thermal_ctl_config {
 	double fan_fault_s;       /* 15: tachometer off for this long = fan fault */
 	double fan_fault_tol_pct; /* 20: tachometer off by more than this (of max) */
 	/* heater */
-	double heater_on_c;      /* 7: heater on below this when falling */
-	double heater_off_c;     /* 9: heater off above this */
+	double heater_on_c;      /* 5.2: heater on below this when falling */
+	double heater_off_c;     /* 5.5: heater off above this (and not before the
+	                          * coolant left alone stays above heater_on_c
+	                          * for heater_min_off_s) */
 	double heater_min_on_s;  /* 120 */
 	double heater_min_off_s; /* 120 */
 	double heater_fault_s;   /* 10: on but drawing < 10% for this long = failed */
@@ -359,6 +361,7 @@ struct thermal_ctl {
 	double precool_at;
 	double obs_c, obs_p_w; /* heat-balance observer: coolant and unknown heat */
 	bool obs_ok;
+	double obs_at;       /* when the observer (re)started: its first minutes are learning */
 	double pkg_offset_c; /* learnt: coolant - (package - R P_server) */
 	bool pkg_offset_ok;
 	double blind_since;
@@ -456,7 +459,7 @@ struct thermal_sim_vm {
 };
 
 /* What drives the fans and the heater in a run: the controller, or the
- * plain on/off thermostat it is measured against (all fans at 100% from
+ * plain on/off thermostat it is measured against (all fans at 100% above
  * 45 °C until below 40 °C; heater on below 5 °C until above 10 °C; no CPU
  * cap, no VM shutdown, no alarms). */
 enum thermal_policy {

@@ -185,9 +185,9 @@ void thermal_ctl_config_defaults(struct thermal_ctl_config *c)
 	c->critical_c = 60;
 	c->restart_c = 50;
 	c->alarm_hyst_c = 2;
-	c->fan_on_c = 46;
-	c->fan_target_c = 46;
-	c->fan_off_c = 42;
+	c->fan_on_c = 49;
+	c->fan_target_c = 49;
+	c->fan_off_c = 45;
 	c->fan_min_pct = 20;
 	c->fan_slew_pct_s = 2;
 	c->fan_min_on_s = 60;
@@ -197,8 +197,8 @@ void thermal_ctl_config_defaults(struct thermal_ctl_config *c)
 	c->ti_s = 900;
 	c->fan_fault_s = 15;
 	c->fan_fault_tol_pct = 20;
-	c->heater_on_c = 7;
-	c->heater_off_c = 9;
+	c->heater_on_c = 5.2;
+	c->heater_off_c = 5.5;
 	c->heater_min_on_s = 120;
 	c->heater_min_off_s = 120;
 	c->heater_fault_s = 10;

@@ -21,15 +21,19 @@
  *      runs all the time and estimates the heat nobody measures (sun);
  *   3. actuators' health: a fan whose tachometer stays near 0 or off its
  *      command is faulty, a heater that draws nothing when on has failed;
- *   4. fans: natural convection first; from fan_on_c a PI loop asks for
- *      conductance, spread over as many healthy fans as can each turn at
- *      least fan_min_pct (cube law: n fans at part speed cost 1/n^2 of one
- *      fan giving the same conductance), with a stop line, minimum on and
- *      off times per fan and a slew limit; faulty fans are made up for by
- *      the healthy ones, and probed so their recovery is seen;
+ *   4. fans: natural convection first; from fan_on_c the conductance the
+ *      measured and estimated heat need at fan_target_c (feed-forward) plus
+ *      a PI loop's correction, spread over as many healthy fans as can each
+ *      turn at least fan_min_pct (cube law: n fans at part speed cost 1/n^2
+ *      of one fan giving the same conductance), with a stop line, minimum
+ *      on and off times per fan and a slew limit; every fan at full ahead
+ *      of a peak the band cannot hold, until it has passed; faulty fans are
+ *      made up for by the healthy ones, and probed so their recovery shows;
  *   5. heater: on at heater_on_c when the heat balance says the coolant is
  *      heading below the band (at the band's edge in any case), off at
- *      heater_off_c, minimum on and off times;
+ *      heater_off_c once the balance says the coolant left alone stays
+ *      above heater_on_c for the heater's minimum off time; minimum on and
+ *      off times;
  *   6. lines: above the band (warning state), the warning line (warning,
  *      VM CPU capped step by step), the critical line (VMs shut down,
  *      lowest priority first, one per shed_delay_s while it stays there
@@ -58,11 +62,14 @@
 #define OBS_L1 0.01         /* observer gains: both poles near 1/200 s */
 #define OBS_L2_W_K_S 3.0
 #define OBS_DT_MAX_S 5.0
+#define OBS_SETTLE_S 900.0        /* the observer's learning time: no trend from it before */
 #define FAN_ADD_MARGIN 1.1        /* a fan more when each can turn 10 % above the minimum */
 #define TREND_TAU_S 1800.0        /* filter of the weather's trend */
 #define LONG_GAP_S 600.0          /* a step this late restarts the watches and trends */
 #define PRECOOL_HORIZON_S 14400.0 /* how far ahead the trend of the balance is followed */
 #define FALLING_C_S (-1e-4)       /* slope below which the coolant counts as falling */
+#define PRECOOL_RELEASE_C 0.5     /* precooling ends this far under the band's top */
+#define FEED_MIN_DELTA_C 0.5      /* target this close to the air: every fan */
 
 /* ---- Redfish messages ---- */
 
@@ -163,7 +170,7 @@ void thermal_ctl_init(struct thermal_ctl *c, const struct thermal_ctl_config *cf
 	c->cap_pct = 100;
 	c->fans_at = c->heater_at = c->cap_at = T_NEVER;
 	c->last_shed_at = c->last_start_at = c->below_restart_since = T_NEVER;
-	c->heater_bad_since = c->heater_good_since = c->blind_since = T_NEVER;
+	c->heater_bad_since = c->heater_good_since = c->blind_since = c->obs_at = T_NEVER;
 	for (int i = 0; i < THERMAL_FANS_MAX; i++)
 		c->fan_at[i] = c->fan_bad_since[i] = c->fan_good_since[i] = T_NEVER;
 	for (int s = 0; s < THERMAL_SENSOR_COUNT; s++)
@@ -493,6 +500,7 @@ static void observer(struct thermal_ctl *c, const struct thermal_readings *r, do
 			return;
 		c->obs_c = c->est_c;
 		c->obs_ok = true;
+		c->obs_at = c->t;
 		return;
 	}
 	if (c->ambient_known)
@@ -710,6 +718,10 @@ static void settle_track(struct thermal_ctl *c, const struct thermal_readings *r
 		c->amb_slope_c_s += ((c->ambient_c - c->trend_amb_c) / dt - c->amb_slope_c_s) * a;
 		c->unk_slope_w_s += ((c->obs_p_w - c->trend_unk_w) / dt - c->unk_slope_w_s) * a;
 	}
+	/* while the observer is still learning the unmeasured heat (after a
+	 * start or a gap), its estimate moves by itself: that is no trend */
+	if (!tc_held(c, c->obs_at, OBS_SETTLE_S))
+		c->unk_slope_w_s = 0;
 	c->trend_amb_c = c->ambient_c;
 	c->trend_unk_w = c->obs_p_w;
 	c->trend_ok = true;
@@ -718,7 +730,41 @@ static void settle_track(struct thermal_ctl *c, const struct thermal_readings *r
 	              (q + c->obs_p_w + fmax(c->unk_slope_w_s, 0) * PRECOOL_HORIZON_S) / g;
 }
 
-/* The PI loop: the fan conductance asked for (W/K, all fans together). */
+/* The fan conductance the heat needs at the target (W/K, all fans
+ * together): the measured heat and the observer's estimate of the rest
+ * over (target - air), less natural convection. The PI loop adds to it, so
+ * a load step (measured at once in the server's power) is met at once, not
+ * after the coolant has risen: that is what lets the target sit close to
+ * the band's top. */
+static double fans_feed(const struct thermal_ctl *c, const struct thermal_readings *r, double g_all)
+{
+	double q = tc_q_known(c, r, true) + (c->obs_ok ? c->obs_p_w : 0);
+	double d = c->cfg.fan_target_c - c->ambient_c;
+
+	if (!c->ambient_known)
+		return 0;
+	if (d < FEED_MIN_DELTA_C)
+		return g_all;
+	return tc_clamp(q / d - c->cfg.box.g_natural_w_per_k, 0, g_all);
+}
+
+/* Precooling may end before the weather has turned far enough for the
+ * trend's figure: the coolant is back under the band's top by a margin,
+ * every fan at full would settle it there too, and neither the air nor the
+ * unmeasured heat is rising any more. The PI loop takes over from there. */
+static bool precool_over(const struct thermal_ctl *c)
+{
+	const struct thermal_ctl_config *cfg = &c->cfg;
+
+	if (c->future_c < cfg->band_hi_c - cfg->alarm_hyst_c)
+		return true;
+	return c->t_cool_c < cfg->band_hi_c - PRECOOL_RELEASE_C &&
+	       c->settle_c < cfg->band_hi_c - PRECOOL_RELEASE_C && c->amb_slope_c_s <= 0 &&
+	       c->unk_slope_w_s <= 0 && c->slope_c_s < 0;
+}
+
+/* The PI loop around the feed-forward: the fan conductance asked for (W/K,
+ * all fans together). */
 static void fans_demand(struct thermal_ctl *c, const struct thermal_readings *r, double dt,
                         double g_all)
 {
@@ -726,6 +772,7 @@ static void fans_demand(struct thermal_ctl *c, const struct thermal_readings *r,
 	double e = c->t_cool_c - cfg->fan_target_c, ki = cfg->kp_w_per_k2 / cfg->ti_s, future;
 	bool air = !c->ambient_known || c->t_cool_c - c->ambient_c >= FAN_AIR_DELTA_C;
 	bool all_min_on = true;
+	double ff = fans_feed(c, r, g_all);
 
 	if (!c->fans_on) {
 		c->g_req_w_k = 0;
@@ -734,32 +781,32 @@ static void fans_demand(struct thermal_ctl *c, const struct thermal_readings *r,
 			return;
 		c->fans_on = true;
 		c->fans_at = c->t;
-		/* start from what the measured heat needs, not from nothing */
 		c->integ_w_k = 0;
-		if (c->ambient_known && c->t_cool_c > c->ambient_c)
-			c->integ_w_k =
-			    tc_clamp(tc_q_known(c, r, true) / (c->t_cool_c - c->ambient_c) -
-			                 cfg->box.g_natural_w_per_k,
-			             0, g_all);
+		/* without an ambient reading the feed-forward is blind: start
+		 * from what the measured heat needs at the coolant's own level */
+		if (!c->ambient_known)
+			c->integ_w_k = tc_clamp(tc_q_known(c, r, true) / FEED_MIN_DELTA_C -
+			                            cfg->box.g_natural_w_per_k,
+			                        0, g_all);
 	} else {
 		double h = dt < cfg->max_gap_s ? dt : cfg->max_gap_s;
-		double p = cfg->kp_w_per_k2 * e, di = ki * e * h;
+		double p = ff + cfg->kp_w_per_k2 * e, di = ki * e * h;
 
 		/* anti-windup: no integration into a saturated output */
 		if (!((p + c->integ_w_k >= g_all && di > 0) || (p + c->integ_w_k <= 0 && di < 0)))
-			c->integ_w_k = tc_clamp(c->integ_w_k + di, 0, g_all);
+			c->integ_w_k = tc_clamp(c->integ_w_k + di, -g_all, g_all);
 	}
-	c->g_req_w_k = tc_clamp(cfg->kp_w_per_k2 * e + c->integ_w_k, 0, g_all);
+	c->g_req_w_k = tc_clamp(ff + cfg->kp_w_per_k2 * e + c->integ_w_k, 0, g_all);
 	/* past the warning line, or when every fan at full will not hold the
 	 * band within PRECOOL_HORIZON_S (the balance settles above it, or
 	 * will at its present trend): everything, so that the heat capacity
-	 * rides out the peak from as low as it can. Off again once the
-	 * balance is alarm_hyst_c inside the band, after fan_min_on_s. */
+	 * rides out the peak from as low as it can. Off again once the peak
+	 * has passed (precool_over()), after fan_min_on_s. */
 	future = c->future_c;
 	if (!c->precool && c->fans_on && future > cfg->band_hi_c) {
 		c->precool = true;
 		c->precool_at = c->t;
-	} else if (c->precool && (!c->fans_on || (future < cfg->band_hi_c - cfg->alarm_hyst_c &&
+	} else if (c->precool && (!c->fans_on || (precool_over(c) &&
 	                                          tc_held(c, c->precool_at, cfg->fan_min_on_s)))) {
 		c->precool = false;
 	}
@@ -917,7 +964,7 @@ static void heater_control(struct thermal_ctl *c, struct thermal_actions *a,
 {
 	const struct thermal_ctl_config *cfg = &c->cfg;
 	const char *args[] = { "Heater", NULL };
-	double ss;
+	double ss, low;
 
 	if (!c->heater_on) {
 		/* heading below the band: without the heater and the fans, the
@@ -939,6 +986,14 @@ static void heater_control(struct thermal_ctl *c, struct thermal_actions *a,
 		return;
 	}
 	if (c->t_heat_c < cfg->heater_off_c || !tc_held(c, c->heater_at, cfg->heater_min_on_s))
+		return;
+	/* not before the coolant, left to itself for heater_min_off_s (the
+	 * least the heater then stays off), stays above heater_on_c: a cycle
+	 * never dips under its own on point, however close to the band's
+	 * edge that is */
+	low = balance(c, c->t_heat_c, tc_q_known(c, r, false) + (c->obs_ok ? c->obs_p_w : 0),
+	              cfg->box.g_natural_w_per_k, cfg->heater_min_off_s);
+	if (c->ambient_known && low < cfg->heater_on_c)
 		return;
 	c->heater_on = false;
 	c->heater_at = c->t;

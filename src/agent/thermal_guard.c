@@ -41,7 +41,11 @@ void tc_lines(struct thermal_ctl *c, struct thermal_actions *a)
 		       "Coolant %.1f C is above the band (%g..%g C) with the fans %s.", hot,
 		       cfg->band_lo_c, cfg->band_hi_c, c->stage ? "running" : "off");
 	}
-	if (c->above_band && hot < cfg->band_hi_c - cfg->alarm_hyst_c) {
+	/* the band's top clears between it and the fans' target (held close
+	 * under it), at most alarm_hyst_c under it */
+	if (c->above_band &&
+	    hot < cfg->band_hi_c -
+	              fmin(cfg->alarm_hyst_c, (cfg->band_hi_c - cfg->fan_target_c) / 2)) {
 		c->above_band = false;
 		tc_alarm_clear(c, "coolant-above-band");
 		tc_log(c, a, M_WARN_CLEARED, -1, "CoolantTemp", band,
@@ -104,7 +108,10 @@ void tc_lines(struct thermal_ctl *c, struct thermal_actions *a)
 		c->cold = false; /* the heater's own entry says it works again */
 		tc_alarm_clear(c, "coolant-cold");
 	}
-	if (c->below_band && cold >= cfg->band_lo_c + cfg->alarm_hyst_c) {
+	/* likewise the band's bottom, between it and the heater's off point */
+	if (c->below_band &&
+	    cold >= cfg->band_lo_c +
+	                fmin(cfg->alarm_hyst_c, (cfg->heater_off_c - cfg->band_lo_c) / 2)) {
 		c->below_band = false;
 		c->cold = false;
 		tc_alarm_clear(c, "coolant-low");

@@ -398,7 +398,7 @@ static void test_config(void **state)
 	assert_int_equal(thermal_ctl_config_set(&cc, "heater_w", "300", &e), 0);
 	assert_float_equal(cc.box.heater_w, 300, 0);
 	/* the lines out of order */
-	assert_int_equal(thermal_ctl_config_set(&cc, "fan_off_c", "47", &e), 0);
+	assert_int_equal(thermal_ctl_config_set(&cc, "fan_off_c", "49.5", &e), 0);
 	assert_int_equal(thermal_ctl_config_check(&cc, &e), -EINVAL);
 	/* an integration step too long to be stable */
 	configs(&mc, &cc);
@@ -408,20 +408,40 @@ static void test_config(void **state)
 
 /* ---- The scenarios ---- */
 
-/* -25 C, idle, 12 h: the heater alone keeps the band, without chattering. */
+/* -25 C, idle, 12 h: the heater alone keeps the band, just above its
+ * edge (the heat lost through the fins grows with the coolant's
+ * temperature), without chattering: every on and every off lasts at least
+ * the heater's minimum time, and a cycle never dips under its on point. */
 static void test_winter_night(void **state)
 {
 	struct thermal_sim_result res;
 	struct trace *tr = run_named("winter-night", &res);
+	struct thermal_ctl_config cc;
+	double last = -1, sum = 0;
+	size_t n = 0;
 
-	assert_true(res.coolant_min_c >= 5);
+	thermal_ctl_config_defaults(&cc);
+	assert_true(res.coolant_min_c >= cc.heater_on_c - 0.02);
 	assert_true(res.coolant_max_c <= 50);
 	assert_float_equal(res.below_band_s, 0, 0);
 	assert_true(res.heater_wh > 1000); /* 12 h at -25 C cannot be free */
 	assert_float_equal(res.fan_wh, 0, 1e-9);
 	assert_int_equal(res.fan_switches, 0);
 	assert_true(res.heater_switches >= 1);
-	assert_true(res.heater_switches <= 16); /* 45 min or more between switches */
+	/* the relay's minimum times hold between any two switches */
+	assert_true(res.heater_switches <= H(12) / fmin(cc.heater_min_on_s, cc.heater_min_off_s));
+	for (size_t i = 0; i < tr->nlogs; i++) {
+		if (strcmp(tr->logs[i].origin, "Heater") != 0)
+			continue;
+		if (last >= 0)
+			assert_true(tr->logs[i].t - last >=
+			            fmin(cc.heater_min_on_s, cc.heater_min_off_s) - 1e-6);
+		last = tr->logs[i].t;
+	}
+	/* once down there, held within a few tenths of the band's edge */
+	for (size_t i = at(tr, H(2)); i < tr->n; i++, n++)
+		sum += tr->coolant[i];
+	assert_true(sum / n < cc.heater_off_c + 0.1);
 	assert_int_equal(res.worst_state, THERMAL_STATE_OK);
 	assert_string_equal(res.alarms_seen, "");
 	assert_int_equal(res.nshutdowns, 0);
@@ -572,6 +592,30 @@ static void test_heater_failure(void **state)
 	free(tr);
 }
 
+/* The heater fails at 2 h and is repaired at 5 h: it draws again, the
+ * coolant comes back into the band and every alarm clears, although the
+ * heater now holds the coolant just above the band's edge (the low alarm
+ * clears between the edge and the heater's off point). */
+static void test_heater_repaired(void **state)
+{
+	struct thermal_scenario sc = scenario("heater-failure");
+	struct thermal_model_config mc;
+	struct thermal_ctl_config cc;
+	struct thermal_sim_result res;
+	struct trace *tr;
+
+	configs(&mc, &cc);
+	sc.events[sc.nevents++] = (struct thermal_event){ H(5), THERMAL_EV_HEATER_FIX, 0, 0 };
+	tr = run(&sc, &mc, &cc, &res);
+	assert_true(res.coolant_min_c < 0);
+	assert_int_equal(res.worst_state, THERMAL_STATE_CRITICAL);
+	assert_non_null(log_find(tr, "ResourceStatusChangedOK", H(5)));
+	assert_non_null(log_find(tr, "TemperatureNormal", H(5)));
+	assert_int_equal(tr->state[tr->n - 1], THERMAL_STATE_OK);
+	assert_true(tr->coolant[tr->n - 1] >= cc.band_lo_c);
+	free(tr);
+}
+
 /* The coolant sensor sticks at 1 h, the load rises at 1.5 h: the stuck
  * reading is found by the package sensor, reported, and the controller
  * cools on the fallback: the band is kept. */
@@ -638,7 +682,7 @@ static void test_part_speed_fans(void **state)
 	double sum_w;
 
 	sc.duration_s = H(4);
-	sc.points[0].load = 0.65; /* 432 W at 30 C: 27 W/K to hold 46 C */
+	sc.points[0].load = 0.82; /* 514 W at 30 C: 27 W/K to hold 49 C */
 	configs(&mc, &cc);
 	tr = run(&sc, &mc, &cc, &four);
 	last = tr->n - 1;
@@ -663,6 +707,60 @@ static void test_part_speed_fans(void **state)
 	assert_true(one.coolant_max_c <= 50);
 	free(tr);
 	assert_true(four.fan_wh * 4 < one.fan_wh);
+}
+
+/* A load step the fans can still carry (30% to 100% within a minute at
+ * 35 C air: 600 W need 43 W/K at 49 C, the fans give 48) does not push the
+ * coolant out of the band: the feed-forward from the measured server power
+ * meets it at once, which is what lets the target sit 1 K under the top. */
+static void test_load_step(void **state)
+{
+	struct thermal_scenario sc = scenario("steady");
+	struct thermal_model_config mc;
+	struct thermal_ctl_config cc;
+	struct thermal_sim_result res;
+	struct trace *tr;
+
+	sc.duration_s = H(4);
+	sc.coolant0_c = 49;
+	sc.npoints = 3;
+	sc.points[0] = (struct thermal_point){ 0, 35, 0, 0.3 };
+	sc.points[1] = (struct thermal_point){ H(1.5), 35, 0, 0.3 };
+	sc.points[2] = (struct thermal_point){ H(1.5) + 60, 35, 0, 1 };
+	configs(&mc, &cc);
+	tr = run(&sc, &mc, &cc, &res);
+	assert_true(res.coolant_max_c <= cc.band_hi_c);
+	assert_float_equal(res.above_band_s, 0, 0);
+	assert_true(tr->coolant[tr->n - 1] > cc.fan_target_c - 0.3); /* held, not overcooled */
+	assert_true(tr->fan_pct[tr->n - 1][0] > 50);
+	free(tr);
+}
+
+/* A start in steady sun: the observer learns the sun it cannot measure
+ * (its estimate rises from nothing in the first minutes), which is no
+ * rising weather, so no precooling: one slow fan is all it takes. */
+static void test_no_precool_at_start(void **state)
+{
+	struct thermal_scenario sc = scenario("steady");
+	struct thermal_model_config mc;
+	struct thermal_ctl_config cc;
+	struct thermal_sim_result res;
+	struct trace *tr;
+	double top = 0;
+
+	sc.duration_s = H(2);
+	sc.coolant0_c = 50;
+	sc.points[0] = (struct thermal_point){ 0, 33, 1, 0 }; /* 270 W: 51 C without fans */
+	configs(&mc, &cc);
+	tr = run(&sc, &mc, &cc, &res);
+	for (size_t i = 0; i < tr->n; i++)
+		for (int f = 0; f < 4; f++)
+			top = fmax(top, tr->fan_pct[i][f]);
+	assert_true(top < 50);
+	for (size_t i = 0; i < tr->nlogs; i++)
+		assert_null(strstr(tr->logs[i].message, "ahead of a peak"));
+	assert_true(res.coolant_max_c <= cc.band_hi_c + 0.05);
+	free(tr);
 }
 
 /* No chattering: in a steady state the fans start once and stay on, the
@@ -975,10 +1073,13 @@ int main(void)
 		cmocka_unit_test(test_fan_failure),
 		cmocka_unit_test(test_fan_stuck_fast),
 		cmocka_unit_test(test_heater_failure),
+		cmocka_unit_test(test_heater_repaired),
 		cmocka_unit_test(test_stuck_sensor),
 		cmocka_unit_test(test_stuck_sensor_no_fallback),
 		cmocka_unit_test(test_sensor_lost),
 		cmocka_unit_test(test_part_speed_fans),
+		cmocka_unit_test(test_load_step),
+		cmocka_unit_test(test_no_precool_at_start),
 		cmocka_unit_test(test_no_chattering),
 		cmocka_unit_test(test_gaps),
 		cmocka_unit_test(test_registry_messages),
