@@ -13,7 +13,9 @@ openpyxl, jsonpatch, jsonpath_ng...) and name its directory:
 PYTHONPATH is passed through to it (for dependencies kept outside the
 system's site-packages). The node: a real kumod and a real kumo-agent (one
 simulated host with the thermal model, two VMs), as tests/e2e/rfnode.py
-starts them; everything is stopped at the end.
+starts them, started hot (55 C ambient, coolant at 57 C) so that the
+node log, the alarms and the conditions have entries to validate;
+everything is stopped at the end.
 """
 import os
 import re
@@ -46,7 +48,8 @@ def main():
         sys.exit("usage: redfish_validate.py VALIDATOR_DIR")
     validator = os.path.abspath(sys.argv[1])
     tmp = tempfile.mkdtemp(prefix="kumo-rfval-")
-    node = RfNode(tmp).start()
+    # started hot, so that the log, alarms and conditions have something in them
+    node = RfNode(tmp, thermal="ambient_c = 55\nsolar = 1\ncoolant0_c = 57\n").start()
     rc = 0
     try:
         b = node.cloud.basics()

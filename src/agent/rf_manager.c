@@ -232,10 +232,12 @@ static void get_log_service(struct rf_call *call)
 
 /* Oldest first, as the log keeps them: pages of $top/$skip stay put while
  * entries are added (until the oldest are dropped past NODELOG_KEEP). */
+static json_t *entry_body(const json_t *e);
+
 static void list_entries(struct rf_call *call)
 {
 	const struct rf_agent_ctx *ctx = call->data;
-	json_t *entries, *paths, *e;
+	json_t *entries, *paths, *e, *coll, *members;
 	size_t i;
 
 	if (!ctx->log) {
@@ -249,9 +251,14 @@ static void list_entries(struct rf_call *call)
 		json_array_append_new(
 		    paths, json_sprintf("%s/%lld", ENTRIES, (long long)jint(e, "seq", 0)));
 	}
+	coll = rf_collection_new(ENTRIES, "LogEntryCollection", "Log Entry Collection", paths);
+	/* LogEntryCollection's Members are auto-expanded (OData.AutoExpand in
+	 * its CSDL): each member is the whole entry, not a link */
+	members = json_array();
+	json_array_foreach(entries, i, e) json_array_append_new(members, entry_body(e));
+	json_object_set_new(coll, "Members", members);
 	json_decref(entries);
-	rf_reply_resource(
-	    call, rf_collection_new(ENTRIES, "LogEntryCollection", "Log Entry Collection", paths));
+	rf_reply_resource(call, coll);
 }
 
 /* A seq from a path segment: digits only. 0 or -EINVAL. */
