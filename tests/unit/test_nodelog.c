@@ -87,7 +87,7 @@ static void test_ring_and_compaction(void **state)
 	char *d = tmpdir(), *p = xasprintf("%s/nodelog.jsonl", d), *data = NULL;
 	struct nodelog *l = nodelog_open(d);
 	size_t len = 0, lines = 0;
-	json_t *all;
+	json_t *all, *got;
 
 	for (int i = 0; i < 3 * NODELOG_KEEP; i++)
 		nodelog_add(l, "OK", NULL, NULL, "entry %d", i);
@@ -100,8 +100,9 @@ static void test_ring_and_compaction(void **state)
 		lines += data[i] == '\n';
 	assert_true(lines <= 2 * NODELOG_KEEP + 1);
 	free(data);
-	assert_non_null(nodelog_get(l, 3 * NODELOG_KEEP));
-	json_decref(nodelog_get(l, 3 * NODELOG_KEEP));
+	got = nodelog_get(l, 3 * NODELOG_KEEP);
+	assert_non_null(got);
+	json_decref(got);
 	assert_null(nodelog_get(l, 1)); /* gone from the ring */
 	nodelog_clear(l);
 	all = nodelog_since(l, 0, 10);
