@@ -48,14 +48,13 @@ static json_t *box_status(const struct rf_agent_ctx *ctx, const struct rf_box *b
 static void get_box(struct rf_call *call)
 {
 	const struct rf_agent_ctx *ctx = call->data;
-	struct rf_box b;
+	const struct rf_box *b = rf_box_of(call);
 	json_t *o, *links;
 
-	rf_box_load(ctx, &b);
 	links = json_pack("{s:[o], s:[o], s:[o]}", "ComputerSystems", rf_link(RF_HOST_SYSTEM),
 	                  "ManagedBy", rf_link(RF_AGENT_MANAGER), "ManagersInChassis",
 	                  rf_link(RF_AGENT_MANAGER));
-	if (b.thermal)
+	if (b->thermal)
 		json_object_set_new(links, "CoolingUnits",
 		                    json_pack("[o]", rf_link(RF_IMMERSION_UNIT)));
 	o = json_pack(
@@ -64,14 +63,13 @@ static void get_box(struct rf_call *call)
 	    "@odata.id", RF_BOX, "@odata.type", CHASSIS_TYPE, "Id", "box", "Name",
 	    "Immersion-cooled edge box", "Description",
 	    json_sprintf("The sealed immersion-cooled enclosure of host %s", ctx->hostname),
-	    "ChassisType", "ImmersionTank", "PowerState", "On", "Status", box_status(ctx, &b),
+	    "ChassisType", "ImmersionTank", "PowerState", "On", "Status", box_status(ctx, b),
 	    "Sensors", rf_link(RF_BOX_SENSORS), "ThermalSubsystem", rf_link(RF_BOX_THERMAL_SUB),
 	    "PowerSubsystem", rf_link(RF_BOX_POWER_SUB), "EnvironmentMetrics", rf_link(RF_BOX_ENV),
 	    "Thermal", rf_link(RF_BOX_THERMAL), "Power", rf_link(RF_BOX_POWER), "Links", links);
-	if (b.thermal)
+	if (b->thermal)
 		json_object_set_new(o, "Controls", rf_link(RF_BOX_CONTROLS));
-	rf_set_hash_etag(call, rf_hash_str(rf_hash_box(RF_HASH_INIT, &b), ctx->hostname));
-	rf_box_clear(&b);
+	rf_set_hash_etag(call, rf_hash_str(rf_hash_box(RF_HASH_INIT, b), ctx->hostname));
 	rf_reply_resource(call, o);
 }
 

@@ -8,9 +8,10 @@
  * rf_power.c (PowerSubsystem, EnvironmentMetrics, the deprecated Power).
  *
  * Every resource is built from one consistent look at the node (struct
- * rf_box): the thermal controller's view (thermal_rt.h) when the node has
- * one, and the sensors as struct rf_sensor, the model's first, then the
- * host's (sensors.h) whose ids the model does not use. Each resource's
+ * rf_box, one per request: rf_box_of()): the thermal controller's view
+ * (thermal_rt.h) when the node has one, and the sensors as struct
+ * rf_sensor, the model's first, then the host's (sensors.h) whose ids the
+ * model does not use. Each resource's
  * ETag is a hash of what its body was built from (rf_hash_*), so that it
  * changes with every new reading without a client's write, and no body
  * has to be serialised to compute it.
@@ -53,9 +54,8 @@ struct rf_cond {
 	const char *severity; /* static: "OK", "Warning", "Critical" */
 	int64_t time_ms;      /* Timestamp; 0: none */
 	/* The resource the condition is about; "": the resource itself. Shown
-	 * as Oem.Kumo.OriginOfCondition, a URI string: a reference object
-	 * ({"@odata.id"}) outside Links would be replaced by the whole
-	 * resource under $expand=., and no schema takes that. */
+	 * as OriginOfCondition (a link the core's $expand leaves as it is)
+	 * and, as before, as Oem.Kumo.OriginOfCondition (a URI string). */
 	char origin[RF_PATH_MAX];
 };
 
@@ -87,7 +87,7 @@ struct rf_sensor {
 	double last_good;
 	int64_t last_good_ms;
 	int ncond;
-	struct rf_cond cond[RF_SENSOR_CONDS_MAX];
+	struct rf_cond cond[RF_SENSOR_CONDS_MAX]; /* last: rf_sensor.c zeroes what is before */
 };
 
 /* What one request sees of the node. */
@@ -102,6 +102,13 @@ struct rf_box {
  * no sensors). Free with rf_box_clear(). */
 void rf_box_load(const struct rf_agent_ctx *ctx, struct rf_box *ret);
 void rf_box_clear(struct rf_box *b);
+/* The box as this request sees it: loaded at its first use and shared by
+ * every GET of the request (rf_call_memo(): a collection and the members
+ * its $expand fetches are built from one snapshot, loaded once). Borrowed,
+ * until the request ends. */
+const struct rf_box *rf_box_of(struct rf_call *call);
+/* The same when an earlier GET of the request loaded it, else NULL. */
+const struct rf_box *rf_box_loaded(struct rf_call *call);
 /* A sensor of b by id, or NULL. */
 const struct rf_sensor *rf_box_sensor(const struct rf_box *b, const char *id);
 /* One sensor without loading the others: 0 or -ENOENT. */

@@ -48,42 +48,39 @@ static const struct rf_sensor *first_of(const struct rf_box *b, const char *mode
 
 void rf_power_subsystem_get(struct rf_call *call)
 {
-	struct rf_box b;
+	const struct rf_box *b = rf_box_of(call);
 	json_t *o;
 
-	rf_box_load(call->data, &b);
 	o = json_pack("{s:s, s:s, s:s, s:s, s:o}", "@odata.id", RF_BOX_POWER_SUB, "@odata.type",
 	              POWER_SUB_TYPE, "Id", "PowerSubsystem", "Name", "Power subsystem of the box",
 	              "Status", rf_status_json("Enabled", "OK", NULL, 0));
-	if (b.thermal) {
-		double w = round(box_max_w(&b) * 100) / 100;
+	if (b->thermal) {
+		double w = round(box_max_w(b) * 100) / 100;
 
 		json_object_set_new(o, "Allocation",
 		                    json_pack("{s:o, s:o}", "RequestedWatts", rf_number(w),
 		                              "AllocatedWatts", rf_number(w)));
 	}
-	rf_set_hash_etag(call, rf_hash_box(RF_HASH_INIT, &b));
-	rf_box_clear(&b);
+	rf_set_hash_etag(call, rf_hash_box(RF_HASH_INIT, b));
 	rf_reply_resource(call, o);
 }
 
 void rf_environment_metrics_get(struct rf_call *call)
 {
-	struct rf_box b;
+	const struct rf_box *b = rf_box_of(call);
 	const struct rf_sensor *s;
 	json_t *o;
 
-	rf_box_load(call->data, &b);
 	o = json_pack("{s:s, s:s, s:s, s:s}", "@odata.id", RF_BOX_ENV, "@odata.type", ENV_TYPE,
 	              "Id", "EnvironmentMetrics", "Name", "Environment metrics of the box");
-	if ((s = first_of(&b, "CoolantTemp", "Temperature")))
+	if ((s = first_of(b, "CoolantTemp", "Temperature")))
 		json_object_set_new(o, "TemperatureCelsius", rf_sensor_excerpt(s, false, false));
-	if (b.thermal && (s = rf_box_sensor(&b, "AmbientTemp")))
+	if (b->thermal && (s = rf_box_sensor(b, "AmbientTemp")))
 		json_object_set_new(o, "AmbientTemperatureCelsius",
 		                    rf_sensor_excerpt(s, false, false));
-	if ((s = first_of(&b, "TotalPower", "Power")))
+	if ((s = first_of(b, "TotalPower", "Power")))
 		json_object_set_new(o, "PowerWatts", rf_sensor_excerpt(s, false, false));
-	if (b.thermal && (s = rf_box_sensor(&b, "TotalEnergy"))) {
+	if (b->thermal && (s = rf_box_sensor(b, "TotalEnergy"))) {
 		json_t *e = rf_sensor_excerpt(s, false, false);
 		char t[TIME_LEN];
 
@@ -91,21 +88,20 @@ void rf_environment_metrics_get(struct rf_call *call)
 		json_object_set_new(e, "SensorResetTime", json_string(t));
 		json_object_set_new(o, "EnergykWh", e);
 	}
-	if (b.thermal) {
+	if (b->thermal) {
 		json_t *fans = json_array();
 		char id[SENSOR_ID_MAX];
 
-		for (int i = 0; i < b.v.r.fans && i < THERMAL_FANS_MAX; i++) {
+		for (int i = 0; i < b->v.r.fans && i < THERMAL_FANS_MAX; i++) {
 			rf_fan_sensor_id(i, true, id);
-			if ((s = rf_box_sensor(&b, id)))
+			if ((s = rf_box_sensor(b, id)))
 				json_array_append_new(fans, rf_sensor_excerpt(s, true, true));
 		}
 		json_object_set_new(o, "FanSpeedsPercent@odata.count",
 		                    json_integer((json_int_t)json_array_size(fans)));
 		json_object_set_new(o, "FanSpeedsPercent", fans);
 	}
-	rf_set_hash_etag(call, rf_hash_box(RF_HASH_INIT, &b));
-	rf_box_clear(&b);
+	rf_set_hash_etag(call, rf_hash_box(RF_HASH_INIT, b));
 	rf_reply_resource(call, o);
 }
 
@@ -129,32 +125,30 @@ static json_t *power_control(size_t i, const char *name, const struct rf_sensor 
 
 void rf_power_get(struct rf_call *call)
 {
-	struct rf_box b;
+	const struct rf_box *b = rf_box_of(call);
 	const struct rf_sensor *s;
 	json_t *o, *pc = json_array();
 
-	rf_box_load(call->data, &b);
-	if (b.thermal && (s = rf_box_sensor(&b, "TotalPower"))) {
+	if (b->thermal && (s = rf_box_sensor(b, "TotalPower"))) {
 		/* the whole box: what EnvironmentMetrics.PowerWatts says */
 		json_t *c = power_control(0, "Power of the box", s, "Chassis");
-		double w = round(box_max_w(&b) * 100) / 100;
+		double w = round(box_max_w(b) * 100) / 100;
 
 		json_object_set_new(c, "PowerRequestedWatts", rf_number(w));
 		json_object_set_new(c, "PowerAllocatedWatts", rf_number(w));
 		json_array_append_new(pc, c);
 	} else {
 		/* no model: the host's own power sensors */
-		for (size_t i = 0; i < b.n; i++) {
-			if (!b.s[i].type || strcmp(b.s[i].type, "Power") != 0)
+		for (size_t i = 0; i < b->n; i++) {
+			if (!b->s[i].type || strcmp(b->s[i].type, "Power") != 0)
 				continue;
-			json_array_append_new(pc, power_control(json_array_size(pc), b.s[i].name,
-			                                        &b.s[i], b.s[i].context));
+			json_array_append_new(pc, power_control(json_array_size(pc), b->s[i].name,
+			                                        &b->s[i], b->s[i].context));
 		}
 	}
 	o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:I}", "@odata.id", RF_BOX_POWER, "@odata.type",
 	              POWER_TYPE, "Id", "Power", "Name", "Power", "PowerControl", pc,
 	              "PowerControl@odata.count", (json_int_t)json_array_size(pc));
-	rf_set_hash_etag(call, rf_hash_box(RF_HASH_INIT, &b));
-	rf_box_clear(&b);
+	rf_set_hash_etag(call, rf_hash_box(RF_HASH_INIT, b));
 	rf_reply_resource(call, o);
 }

@@ -23,7 +23,10 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,11 +103,25 @@ uint64_t rf_hash_box(uint64_t h, const struct rf_box *b)
 	return hash_int(h, b->v.heater_on);
 }
 
+/* h as an ETag, 16 hex digits, quoted ("\"...\"", as the core shows it)
+ * or not. */
+static void hash_tag(uint64_t h, bool quoted, char out[19])
+{
+	static const char hex[] = "0123456789abcdef";
+	char *p = out + quoted;
+
+	for (int i = 15; i >= 0; i--, h >>= 4)
+		p[i] = hex[h & 0xf];
+	if (quoted)
+		out[0] = out[17] = '"';
+	p[16 + quoted] = '\0';
+}
+
 void rf_set_hash_etag(struct rf_call *call, uint64_t h)
 {
-	char tag[24];
+	char tag[19];
 
-	snprintf(tag, sizeof(tag), "%016llx", (unsigned long long)h);
+	hash_tag(h, false, tag);
 	rf_set_etag(call, tag);
 }
 
@@ -352,14 +369,42 @@ static const struct mdef {
 	  "EnergykWh", "kW.h", "CoolingSubsystem", "Synthesized" },
 };
 
+/* pre, n in decimal (n >= 0), post into dst (size bytes), cut if need be:
+ * the fans' ids and names, made for every request without printf. */
+static void numbered(char *dst, size_t size, const char *pre, int n, const char *post)
+{
+	char num[12], *p = num + sizeof(num);
+	size_t o = 0;
+
+	const char *parts[3] = { pre, NULL, post };
+
+	*--p = '\0';
+	do {
+		*--p = (char)('0' + n % 10);
+		n /= 10;
+	} while (n > 0);
+	parts[1] = p;
+	for (int k = 0; k < 3; k++)
+		for (const char *c = parts[k]; *c && o + 1 < size; c++)
+			dst[o++] = *c;
+	dst[o] = '\0';
+}
+
 void rf_fan_sensor_id(int i, bool percent, char *out)
 {
-	snprintf(out, SENSOR_ID_MAX, "Fan%d%s", i + 1, percent ? "Percent" : "");
+	numbered(out, SENSOR_ID_MAX, "Fan", i + 1, percent ? "Percent" : "");
 }
 
 void rf_sensor_path(const char *id, char *out)
 {
-	snprintf(out, RF_PATH_MAX, RF_BOX_SENSORS "/%s", id);
+	static const char base[] = RF_BOX_SENSORS "/";
+	size_t n = strlen(id);
+
+	if (n > RF_PATH_MAX - sizeof(base))
+		n = RF_PATH_MAX - sizeof(base);
+	memcpy(out, base, sizeof(base) - 1);
+	memcpy(out + sizeof(base) - 1, id, n);
+	out[sizeof(base) - 1 + n] = '\0';
 }
 
 /* v rounded to step (0.1, 0.01, ...): the nearest double to the decimal. */
@@ -376,6 +421,25 @@ static const struct thermal_alarm *alarm_by_key(const struct thermal_rt_view *v,
 		if (!strcmp(v->st.alarms[i].key, key))
 			return &v->st.alarms[i];
 	return NULL;
+}
+
+/* src into dst (size bytes), cut if need be: snprintf("%s") without its
+ * cost, on the path of every request. */
+static void copy_str(char *dst, size_t size, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n >= size)
+		n = size - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+/* Zeroes s but for its conditions (~2.6 KB, read up to ncond only): a
+ * box has a few dozen sensors, loaded for every request. */
+static void sensor_init(struct rf_sensor *s)
+{
+	memset(s, 0, offsetof(struct rf_sensor, cond));
 }
 
 /* A temperature the model reads, with the controller's verdict on its
@@ -416,7 +480,7 @@ static void model_sensor(const struct rf_agent_ctx *ctx, const struct thermal_rt
 	struct rf_cond c;
 	char key[16];
 
-	memset(s, 0, sizeof(*s));
+	sensor_init(s);
 	s->type = d->type;
 	s->unit = d->unit;
 	s->context = d->context;
@@ -426,14 +490,14 @@ static void model_sensor(const struct rf_agent_ctx *ctx, const struct thermal_rt
 	s->time_ms = v->read_ms;
 	s->health = "OK";
 	if (d->id) {
-		snprintf(s->id, sizeof(s->id), "%s", d->id);
-		snprintf(s->name, sizeof(s->name), "%s", d->name);
-		snprintf(s->source, sizeof(s->source), "%s", d->source);
+		copy_str(s->id, sizeof(s->id), d->id);
+		copy_str(s->name, sizeof(s->name), d->name);
+		copy_str(s->source, sizeof(s->source), d->source);
 	} else {
 		rf_fan_sensor_id(fan, d->kind == MS_FAN_PCT, s->id);
-		snprintf(s->name, sizeof(s->name), "Fan %d %s", fan + 1,
-		         d->kind == MS_FAN_PCT ? "speed (percent of rated)" : "tachometer");
-		snprintf(s->source, sizeof(s->source), "model:fan%d", fan + 1);
+		numbered(s->name, sizeof(s->name), "Fan ", fan + 1,
+		         d->kind == MS_FAN_PCT ? " speed (percent of rated)" : " tachometer");
+		numbered(s->source, sizeof(s->source), "model:fan", fan + 1, "");
 	}
 	switch (d->kind) {
 	case MS_COOLANT:
@@ -456,7 +520,7 @@ static void model_sensor(const struct rf_agent_ctx *ctx, const struct thermal_rt
 		s->range_min = 0;
 		s->range_max = d->kind == MS_FAN_PCT ? 100 : rpm_max;
 		s->reading = d->kind == MS_FAN_PCT ? round_to(s->rpm / rpm_max * 100, 0.1) : s->rpm;
-		snprintf(key, sizeof(key), "fan%d", fan + 1);
+		numbered(key, sizeof(key), "fan", fan + 1, "");
 		if ((al = alarm_by_key(v, key))) {
 			alarm_cond(ctx, v, al, &c);
 			c.origin[0] = '\0';
@@ -574,10 +638,10 @@ static void host_sensor(const struct sensor_reading *r, struct rf_sensor *s)
 {
 	struct rf_cond c;
 
-	memset(s, 0, sizeof(*s));
-	snprintf(s->id, sizeof(s->id), "%s", r->id);
-	snprintf(s->name, sizeof(s->name), "%s", r->name[0] ? r->name : r->id);
-	snprintf(s->source, sizeof(s->source), "%s", r->source);
+	sensor_init(s);
+	copy_str(s->id, sizeof(s->id), r->id);
+	copy_str(s->name, sizeof(s->name), r->name[0] ? r->name : r->id);
+	copy_str(s->source, sizeof(s->source), r->source);
 	s->type = r->type;
 	s->unit = r->unit;
 	s->context = r->context;
@@ -592,7 +656,7 @@ static void host_sensor(const struct sensor_reading *r, struct rf_sensor *s)
 	s->has_last_good = r->has_last_good;
 	s->last_good = r->last_good;
 	s->last_good_ms = r->last_good_ms;
-	snprintf(s->reason, sizeof(s->reason), "%s", r->reason);
+	copy_str(s->reason, sizeof(s->reason), r->reason);
 	switch (r->status) {
 	case SENSOR_OK:
 		s->state = RF_READING_OK;
@@ -637,7 +701,7 @@ void rf_box_load(const struct rf_agent_ctx *ctx, struct rf_box *b)
 	if (ctx->sensors && sensors_snapshot(ctx->sensors, &hr, &nh) < 0)
 		nh = 0;
 	cap = (b->thermal ? model_count(&b->v) : 0) + nh;
-	b->s = xcalloc(cap ? cap : 1, sizeof(*b->s));
+	b->s = xmalloc((cap ? cap : 1) * sizeof(*b->s)); /* each is sensor_init()ed */
 	if (b->thermal)
 		b->n = model_all(ctx, &b->v, b->s);
 	for (size_t i = 0; i < nh; i++) {
@@ -654,6 +718,32 @@ void rf_box_clear(struct rf_box *b)
 {
 	free(b->s);
 	memset(b, 0, sizeof(*b));
+}
+
+static char box_key; /* its address names the request's box */
+
+static void *box_make(struct rf_call *call)
+{
+	struct rf_box *b = xmalloc(sizeof(*b));
+
+	rf_box_load(call->data, b);
+	return b;
+}
+
+static void box_free(void *p)
+{
+	rf_box_clear(p);
+	free(p);
+}
+
+const struct rf_box *rf_box_of(struct rf_call *call)
+{
+	return rf_call_memo(call, &box_key, box_make, box_free);
+}
+
+const struct rf_box *rf_box_loaded(struct rf_call *call)
+{
+	return rf_call_memo(call, &box_key, NULL, NULL);
 }
 
 const struct rf_sensor *rf_box_sensor(const struct rf_box *b, const char *id)
@@ -693,6 +783,8 @@ int rf_sensor_load(const struct rf_agent_ctx *ctx, const char *id, struct rf_sen
 
 /* ---- JSON ---- */
 
+#define SET(o, k, v) json_object_set_new_nocheck(o, k, v) /* k: an ASCII literal */
+
 json_t *rf_number(double v)
 {
 	/* whole numbers as integers: shorter, and much cheaper to print */
@@ -701,18 +793,35 @@ json_t *rf_number(double v)
 	return isfinite(v) ? json_real(v) : json_null();
 }
 
-/* RFC 3339 of ms. The last one each thread made is kept: a collection's
- * $expand shows the model's sensors, all read at the same tick. */
+#define TIME_CACHE 8 /* a power of 2 */
+
+/* RFC 3339 of ms. The last few each thread made are kept: a collection's
+ * $expand shows the model's sensors, all read at the same tick, beside
+ * the host's, each read at its own. */
 static json_t *time_json(int64_t ms)
 {
-	static __thread int64_t last_ms = -1;
-	static __thread char last[TIME_LEN];
+	static __thread int64_t last_ms[TIME_CACHE];
+	static __thread char last[TIME_CACHE][TIME_LEN];
+	size_t i = (size_t)ms & (TIME_CACHE - 1);
 
-	if (ms != last_ms) {
-		time_format(ms, last);
-		last_ms = ms;
+	if (ms != last_ms[i] || !last[i][0]) {
+		time_format(ms, last[i]);
+		last_ms[i] = ms;
 	}
-	return json_string(last);
+	return json_string_nocheck(last[i]);
+}
+
+/* s (a name, a reason: text from a configuration or a device) as a JSON
+ * string: as it is when it is ASCII, the common case, else with what is
+ * not UTF-8 replaced. */
+static json_t *text_json(const char *s)
+{
+	size_t n = 0;
+
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++, n++)
+		if (*p >= 0x80)
+			return json_string_utf8_lossy(s, strlen(s));
+	return json_stringn_nocheck(s, n);
 }
 
 json_t *rf_cond_json(const struct rf_cond *c)
@@ -731,9 +840,10 @@ json_t *rf_cond_json(const struct rf_cond *c)
 	}
 	if (c->time_ms > 0)
 		json_object_set_new(o, "Timestamp", time_json(c->time_ms));
-	if (c->origin[0])
-		json_object_set_new(o, "Oem",
-		                    json_pack("{s:{s:s}}", "Kumo", "OriginOfCondition", c->origin));
+	if (c->origin[0]) { /* as a link (bare: $expand leaves it), and as it was before */
+		SET(o, "OriginOfCondition", rf_link(c->origin));
+		SET(o, "Oem", json_pack("{s:{s:s}}", "Kumo", "OriginOfCondition", c->origin));
+	}
 	return o;
 }
 
@@ -741,8 +851,8 @@ json_t *rf_status_json(const char *state, const char *health, const struct rf_co
 {
 	json_t *st = json_object();
 
-	json_object_set_new(st, "State", json_string(state));
-	json_object_set_new(st, "Health", json_string(health));
+	SET(st, "State", json_string(state));
+	SET(st, "Health", json_string(health));
 
 	if (n) {
 		json_t *a = json_array();
@@ -763,34 +873,34 @@ static const char *const th_names[SENSOR_TH_COUNT] = {
 
 static const char *const state_names[] = { "ok", "stuck", "missing" };
 
-/* Built with json_object_set_new() rather than json_pack(): this is the
- * hot path of GET .../Sensors/{id} and of the collection's $expand. */
+/* Built with json_object_set_new_nocheck() rather than json_pack(): this
+ * is the hot path of GET .../Sensors/{id} and of the collection's $expand. */
 json_t *rf_sensor_json(const struct rf_sensor *s)
 {
 	char path[RF_PATH_MAX];
 	json_t *o = json_object(), *th = NULL, *oem = json_object();
 
 	rf_sensor_path(s->id, path);
-	json_object_set_new(o, "@odata.id", json_string(path));
-	json_object_set_new(o, "@odata.type", json_string(SENSOR_TYPE));
-	json_object_set_new(o, "Id", json_string(s->id));
-	json_object_set_new(o, "Name", json_string_utf8_lossy(s->name, strlen(s->name)));
+	SET(o, "@odata.id", text_json(path));
+	SET(o, "@odata.type", json_string_nocheck(SENSOR_TYPE));
+	SET(o, "Id", text_json(s->id));
+	SET(o, "Name", text_json(s->name));
 	if (s->type)
-		json_object_set_new(o, "ReadingType", json_string(s->type));
+		SET(o, "ReadingType", json_string(s->type));
 	if (s->unit)
-		json_object_set_new(o, "ReadingUnits", json_string(s->unit));
+		SET(o, "ReadingUnits", json_string(s->unit));
 	if (s->context)
-		json_object_set_new(o, "PhysicalContext", json_string(s->context));
-	json_object_set_new(o, "Implementation", json_string(s->implementation));
-	json_object_set_new(o, "Reading", rf_number(s->reading));
+		SET(o, "PhysicalContext", json_string(s->context));
+	SET(o, "Implementation", json_string(s->implementation));
+	SET(o, "Reading", rf_number(s->reading));
 	if (s->time_ms > 0)
-		json_object_set_new(o, "ReadingTime", time_json(s->time_ms));
+		SET(o, "ReadingTime", time_json(s->time_ms));
 	if (isfinite(s->rpm))
-		json_object_set_new(o, "SpeedRPM", rf_number(s->rpm));
+		SET(o, "SpeedRPM", rf_number(s->rpm));
 	if (isfinite(s->range_min))
-		json_object_set_new(o, "ReadingRangeMin", rf_number(s->range_min));
+		SET(o, "ReadingRangeMin", rf_number(s->range_min));
 	if (isfinite(s->range_max))
-		json_object_set_new(o, "ReadingRangeMax", rf_number(s->range_max));
+		SET(o, "ReadingRangeMax", rf_number(s->range_max));
 	for (int i = 0; i < SENSOR_TH_COUNT; i++) {
 		json_t *t;
 
@@ -799,29 +909,27 @@ json_t *rf_sensor_json(const struct rf_sensor *s)
 		if (!th)
 			th = json_object();
 		t = json_object();
-		json_object_set_new(t, "Reading", rf_number(s->th.value[i]));
-		json_object_set_new(th, th_names[i], t);
+		SET(t, "Reading", rf_number(s->th.value[i]));
+		SET(th, th_names[i], t);
 	}
 	if (th)
-		json_object_set_new(o, "Thresholds", th);
+		SET(o, "Thresholds", th);
 	if (s->reset_ms > 0)
-		json_object_set_new(o, "SensorResetTime", time_json(s->reset_ms));
-	json_object_set_new(
-	    o, "Status",
+		SET(o, "SensorResetTime", time_json(s->reset_ms));
+	SET(o, "Status",
 	    rf_status_json(s->state == RF_READING_MISSING ? "UnavailableOffline" : "Enabled",
 	                   s->health, s->cond, (size_t)s->ncond));
-	json_object_set_new(oem, "Source", json_string_utf8_lossy(s->source, strlen(s->source)));
-	json_object_set_new(oem, "ReadingStatus", json_string(state_names[s->state]));
+	SET(oem, "Source", text_json(s->source));
+	SET(oem, "ReadingStatus", json_string_nocheck(state_names[s->state]));
 	if (s->reason[0])
-		json_object_set_new(oem, "Reason",
-		                    json_string_utf8_lossy(s->reason, strlen(s->reason)));
+		SET(oem, "Reason", text_json(s->reason));
 	if (s->state != RF_READING_OK && s->has_last_good) {
-		json_object_set_new(oem, "LastGoodReading", rf_number(s->last_good));
-		json_object_set_new(oem, "LastGoodReadingTime", time_json(s->last_good_ms));
+		SET(oem, "LastGoodReading", rf_number(s->last_good));
+		SET(oem, "LastGoodReadingTime", time_json(s->last_good_ms));
 	}
 	th = json_object();
-	json_object_set_new(th, "Kumo", oem);
-	json_object_set_new(o, "Oem", th);
+	SET(th, "Kumo", oem);
+	SET(o, "Oem", th);
 	return o;
 }
 
@@ -843,76 +951,168 @@ json_t *rf_sensor_excerpt(const struct rf_sensor *s, bool rpm, bool array)
 	return o;
 }
 
+/* ---- bodies kept from one request to the next ----
+ *
+ * A sensor's body changes at the node's ticks (the model's every second,
+ * a host sensor's at its poll); between two, each GET of it and each
+ * member of the collection's $expand would build the same ~20 values
+ * again. The last body of each sensor, its "@odata.etag" in it, is kept
+ * with the rf_sensor it was made from and answered again while the sensor
+ * is the same, byte for byte (rf_sensor_json() depends on nothing else).
+ * Kept bodies are never changed (the core changes a copy of a shared body,
+ * redfish.h), and the core keeps their bytes (rf_body_keep()). Each thread
+ * keeps its own, at most BODIES_MAX, in a table indexed by the id's hash
+ * and freed when the thread ends: a jansson value is then never shared by
+ * two threads (jansson's reference counts are atomic, but its decrement
+ * is not the acquire-release that freeing a value another thread has read
+ * needs), and no lock is taken.
+ */
+
+#define BODIES_MAX 64 /* a power of 2 */
+
+struct kept_body {
+	struct rf_sensor s; /* what body was made from */
+	json_t *body;       /* owned; never changed once kept */
+	char tag[19];       /* its ETag, rf_hash_sensor()'s, unquoted */
+};
+
+struct kept_table {
+	struct kept_body *e[BODIES_MAX]; /* owned; NULL: free */
+};
+
+static pthread_key_t kept_key;
+static pthread_once_t kept_once = PTHREAD_ONCE_INIT;
+
+static void kept_body_free(struct kept_body *k)
+{
+	if (!k)
+		return;
+	rf_body_unkeep(k->body);
+	json_decref(k->body);
+	free(k);
+}
+
+static void kept_table_free(void *p)
+{
+	struct kept_table *t = p;
+
+	for (size_t i = 0; i < BODIES_MAX; i++)
+		kept_body_free(t->e[i]);
+	free(t);
+}
+
+static void kept_key_make(void)
+{
+	if (pthread_key_create(&kept_key, kept_table_free) != 0)
+		abort();
+}
+
+/* The calling thread's table. */
+static struct kept_table *kept_table(void)
+{
+	struct kept_table *t;
+
+	pthread_once(&kept_once, kept_key_make);
+	t = pthread_getspecific(kept_key);
+	if (!t) {
+		t = xcalloc(1, sizeof(*t));
+		if (pthread_setspecific(kept_key, t) != 0)
+			abort();
+	}
+	return t;
+}
+
+static bool sensor_same(const struct rf_sensor *a, const struct rf_sensor *b)
+{
+	/* sensor_init() zeroed the padding; ncond is in the first part */
+	return memcmp(a, b, offsetof(struct rf_sensor, cond)) == 0 &&
+	       memcmp(a->cond, b->cond, (size_t)a->ncond * sizeof(a->cond[0])) == 0;
+}
+
+/* The slot of id in t: where it is, else the first free one on its probe,
+ * else its home (replaced: there is never a hole to stop a probe early). */
+static size_t kept_slot(const struct kept_table *t, const char *id)
+{
+	size_t home = (size_t)rf_hash_str(RF_HASH_INIT, id) & (BODIES_MAX - 1);
+
+	for (size_t i = 0; i < BODIES_MAX; i++) {
+		size_t k = (home + i) & (BODIES_MAX - 1);
+
+		if (!t->e[k] || strcmp(t->e[k]->s.id, id) == 0)
+			return k;
+	}
+	return home;
+}
+
+/* s's body with its "@odata.etag", kept: a new reference to a shared
+ * value; its ETag (unquoted) in tag. */
+static json_t *sensor_body(const struct rf_sensor *s, char tag[19])
+{
+	struct kept_table *t = kept_table();
+	size_t slot = kept_slot(t, s->id);
+	struct kept_body *k = t->e[slot];
+	char quoted[19];
+	uint64_t h;
+
+	if (k && sensor_same(&k->s, s)) {
+		memcpy(tag, k->tag, sizeof(k->tag));
+		return json_incref(k->body);
+	}
+	kept_body_free(k);
+	k = t->e[slot] = xmalloc(sizeof(*k));
+	memcpy(k, s, offsetof(struct rf_sensor, cond) + (size_t)s->ncond * sizeof(s->cond[0]));
+	h = rf_hash_sensor(RF_HASH_INIT, s);
+	hash_tag(h, false, k->tag);
+	hash_tag(h, true, quoted);
+	memcpy(tag, k->tag, sizeof(k->tag));
+	k->body = rf_sensor_json(s);
+	json_object_set_new_nocheck(k->body, "@odata.etag", json_string_nocheck(quoted));
+	rf_body_keep(k->body);
+	return json_incref(k->body);
+}
+
 /* ---- handlers ---- */
 
-/* The members and an ETag that changes with their readings (the
- * collection's $expand shows them), without making every Sensor: the
- * model's readings change at its ticks (read_ms), their health with the
- * alarms and the setpoints; the host's with each poll. */
+/* The members, from the request's box: the members its $expand fetches
+ * are then made from the same box, loaded once. The ETag is that of what
+ * the body shows, the members' ids (the core makes the one of an answer
+ * with the members expanded from theirs). */
 void rf_sensors_list(struct rf_call *call)
 {
-	const struct rf_agent_ctx *ctx = call->data;
-	struct thermal_rt_view *v = NULL;
-	struct sensor_reading *hr = NULL;
+	const struct rf_box *b = rf_box_of(call);
 	json_t *paths = json_array();
-	char path[RF_PATH_MAX], id[SENSOR_ID_MAX];
+	char path[RF_PATH_MAX];
 	uint64_t h = RF_HASH_INIT;
-	size_t nh = 0;
-	int fans = 0;
 
-	if (ctx->thermal) {
-		v = xmalloc(sizeof(*v));
-		thermal_rt_view(ctx->thermal, v);
-		fans = model_fans(v);
-		for (size_t i = 0; i < ARRAY_SIZE(mdefs); i++)
-			for (int f = 0; f < (mdefs[i].id ? 1 : fans); f++) {
-				if (mdefs[i].id)
-					snprintf(id, sizeof(id), "%s", mdefs[i].id);
-				else
-					rf_fan_sensor_id(f, mdefs[i].kind == MS_FAN_PCT, id);
-				rf_sensor_path(id, path);
-				json_array_append_new(paths, json_string(path));
-			}
-		h = hash_int(h, v->read_ms);
-		h = hash_num(h, v->ccfg.warning_c);
-		h = hash_num(h, v->ccfg.critical_c);
-		h = hash_num(h, v->ccfg.band_lo_c);
-		h = hash_num(h, v->st.coolant_c);
-		for (size_t i = 0; i < v->st.nalarms; i++) {
-			h = rf_hash_str(h, v->st.alarms[i].key);
-			h = rf_hash_str(h, v->st.alarms[i].message);
-		}
+	for (size_t i = 0; i < b->n; i++) {
+		rf_sensor_path(b->s[i].id, path);
+		json_array_append_new(paths, text_json(path));
+		h = rf_hash_str(h, b->s[i].id);
 	}
-	if (ctx->sensors && sensors_snapshot(ctx->sensors, &hr, &nh) < 0)
-		nh = 0;
-	for (size_t i = 0; i < nh; i++) {
-		int f;
-
-		if (v && model_find(hr[i].id, fans, &f))
-			continue;
-		rf_sensor_path(hr[i].id, path);
-		json_array_append_new(paths, json_string(path));
-		h = rf_hash_str(h, hr[i].id);
-		h = hash_int(h, hr[i].time_ms);
-		h = hash_int(h, hr[i].status);
-		h = hash_num(h, hr[i].value);
-		h = rf_hash_str(h, hr[i].reason);
-	}
-	free(hr);
-	free(v);
 	rf_set_hash_etag(call, h);
 	rf_reply_resource(call,
 	                  rf_collection_new(RF_BOX_SENSORS, "SensorCollection", "Sensors", paths));
 }
 
+/* From the request's box when it has one (a member of the collection's
+ * $expand), else only this sensor is read: the hot path of a single GET. */
 void rf_sensor_get(struct rf_call *call)
 {
+	const struct rf_box *b = rf_box_loaded(call);
+	const char *id = rf_param(call, "id");
+	const struct rf_sensor *found = b ? rf_box_sensor(b, id) : NULL;
 	struct rf_sensor s;
+	char tag[19];
+	json_t *body;
 
-	if (rf_sensor_load(call->data, rf_param(call, "id"), &s) < 0) {
-		rf_reply_not_found(call);
-		return;
+	if (!found) {
+		if (rf_sensor_load(call->data, id, &s) < 0) {
+			rf_reply_not_found(call);
+			return;
+		}
+		found = &s;
 	}
-	rf_set_hash_etag(call, rf_hash_sensor(RF_HASH_INIT, &s));
-	rf_reply_resource(call, rf_sensor_json(&s));
+	body = sensor_body(found, tag);
+	rf_set_etag(call, tag);
+	rf_reply_resource(call, body);
 }

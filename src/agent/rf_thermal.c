@@ -50,33 +50,29 @@ static json_t *cooling_status(const struct rf_agent_ctx *ctx, const struct rf_bo
 void rf_thermal_subsystem_get(struct rf_call *call)
 {
 	const struct rf_agent_ctx *ctx = call->data;
-	struct rf_box b;
+	const struct rf_box *b = rf_box_of(call);
 	json_t *o;
 
-	rf_box_load(ctx, &b);
 	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "@odata.id", RF_BOX_THERMAL_SUB,
 	              "@odata.type", THERMAL_SUB_TYPE, "Id", "ThermalSubsystem", "Name",
 	              "Thermal subsystem of the box", "Description",
 	              "Natural convection through the fins, fans on the heat exchanger and a "
 	              "heater, run by the agent's thermal controller",
 	              "Fans", rf_link(RF_BOX_FANS), "ThermalMetrics",
-	              rf_link(RF_BOX_THERMAL_METRICS), "Status", cooling_status(ctx, &b));
-	if (b.thermal)
+	              rf_link(RF_BOX_THERMAL_METRICS), "Status", cooling_status(ctx, b));
+	if (b->thermal)
 		json_object_set_new(o, "Heaters", rf_link(RF_BOX_HEATERS));
-	rf_set_hash_etag(call, rf_hash_box(RF_HASH_INIT, &b));
-	rf_box_clear(&b);
+	rf_set_hash_etag(call, rf_hash_box(RF_HASH_INIT, b));
 	rf_reply_resource(call, o);
 }
 
 void rf_fans_list(struct rf_call *call)
 {
-	struct rf_box b;
+	const struct rf_box *b = rf_box_of(call);
 	json_t *paths = json_array();
 
-	rf_box_load(call->data, &b);
-	for (int i = 0; i < box_fans(&b); i++)
+	for (int i = 0; i < box_fans(b); i++)
 		json_array_append_new(paths, json_sprintf(RF_BOX_FANS "/Fan%d", i + 1));
-	rf_box_clear(&b);
 	rf_reply_resource(call, rf_collection_new(RF_BOX_FANS, "FanCollection", "Fans", paths));
 }
 
@@ -131,19 +127,16 @@ static json_t *fan_json(const struct rf_agent_ctx *ctx, const struct rf_box *b, 
 void rf_fan_get(struct rf_call *call)
 {
 	const struct rf_agent_ctx *ctx = call->data;
-	struct rf_box b;
+	const struct rf_box *b = rf_box_of(call);
 	int i;
 
-	rf_box_load(ctx, &b);
-	i = fan_index(rf_param(call, "id"), box_fans(&b));
+	i = fan_index(rf_param(call, "id"), box_fans(b));
 	if (i < 0) {
-		rf_box_clear(&b);
 		rf_reply_not_found(call);
 		return;
 	}
-	rf_set_hash_etag(call, rf_hash_box(RF_HASH_INIT, &b));
-	rf_reply_resource(call, fan_json(ctx, &b, i));
-	rf_box_clear(&b);
+	rf_set_hash_etag(call, rf_hash_box(RF_HASH_INIT, b));
+	rf_reply_resource(call, fan_json(ctx, b, i));
 }
 
 static bool is_temperature(const struct rf_sensor *s)
@@ -153,29 +146,28 @@ static bool is_temperature(const struct rf_sensor *s)
 
 void rf_thermal_metrics_get(struct rf_call *call)
 {
-	struct rf_box b;
+	const struct rf_box *b = rf_box_of(call);
 	const struct rf_sensor *s;
 	json_t *o, *summary = json_object(), *temps = json_array();
 
-	rf_box_load(call->data, &b);
 	o = json_pack("{s:s, s:s, s:s, s:s}", "@odata.id", RF_BOX_THERMAL_METRICS, "@odata.type",
 	              THERMAL_METRICS_TYPE, "Id", "ThermalMetrics", "Name",
 	              "Thermal metrics of the box");
-	if ((s = rf_box_sensor(&b, "CoolantTemp")) && is_temperature(s))
+	if ((s = rf_box_sensor(b, "CoolantTemp")) && is_temperature(s))
 		json_object_set_new(summary, "Internal", rf_sensor_excerpt(s, false, false));
-	if ((s = rf_box_sensor(&b, "AmbientTemp")) && is_temperature(s))
+	if ((s = rf_box_sensor(b, "AmbientTemp")) && is_temperature(s))
 		json_object_set_new(summary, "Ambient", rf_sensor_excerpt(s, false, false));
-	for (size_t i = 0; i < b.n; i++)
-		if (is_temperature(&b.s[i]))
-			json_array_append_new(temps, rf_sensor_excerpt(&b.s[i], false, true));
+	for (size_t i = 0; i < b->n; i++)
+		if (is_temperature(&b->s[i]))
+			json_array_append_new(temps, rf_sensor_excerpt(&b->s[i], false, true));
 	json_object_set_new(o, "TemperatureSummaryCelsius", summary);
 	json_object_set_new(o, "TemperatureReadingsCelsius@odata.count",
 	                    json_integer((json_int_t)json_array_size(temps)));
 	json_object_set_new(o, "TemperatureReadingsCelsius", temps);
-	if (b.thermal) {
-		if ((s = rf_box_sensor(&b, "CoolingPower")))
+	if (b->thermal) {
+		if ((s = rf_box_sensor(b, "CoolingPower")))
 			json_object_set_new(o, "PowerWatts", rf_sensor_excerpt(s, false, false));
-		if ((s = rf_box_sensor(&b, "CoolingEnergy"))) {
+		if ((s = rf_box_sensor(b, "CoolingEnergy"))) {
 			json_t *e = rf_sensor_excerpt(s, false, false);
 			char t[TIME_LEN];
 
@@ -184,8 +176,7 @@ void rf_thermal_metrics_get(struct rf_call *call)
 			json_object_set_new(o, "EnergykWh", e);
 		}
 	}
-	rf_set_hash_etag(call, rf_hash_box(RF_HASH_INIT, &b));
-	rf_box_clear(&b);
+	rf_set_hash_etag(call, rf_hash_box(RF_HASH_INIT, b));
 	rf_reply_resource(call, o);
 }
 
@@ -243,23 +234,21 @@ static json_t *old_fan(const struct rf_agent_ctx *ctx, const struct rf_box *b, i
 void rf_thermal_get(struct rf_call *call)
 {
 	const struct rf_agent_ctx *ctx = call->data;
-	struct rf_box b;
+	const struct rf_box *b = rf_box_of(call);
 	json_t *o, *temps = json_array(), *fans = json_array();
 	size_t k = 0;
 
-	rf_box_load(ctx, &b);
-	for (size_t i = 0; i < b.n; i++)
-		if (is_temperature(&b.s[i]) && b.s[i].context)
-			json_array_append_new(temps, old_temperature(&b.s[i], k++));
-	for (int i = 0; i < box_fans(&b); i++)
-		json_array_append_new(fans, old_fan(ctx, &b, i));
+	for (size_t i = 0; i < b->n; i++)
+		if (is_temperature(&b->s[i]) && b->s[i].context)
+			json_array_append_new(temps, old_temperature(&b->s[i], k++));
+	for (int i = 0; i < box_fans(b); i++)
+		json_array_append_new(fans, old_fan(ctx, b, i));
 	o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:I, s:o, s:I}", "@odata.id", RF_BOX_THERMAL,
 	              "@odata.type", THERMAL_TYPE, "Id", "Thermal", "Name", "Thermal",
 	              "Temperatures", temps, "Temperatures@odata.count",
 	              (json_int_t)json_array_size(temps), "Fans", fans, "Fans@odata.count",
 	              (json_int_t)json_array_size(fans));
-	json_object_set_new(o, "Status", cooling_status(ctx, &b));
-	rf_set_hash_etag(call, rf_hash_box(RF_HASH_INIT, &b));
-	rf_box_clear(&b);
+	json_object_set_new(o, "Status", cooling_status(ctx, b));
+	rf_set_hash_etag(call, rf_hash_box(RF_HASH_INIT, b));
 	rf_reply_resource(call, o);
 }

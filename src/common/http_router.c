@@ -107,53 +107,20 @@ static bool template_match(const char *tpl, const char *path, size_t plen, uint6
 	}
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decodes one path segment. NULL when the encoding is bad, or the
  * value holds a '/' or NUL, or is over PARAM_MAX bytes. */
 static char *param_decode(const char *s, size_t n)
 {
 	char *out;
-	size_t o = 0;
 
 	if (n > 3 * PARAM_MAX)
 		return NULL;
-	out = xmalloc(n + 1);
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (c == '%') {
-			int hi, lo;
-
-			if (i + 2 >= n)
-				goto fail;
-			hi = hexval(s[i + 1]);
-			lo = hexval(s[i + 2]);
-			if (hi < 0 || lo < 0)
-				goto fail;
-			c = (char)(hi << 4 | lo);
-			i += 2;
-		}
-		if (c == '/' || c == '\0')
-			goto fail;
-		out[o++] = c;
+	out = pct_decode(s, n, true);
+	if (out && strlen(out) > PARAM_MAX) {
+		free(out);
+		return NULL;
 	}
-	if (o > PARAM_MAX)
-		goto fail;
-	out[o] = '\0';
 	return out;
-fail:
-	free(out);
-	return NULL;
 }
 
 /* Stores the decoded parameters of path (matched by tpl) in req. */

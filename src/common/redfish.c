@@ -25,10 +25,7 @@
 #include "common/redfish_int.h"
 #include "common/util.h"
 
-#define SEGS_MAX 32
-#define ALLOW_MAX 96
 #define BASIC_MAX 256 /* decoded "user:password" */
-#define PARAM_MAX 256
 
 struct rf_service {
 	const struct rf_module *const *modules; /* weak */
@@ -37,6 +34,7 @@ struct rf_service {
 	char *challenge;                        /* Basic realm="..." */
 	size_t body_max;
 	pthread_mutex_t write_lock; /* one write at a time */
+	struct rf_routes *routes;   /* owned */
 };
 
 /* ---- responses ---- */
@@ -122,6 +120,10 @@ char *rf_response_bytes(const struct rf_response *resp, size_t *ret_len)
 	char *s;
 
 	if (resp->body) {
+		s = rf_json_compact(resp->body, ret_len);
+		if (s)
+			return s;
+		/* what the writer refuses (bad UTF-8, a cycle), as jansson does it */
 		s = json_dumps(resp->body, JSON_COMPACT | JSON_ENCODE_ANY);
 		if (s) {
 			*ret_len = strlen(s);
@@ -182,6 +184,7 @@ int rf_service_new(const struct rf_service_config *cfg, struct rf_service **ret)
 	svc->challenge = xasprintf("Basic realm=\"%s\"", cfg->realm ? cfg->realm : "Redfish");
 	svc->body_max = cfg->body_max ? cfg->body_max : RF_BODY_MAX;
 	pthread_mutex_init(&svc->write_lock, NULL);
+	svc->routes = rf_routes_new(svc->modules);
 	*ret = svc;
 	return 0;
 }
@@ -191,6 +194,7 @@ struct rf_service *rf_service_free(struct rf_service *svc)
 	if (!svc)
 		return NULL;
 	pthread_mutex_destroy(&svc->write_lock);
+	rf_routes_free(svc->routes);
 	free(svc->challenge);
 	free(svc);
 	return NULL;
@@ -230,48 +234,6 @@ void rf_service_schemas(const struct rf_service *svc, void (*fn)(void *cls, cons
 
 /* ---- paths and routes ---- */
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-char *rf_pct_decode(const char *s, size_t n, bool segment)
-{
-	char *out = xmalloc(n + 1);
-	size_t o = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (c == '%') {
-			int hi, lo;
-
-			if (i + 2 >= n)
-				goto fail;
-			hi = hexval(s[i + 1]);
-			lo = hexval(s[i + 2]);
-			if (hi < 0 || lo < 0)
-				goto fail;
-			c = (char)(hi << 4 | lo);
-			i += 2;
-		}
-		if (c == '\0' || (segment && c == '/'))
-			goto fail;
-		out[o++] = c;
-	}
-	out[o] = '\0';
-	return out;
-fail:
-	free(out);
-	return NULL;
-}
-
 /* The path without trailing slashes ("/" stays), malloc'd; NULL when it
  * does not start with '/'. */
 static char *path_normalize(const char *path)
@@ -286,160 +248,16 @@ static char *path_normalize(const char *path)
 	return strndup(path, n) ?: (abort(), NULL);
 }
 
-struct seg {
-	const char *p;
-	size_t n;
-};
-
-/* Splits a path into its segments; -1 when there are too many. */
-static int split(const char *path, struct seg *segs)
-{
-	int n = 0;
-	const char *p = path;
-
-	if (strcmp(path, "/") == 0)
-		return 0;
-	while (*p == '/') {
-		const char *q = strchr(p + 1, '/');
-		size_t len = q ? (size_t)(q - p - 1) : strlen(p + 1);
-
-		if (n >= SEGS_MAX)
-			return -1;
-		segs[n].p = p + 1;
-		segs[n].n = len;
-		n++;
-		p += 1 + len;
-	}
-	return n;
-}
-
-static bool seg_is_param(const struct seg *s)
-{
-	return s->n >= 3 && s->p[0] == '{' && s->p[s->n - 1] == '}';
-}
-
-/* "{*rest}": the rest of the path, one segment or more. Last only. */
-static bool seg_is_tail(const struct seg *s)
-{
-	return s->n >= 4 && s->p[0] == '{' && s->p[1] == '*' && s->p[s->n - 1] == '}';
-}
-
-/* Does the template match the path's segments? score: one bit per literal
- * segment, the first one highest, then one bit for a match without a
- * "{*tail}", so that the most literal, then the exact, template wins. */
-static bool template_match(const char *tpl, const struct seg *ps, int np, uint64_t *ret_score)
-{
-	struct seg ts[SEGS_MAX];
-	uint64_t score = 0;
-	int nt = split(tpl, ts);
-	bool tail = nt > 0 && seg_is_tail(&ts[nt - 1]);
-
-	if (nt < 0 || (tail ? np < nt : nt != np))
-		return false;
-	for (int i = 0; i < nt; i++) {
-		if (seg_is_param(&ts[i])) {
-			if (ps[i].n == 0)
-				return false;
-			continue;
-		}
-		if (ts[i].n != ps[i].n || memcmp(ts[i].p, ps[i].p, ps[i].n) != 0)
-			return false;
-		score |= UINT64_C(1) << (SEGS_MAX - i);
-	}
-	*ret_score = score | (tail ? 0 : 1);
-	return true;
-}
-
-/* Stores the decoded parameters of the path in priv. -ENOENT on a bad encoding. */
-static int params_extract(const char *tpl, const struct seg *ps, int np, struct rf_call_priv *priv)
-{
-	struct seg ts[SEGS_MAX];
-	int nt = split(tpl, ts);
-
-	for (int i = 0; i < nt && i < np; i++) {
-		bool tail = i == nt - 1 && seg_is_tail(&ts[i]);
-		size_t n = tail ? (size_t)(ps[np - 1].p + ps[np - 1].n - ps[i].p) : ps[i].n;
-		char *v;
-
-		if (!seg_is_param(&ts[i]))
-			continue;
-		assert(priv->nparams < RF_MAX_PARAMS); /* a bug in a table */
-		if (n > 3 * PARAM_MAX * (tail ? SEGS_MAX : 1))
-			return -ENOENT;
-		/* A tail is kept as received, to be forwarded as a path. */
-		v = tail ? strndup(ps[i].p, n) : rf_pct_decode(ps[i].p, n, true);
-		if (!v)
-			return -ENOENT;
-		priv->pname[priv->nparams] = ts[i].p + (tail ? 2 : 1);
-		priv->pname_len[priv->nparams] = ts[i].n - (tail ? 3 : 2);
-		priv->pvalue[priv->nparams] = v;
-		priv->nparams++;
-	}
-	return 0;
-}
-
-static void allow_add(char *allow, const char *method)
-{
-	size_t n = strlen(method), len = strlen(allow);
-	const char *p = allow;
-
-	while ((p = strstr(p, method))) {
-		if ((p == allow || p[-1] == ' ') && (p[n] == ',' || p[n] == '\0'))
-			return;
-		p += n;
-	}
-	if (len + n + 3 > ALLOW_MAX)
-		return;
-	snprintf(allow + len, ALLOW_MAX - len, "%s%s", len ? ", " : "", method);
-}
-
-/* Finds the route of method on the normalised path. 0 (params in priv when
- * it is not NULL), -ENOENT (no route has that path) or -EOPNOTSUPP (others
- * have: allow lists their methods). allow is filled in every case. */
-static int route_match(const struct rf_service *svc, const char *method, const char *path,
-                       const struct rf_route **ret, struct rf_call_priv *priv,
-                       char allow[ALLOW_MAX])
-{
-	const struct rf_route *best = NULL;
-	uint64_t best_score = 0, score;
-	struct seg ps[SEGS_MAX];
-	int np = split(path, ps);
-
-	allow[0] = '\0';
-	if (np < 0)
-		return -ENOENT;
-	for (size_t m = 0; svc->modules[m]; m++)
-		for (const struct rf_route *r = svc->modules[m]->routes; r && r->method; r++) {
-			if (!template_match(r->path, ps, np, &score))
-				continue;
-			allow_add(allow, r->method);
-			if (strcmp(r->method, "GET") == 0)
-				allow_add(allow, "HEAD");
-			if (strcmp(r->method, method) != 0)
-				continue;
-			if (!best || score > best_score) {
-				best = r;
-				best_score = score;
-			}
-		}
-	if (!best)
-		return allow[0] ? -EOPNOTSUPP : -ENOENT;
-	if (priv && params_extract(best->path, ps, np, priv) < 0)
-		return -ENOENT;
-	*ret = best;
-	return 0;
-}
-
 bool rf_service_has(const struct rf_service *svc, const char *method, const char *path)
 {
 	const struct rf_route *r;
-	char allow[ALLOW_MAX];
+	char allow[RF_ALLOW_MAX];
 	char *p = path_normalize(path);
 	bool found;
 
 	if (!p)
 		return false;
-	found = route_match(svc, method, p, &r, NULL, allow) == 0;
+	found = rf_routes_match(svc->routes, method, p, &r, NULL, allow) == 0;
 	free(p);
 	return found;
 }
@@ -553,12 +371,20 @@ void rf_reply_stream(struct rf_call *call, int status, const char *content_type,
 
 void rf_set_etag(struct rf_call *call, const char *etag)
 {
-	snprintf(call->priv->etag, sizeof(call->priv->etag), "\"%.*s\"", RF_ETAG_MAX - 3, etag);
+	char *out = call->priv->etag;
+	size_t n = strnlen(etag, RF_ETAG_MAX - 3);
+
+	out[0] = '"';
+	memcpy(out + 1, etag, n);
+	memcpy(out + 1 + n, "\"", 2);
 }
 
 json_t *rf_link(const char *path)
 {
-	return json_pack("{s:s}", "@odata.id", path);
+	json_t *o = json_object();
+
+	json_object_set_new_nocheck(o, "@odata.id", json_string(path));
+	return o;
 }
 
 json_t *rf_collection_new(const char *odata_id, const char *type, const char *name,
@@ -570,8 +396,13 @@ json_t *rf_collection_new(const char *odata_id, const char *type, const char *na
 
 	json_array_foreach(member_ids, i, v)
 	{
-		if (json_is_string(v))
-			json_array_append_new(members, rf_link(json_string_value(v)));
+		json_t *link;
+
+		if (!json_is_string(v))
+			continue;
+		link = json_object();
+		json_object_set_nocheck(link, "@odata.id", v);
+		json_array_append_new(members, link);
 	}
 	json_decref(member_ids);
 	v = json_pack("{s:s, s:s, s:s, s:I, s:o}", "@odata.id", odata_id, "@odata.type", t, "Name",
@@ -585,18 +416,20 @@ json_t *rf_collection_new(const char *odata_id, const char *type, const char *na
 
 /* A strong ETag from the body: the first 64 bits of the SHA-256 of its
  * compact serialisation with sorted keys, without "@odata.etag". */
-static void etag_of(json_t *body, char out[RF_ETAG_MAX])
+static void etag_of(const json_t *body, char out[RF_ETAG_MAX])
 {
 	unsigned char h[crypto_hash_sha256_BYTES];
-	json_t *old = json_object_get(body, "@odata.etag");
 	char *s;
 
-	json_incref(old);
-	if (old)
-		json_object_del(body, "@odata.etag");
-	s = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
-	if (old)
-		json_object_set_new(body, "@odata.etag", old);
+	if (json_object_get(body, "@odata.etag")) { /* body may be shared: a copy without */
+		json_t *c = json_copy((json_t *)body);
+
+		json_object_del(c, "@odata.etag");
+		s = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS);
+		json_decref(c);
+	} else {
+		s = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+	}
 	crypto_hash_sha256(h, (const unsigned char *)(s ? s : ""), s ? strlen(s) : 0);
 	free(s);
 	snprintf(out, RF_ETAG_MAX, "\"%02x%02x%02x%02x%02x%02x%02x%02x\"", h[0], h[1], h[2], h[3],
@@ -635,18 +468,24 @@ static bool etag_list_has(const char *list, const char *etag)
 	return false;
 }
 
-/* A 200/201 resource answer gets its ETag: the handler's or the body's. */
+/* A 200/201 resource answer gets its ETag: the handler's or the body's,
+ * also in "@odata.etag" (already there in a body a handler keeps). */
 static void add_etag(struct rf_call *call, char out[RF_ETAG_MAX])
 {
 	json_t *body = call->resp->body;
+	const char *had;
 
 	out[0] = '\0';
 	if (!json_is_object(body) || !json_object_get(body, "@odata.id"))
 		return;
 	if (call->priv->etag[0])
-		snprintf(out, RF_ETAG_MAX, "%s", call->priv->etag);
+		memcpy(out, call->priv->etag, RF_ETAG_MAX);
 	else
 		etag_of(body, out);
+	had = json_string_value(json_object_get(body, "@odata.etag"));
+	if (had && strcmp(had, out) == 0)
+		return;
+	body = call->resp->body = rf_json_own(body);
 	json_object_set_new(body, "@odata.etag", json_string(out));
 }
 
@@ -711,10 +550,11 @@ static void reply_unauthorized(struct rf_call *call)
 /* ---- GETs inside a request ---- */
 
 static void serve(struct rf_service *svc, const struct rf_request *req, struct rf_response *resp,
-                  int depth, bool internal, char etag_out[RF_ETAG_MAX]);
+                  int depth, bool internal, struct rf_memos *memos, char etag_out[RF_ETAG_MAX]);
 
 /* A GET of path as who (NULL: unauthenticated); the body on a 200 (new
- * reference) and its ETag, else the status. */
+ * reference) and its ETag, else the status. Within a GET it shares the
+ * request's memos (rf_call_memo()). */
 static int internal_get(struct rf_call *call, const char *path, json_t **ret_body,
                         char etag[RF_ETAG_MAX])
 {
@@ -729,12 +569,13 @@ static int internal_get(struct rf_call *call, const char *path, json_t **ret_bod
 	if (call->priv->depth + 1 > RF_DEPTH_MAX)
 		return 500;
 	rf_response_init(&resp);
-	serve(call->svc, &req, &resp, call->priv->depth + 1, true, tag);
+	serve(call->svc, &req, &resp, call->priv->depth + 1, true,
+	      call->priv->memo_shared ? call->priv->memos : NULL, tag);
 	status = resp.status;
 	if (status == 200 && resp.body) {
 		*ret_body = json_incref(resp.body);
 		if (etag)
-			snprintf(etag, RF_ETAG_MAX, "%s", tag);
+			memcpy(etag, tag, RF_ETAG_MAX);
 		status = 0;
 	} else if (status == 200) {
 		status = 500;
@@ -745,12 +586,48 @@ static int internal_get(struct rf_call *call, const char *path, json_t **ret_bod
 
 int rf_get(struct rf_call *call, const char *path, json_t **ret_body)
 {
-	return internal_get(call, path, ret_body, NULL);
+	json_t *body;
+	int status = internal_get(call, path, &body, NULL);
+
+	if (status == 0)
+		*ret_body = rf_json_own(body);
+	return status;
 }
 
 int rf_get_etag(struct rf_call *call, const char *path, json_t **ret_body, char etag[RF_ETAG_MAX])
 {
 	return internal_get(call, path, ret_body, etag);
+}
+
+void *rf_call_memo(struct rf_call *call, const void *key, void *(*make)(struct rf_call *call),
+                   void (*free_fn)(void *value))
+{
+	struct rf_memos *m = call->priv->memos;
+	void *v;
+
+	assert(key);
+	for (int i = 0; i < m->n; i++)
+		if (m->m[i].key == key)
+			return m->m[i].value;
+	if (!make)
+		return NULL;
+	v = make(call);
+	if (m->n >= RF_MEMOS_MAX) /* the request's are full: the call's own */
+		m = &call->priv->own_memos;
+	assert(m->n < RF_MEMOS_MAX); /* more kinds than a request needs: a bug */
+	m->m[m->n].key = key;
+	m->m[m->n].value = v;
+	m->m[m->n].free_fn = free_fn;
+	m->n++;
+	return v;
+}
+
+static void memos_free(struct rf_memos *m)
+{
+	for (int i = 0; i < m->n; i++)
+		if (m->m[i].free_fn)
+			m->m[i].free_fn(m->m[i].value);
+	m->n = 0;
 }
 
 /* The path of the resource a write is about: an action's resource is the
@@ -881,6 +758,20 @@ static void reply_msgs(struct rf_call *call, int status, json_t *msgs)
 	rf_reply_errors(call, status, msgs);
 }
 
+/* Sets the ETag header; with If-None-Match holding it, answers 304. */
+static bool not_modified(struct rf_call *call, const char *inm, const char *etag)
+{
+	if (!etag[0])
+		return false;
+	rf_set_header(call, "ETag", etag);
+	if (!inm || !etag_list_has(inm, etag))
+		return false;
+	describedby(call);
+	response_clear_body(call->resp);
+	call->resp->status = 304;
+	return true;
+}
+
 /* After a GET's handler answered 200: "only", If-None-Match, the other
  * query parameters. */
 static void finish_get(struct rf_call *call, const struct rf_query *q, char etag[RF_ETAG_MAX])
@@ -898,18 +789,24 @@ static void finish_get(struct rf_call *call, const struct rf_query *q, char etag
 		}
 	}
 	add_etag(call, etag);
-	if (etag[0])
-		rf_set_header(call, "ETag", etag);
 	inm = rf_header(call, "If-None-Match");
-	if (etag[0] && inm && etag_list_has(inm, etag)) {
-		describedby(call);
-		response_clear_body(resp);
-		resp->status = 304;
+	/* Without $expand the answer's ETag is the resource's, known before
+	 * the other queries run; with it, it covers the resources put in the
+	 * answer too (rf_query_apply() makes it), so that a member that
+	 * changed is not answered 304. */
+	if (!q->expand && not_modified(call, inm, etag))
+		return;
+	if (q->expand) /* the queries below change the body: not a shared one */
+		resp->body = rf_json_own_deep(resp->body);
+	else if (q->top >= 0 || q->skip >= 0 || q->select)
+		resp->body = rf_json_own(resp->body);
+	status = rf_query_apply(call, q, resp->body, etag, &msgs);
+	if (status) {
+		reply_msgs(call, status, msgs);
 		return;
 	}
-	status = rf_query_apply(call, q, resp->body, &msgs);
-	if (status)
-		reply_msgs(call, status, msgs);
+	if (q->expand)
+		not_modified(call, inm, etag);
 }
 
 /* Runs the checks and the handler of one request; resp has the answer. */
@@ -917,17 +814,17 @@ static void dispatch(struct rf_call *call, struct rf_query *q, bool internal,
                      char etag[RF_ETAG_MAX])
 {
 	struct rf_service *svc = call->svc;
-	char allow[ALLOW_MAX];
+	char allow[RF_ALLOW_MAX];
 	json_t *msgs = NULL;
 	bool locked = false;
 	int r, status;
 
-	r = route_match(svc, call->method, call->path, &call->route, call->priv, allow);
+	r = rf_routes_match(svc->routes, call->method, call->path, &call->route, call->priv, allow);
 	if (!(r == 0 && (call->route->flags & RF_OPEN)) && authenticate(call) < 0) {
 		reply_unauthorized(call);
 		return;
 	}
-	if (allow[0])
+	if (allow[0] && !internal)
 		rf_set_header(call, "Allow", allow);
 	if (r == -EOPNOTSUPP) {
 		rf_reply_error(call, 405, rf_msg(RF_MSG_OPERATION_NOT_ALLOWED, NULL));
@@ -974,8 +871,10 @@ static void dispatch(struct rf_call *call, struct rf_query *q, bool internal,
 	}
 }
 
+/* memos: the request's, shared by its GETs; NULL: this call's own, and
+ * shared with the GETs it makes when it is a GET itself. */
 static void serve(struct rf_service *svc, const struct rf_request *req, struct rf_response *resp,
-                  int depth, bool internal, char etag_out[RF_ETAG_MAX])
+                  int depth, bool internal, struct rf_memos *memos, char etag_out[RF_ETAG_MAX])
 {
 	struct rf_call_priv priv = { .depth = depth };
 	struct rf_call call = {
@@ -989,6 +888,10 @@ static void serve(struct rf_service *svc, const struct rf_request *req, struct r
 	response_clear_body(resp);
 	resp->status = 0;
 	call.method = head ? "GET" : req->method;
+	/* The GETs of a GET share what their handlers load; a write's GETs
+	 * do not: each must see the changes made before it. */
+	priv.memos = memos ? memos : &priv.own_memos;
+	priv.memo_shared = memos || strcmp(call.method, "GET") == 0;
 	call.path = path;
 	if (!path) {
 		rf_reply_error(&call, 404, rf_msg(RF_MSG_INVALID_URI, req->path, NULL));
@@ -1011,10 +914,11 @@ static void serve(struct rf_service *svc, const struct rf_request *req, struct r
 	}
 out:
 	if (etag_out)
-		snprintf(etag_out, RF_ETAG_MAX, "%s", etag);
+		memcpy(etag_out, etag, RF_ETAG_MAX);
 	rf_query_free(&q);
 	json_decref(call.body);
 	json_decref(priv.current);
+	memos_free(&priv.own_memos);
 	for (int i = 0; i < priv.nparams; i++)
 		free(priv.pvalue[i]);
 	free(path);
@@ -1041,10 +945,10 @@ int rf_handle(struct rf_service *svc, const struct rf_request *req, struct rf_re
 		/* An unknown method is refused like a known one on a path that
 		 * lacks it, after authentication: 405 with Allow. */
 		r2.method = "OPTIONS";
-		serve(svc, &r2, resp, 0, false, NULL);
+		serve(svc, &r2, resp, 0, false, NULL, NULL);
 		return 0;
 	}
-	serve(svc, req, resp, 0, false, NULL);
+	serve(svc, req, resp, 0, false, NULL, NULL);
 	return 0;
 }
 

@@ -19,7 +19,8 @@
  *     AccessUnauthorized with WWW-Authenticate; then the route's
  *     privileges: 403 InsufficientPrivilege;
  *   - query parameters on GET: only, $select, $top/$skip on collections,
- *     $expand (*, ., ~; $levels up to RF_EXPAND_LEVELS_MAX); other "$"
+ *     $expand (*, ., ~; $levels up to RF_EXPAND_LEVELS_MAX; navigation
+ *     properties only, see redfish_query.c); other "$"
  *     parameters 501 QueryNotSupported; bad values 400
  *     QueryParameterValueFormatError / QueryParameterOutOfRange; unknown
  *     parameters without "$" ignored. rf_protocol_features() says exactly
@@ -27,7 +28,8 @@
  *   - request bodies: at most the service's body_max (413 PayloadTooLarge),
  *     a JSON object (400 MalformedJSON) for POST, PATCH and PUT;
  *   - ETags: a resource's ETag is the handler's (rf_set_etag) or a hash of
- *     its body; answers carry it in ETag and "@odata.etag". If-Match (or
+ *     its body; answers carry it in ETag and "@odata.etag" (with $expand,
+ *     a hash of it and the ETags of what was expanded). If-Match (or
  *     "@odata.etag" in a PATCH body) that does not match on PATCH, PUT,
  *     DELETE or POST: 412 PreconditionFailed, checked against a fresh GET
  *     of the resource (of the resource an action belongs to); If-None-Match
@@ -236,7 +238,11 @@ bool rf_has_privs(const struct rf_call *call, unsigned privs);
 /* A request header, or NULL. */
 const char *rf_header(const struct rf_call *call, const char *name);
 
-/* Answers. Each replaces an earlier answer. Bodies are taken (owned). */
+/* Answers. Each replaces an earlier answer. Bodies are taken (owned). A
+ * body may be shared with the handler's own store of bodies (its
+ * reference count above 1) when no one changes it any more: the core then
+ * changes a copy of what it changes ("@odata.etag" when it is not the
+ * resource's already, $select, $top/$skip, $expand). */
 void rf_reply_json(struct rf_call *call, int status, json_t *body);
 /* 200 with a resource or collection (its ETag is added by the core). */
 void rf_reply_resource(struct rf_call *call, json_t *body);
@@ -262,21 +268,39 @@ void rf_reply_raw(struct rf_call *call, int status, const char *content_type, co
 void rf_reply_stream(struct rf_call *call, int status, const char *content_type, rf_stream_fn fn,
                      void *cls, void (*free_cls)(void *));
 void rf_set_header(struct rf_call *call, const char *name, const char *value);
+/* A body a handler keeps and answers again (json_incref()) while what it
+ * shows is the same (a sensor between two readings): the core remembers
+ * its bytes and writes them instead of walking it, where it is answered
+ * and where $expand puts it. It must not change while kept (the core
+ * never changes a shared body); rf_body_unkeep() before the keeper drops
+ * it. Each takes, then drops, a reference of the core's own. */
+void rf_body_keep(json_t *body);
+void rf_body_unkeep(json_t *body);
 /* The resource's ETag, instead of a hash of its body: for resources whose
  * body changes without a change a client could make (sensor readings), a
  * version counter. Quoted by the core ("\"v42\""). */
 void rf_set_etag(struct rf_call *call, const char *etag);
 
 /* GETs path as the same caller, through the routes (privileges
- * included): 0 and *ret_body (new reference) on a 200; otherwise the
- * status it answered (> 0), *ret_body untouched. For $expand, "only",
- * If-Match, and handlers that show another resource. */
+ * included): 0 and *ret_body (new reference; its top level the caller's
+ * to change) on a 200; otherwise the status it answered (> 0), *ret_body
+ * untouched. For $expand, "only", If-Match, and handlers that show another
+ * resource. */
 int rf_get(struct rf_call *call, const char *path, json_t **ret_body);
 /* The resource this write is about, as a GET of it answers now (for
  * PATCH, PUT and DELETE the request's path; for an action, the resource
  * before "/Actions/"): 0 and *ret (borrowed, the call keeps it), or the
  * GET's status. */
 int rf_call_current(struct rf_call *call, const json_t **ret);
+/* What one request loads once for all its GETs: the handler's own and
+ * those its $expand, "only" and rf_get() make (a Sensors collection's 20
+ * members read the same snapshot of the node). The value an earlier GET of
+ * this request memoised under key (the address of a static of the
+ * caller's), or else make(call)'s, memoised (make NULL: NULL). Borrowed:
+ * valid until the request ends; free_fn (may be NULL) frees it then. In a
+ * write each call makes its own: its GETs must see what it changed. */
+void *rf_call_memo(struct rf_call *call, const void *key, void *(*make)(struct rf_call *call),
+                   void (*free_fn)(void *value));
 
 /* ---- collections ---- */
 

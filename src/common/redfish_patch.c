@@ -322,6 +322,7 @@ void rf_reply_patched(struct rf_call *call, json_t *msgs)
 			json_decref(msgs);
 		return;
 	}
+	body = rf_json_own(body);
 	if (any)
 		json_object_set_new(body, "@Message.ExtendedInfo", msgs);
 	else

@@ -3,8 +3,10 @@
  * The query parameters of the Redfish core (DSP0266 "Query parameters"):
  * parsing the query string, then applying "only", $top/$skip (with
  * Members@odata.nextLink; Members@odata.count stays the total), $expand
- * ("*", "." and "~", with $levels up to RF_EXPAND_LEVELS_MAX, each link
- * fetched with rf_get() as the same caller) and $select to a GET's answer.
+ * ("*", "." and "~", with $levels up to RF_EXPAND_LEVELS_MAX, each
+ * navigation property fetched with rf_get() as the same caller, and the
+ * answer's ETag made to cover them: see "$expand" below) and $select to a
+ * GET's answer.
  * Other "$" parameters ($filter, $orderby, ...) are refused with 501;
  * parameters without "$" that the core does not know ("excerpt", a
  * client's cache buster) are ignored, as the specification asks.
@@ -12,6 +14,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,7 +300,99 @@ static int top_skip(struct rf_call *call, const struct rf_query *q, json_t *body
 	return 0;
 }
 
-/* Is node a reference, {"@odata.id": "..."} and nothing else? */
+/* ---- $expand ----
+ *
+ * Which hyperlinks $expand puts in-line (DSP0266, "$expand"): "." those
+ * that are not in a Links property, "~" only those that are, "*" both,
+ * as deep as $levels, each fetched with a GET as the same caller (one that
+ * fails stays a hyperlink). A hyperlink is an object whose only property
+ * is "@odata.id": the value of a navigation property (Chassis.Sensors), or
+ * an element of a navigation property's array (a collection's Members,
+ * Links.ComputerSystems). The specification expands navigation properties,
+ * and the schemas say which are: a property typed as a bare reference
+ * (RelatedItem, OriginOfCondition, ... listed below, the same in every
+ * schema that has them) names a resource of any type and allows the
+ * reference only, so it is never expanded: the whole resource there would
+ * not be valid. Annotations ("@odata.*", "@Redfish.Settings",
+ * "Members@odata.nextLink") are not looked into: the service sends none
+ * that holds a navigation property (@Redfish.Settings' SettingsObject and
+ * @Redfish.CollectionCapabilities' references are bare ones). "Links" is
+ * a Links property at any depth of a resource; an expanded resource
+ * starts anew.
+ *
+ * The answer's ETag then covers what was put in it: the resource's own
+ * and, in order, the ETag of each resource expanded into it (the status
+ * of each that was not), hashed. Without a resource expanded it stays the
+ * resource's.
+ */
+
+/* The DMTF schemas' bare references (json-schema/, publication 2025.4):
+ * every property whose type (or whose array's items' type) is
+ * odata-v4.json's idRef, or one of Resource.json's abstract Item,
+ * Resource, ResourceCollection or ReferenceableMember (these allow the
+ * reference, or an object without a concrete resource's properties).
+ * "Memory" is one only in MemoryChunks.InterleaveSet; elsewhere it is a
+ * navigation property. tests/unit/test_redfish.c compares this list with
+ * the schemas. */
+static const struct {
+	const char *parent; /* NULL: anywhere */
+	const char *name;
+} bare_refs[] = {
+	{ NULL, "ActiveRedundancyGroup" },
+	{ NULL, "ActiveRedundancySet" },
+	{ NULL, "ActiveTargets" },
+	{ NULL, "AuthorizedDevices" },
+	{ NULL, "CapabilitiesObject" },
+	{ NULL, "ComponentsProtected" },
+	{ NULL, "CooledBy" },
+	{ NULL, "CreatedResources" },
+	{ NULL, "DownstreamResources" },
+	{ NULL, "Elements" },
+	{ NULL, "EntityLink" },
+	{ NULL, "IntegratedInto" },
+	{ NULL, "JournalingMedia" },
+	{ NULL, "MaintenanceWindowResource" },
+	{ "InterleaveSet", "Memory" },
+	{ NULL, "OriginOfCondition" },
+	{ NULL, "OriginResources" },
+	{ NULL, "Owner" },
+	{ NULL, "PoweredBy" },
+	{ NULL, "RedundancyGroup" },
+	{ NULL, "RedundancySet" },
+	{ NULL, "RelatedItem" },
+	{ NULL, "ReplicaTargets" },
+	{ NULL, "Requester" },
+	{ NULL, "ResourcesAccessed" },
+	{ NULL, "SettingsObject" },
+	{ NULL, "StagedTargets" },
+	{ NULL, "TargetCollection" },
+	{ NULL, "UpstreamResources" },
+};
+
+bool rf_expand_bare_ref(const char *parent, const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(bare_refs); i++) {
+		if (strcmp(bare_refs[i].name, name) != 0)
+			continue;
+		if (!bare_refs[i].parent || (parent && strcmp(bare_refs[i].parent, parent) == 0))
+			return true;
+	}
+	return false;
+}
+
+const char *rf_expand_bare_ref_name(size_t i)
+{
+	return i < ARRAY_SIZE(bare_refs) ? bare_refs[i].name : NULL;
+}
+
+struct expansion {
+	struct rf_call *call; /* weak */
+	enum rf_expand mode;
+	crypto_generichash_state hash; /* of the ETags of what was expanded */
+	bool expanded;                 /* a resource was put in-line */
+};
+
+/* Is node a hyperlink, {"@odata.id": "..."} and nothing else? */
 static const char *reference(const json_t *node)
 {
 	if (!json_is_object(node) || json_object_size(node) != 1)
@@ -305,45 +400,107 @@ static const char *reference(const json_t *node)
 	return json_string_value(json_object_get(node, "@odata.id"));
 }
 
-/* Replaces the references below node by the resources they name (in
- * place). top: node is a resource, whose "Links" holds the references
- * that "~" expands and "." does not. */
-static void expand(struct rf_call *call, json_t *node, enum rf_expand mode, int levels,
-                   bool in_links, bool top)
+static void hash_str(struct expansion *x, const char *s)
 {
-	const char *key, *id;
-	json_t *v;
-	size_t i;
+	crypto_generichash_update(&x->hash, (const unsigned char *)s, strlen(s) + 1);
+}
 
-	if (json_is_array(node)) {
-		json_array_foreach(node, i, v) expand(call, v, mode, levels, in_links, false);
-		return;
-	}
-	if (!json_is_object(node))
-		return;
-	id = top ? NULL : reference(node);
-	if (id) {
-		json_t *child;
+static void expand_props(struct expansion *x, json_t *obj, int levels, bool in_links,
+                         const char *parent);
 
-		if (mode == RF_EXPAND_SUBORDINATE && in_links)
-			return;
-		if (mode == RF_EXPAND_LINKS && !in_links)
-			return;
-		if (rf_get(call, id, &child) != 0)
-			return; /* left as a reference */
-		json_object_update(node, child);
-		json_decref(child);
-		if (levels > 1)
-			expand(call, node, mode, levels - 1, false, true);
+/* The resource v names when v is a hyperlink $expand replaces (under the
+ * property name of the object parent), else NULL. New reference. */
+static json_t *expand_ref(struct expansion *x, const json_t *v, int levels, bool in_links,
+                          const char *parent, const char *name)
+{
+	char etag[RF_ETAG_MAX], num[16];
+	const char *id = reference(v);
+	json_t *child;
+	int status;
+
+	if (!id || (x->mode == RF_EXPAND_SUBORDINATE && in_links) ||
+	    (x->mode == RF_EXPAND_LINKS && !in_links) || rf_expand_bare_ref(parent, name))
+		return NULL;
+	hash_str(x, id);
+	status = rf_get_etag(x->call, id, &child, etag);
+	if (status != 0) {
+		snprintf(num, sizeof(num), "%d", status);
+		hash_str(x, num); /* left as a reference */
+		return NULL;
+	}
+	if (!etag[0]) { /* a body without an ETag: what it holds */
+		size_t len;
+		char *bytes = rf_json_compact(child, &len);
+
+		hash_str(x, bytes ? bytes : "");
+		free(bytes);
+	}
+	hash_str(x, etag);
+	x->expanded = true;
+	if (levels > 1) { /* changed inside: not a body its handler keeps */
+		child = rf_json_own_deep(child);
+		expand_props(x, child, levels - 1, false, NULL);
+	}
+	return child;
+}
+
+/* The hyperlinks below v, the value of the property name of an object
+ * under parent. */
+static void expand_value(struct expansion *x, json_t *v, int levels, bool in_links,
+                         const char *parent, const char *name)
+{
+	if (json_is_object(v)) {
+		expand_props(x, v, levels, in_links, name);
+	} else if (json_is_array(v)) {
+		size_t n = json_array_size(v);
+
+		for (size_t i = 0; i < n; i++) {
+			json_t *e = json_array_get(v, i);
+			json_t *child = expand_ref(x, e, levels, in_links, parent, name);
+
+			if (child)
+				json_array_set_new(v, i, child);
+			else
+				expand_value(x, e, levels, in_links, parent, name);
+		}
+	}
+}
+
+/* The properties of obj (a resource, or an object in one under parent). */
+static void expand_props(struct expansion *x, json_t *obj, int levels, bool in_links,
+                         const char *parent)
+{
+	for (void *it = json_object_iter(obj); it; it = json_object_iter_next(obj, it)) {
+		const char *key = json_object_iter_key(it);
+		json_t *v = json_object_iter_value(it), *child;
+		bool links = in_links || strcmp(key, "Links") == 0;
+
+		if (strchr(key, '@'))
+			continue; /* an annotation */
+		child = expand_ref(x, v, levels, links, parent, key);
+		if (child)
+			json_object_iter_set_new(obj, it, child);
+		else
+			expand_value(x, v, levels, links, parent, key);
+	}
+}
+
+static void expand(struct rf_call *call, const struct rf_query *q, json_t *body,
+                   char etag[RF_ETAG_MAX])
+{
+	struct expansion x = { .call = call, .mode = q->expand };
+	unsigned char h[8];
+
+	crypto_generichash_init(&x.hash, NULL, 0, sizeof(h));
+	hash_str(&x, etag);
+	expand_props(&x, body, q->levels, false, NULL);
+	if (!x.expanded || !etag[0])
 		return;
-	}
-	json_object_foreach(node, key, v)
-	{
-		if (key[0] == '@')
-			continue;
-		expand(call, v, mode, levels, in_links || (top && strcmp(key, "Links") == 0),
-		       false);
-	}
+	crypto_generichash_final(&x.hash, h, sizeof(h));
+	snprintf(etag, RF_ETAG_MAX, "\"%02x%02x%02x%02x%02x%02x%02x%02x\"", h[0], h[1], h[2], h[3],
+	         h[4], h[5], h[6], h[7]);
+	if (json_object_get(body, "@odata.etag"))
+		json_object_set_new(body, "@odata.etag", json_string(etag));
 }
 
 /* Copies the value at path ("Status/Health") from src into dst, making
@@ -359,12 +516,15 @@ static void select_copy(json_t *dst, const json_t *src, const char *path)
 	} else if (json_is_object(v)) {
 		json_t *sub = json_object_get(dst, name);
 
+		if (sub == v) /* all of it is there already; v may be shared: not changed */
+			goto out;
 		if (!json_is_object(sub)) {
 			sub = json_object();
 			json_object_set_new(dst, name, sub);
 		}
 		select_copy(sub, v, slash + 1);
 	}
+out:
 	free(name);
 }
 
@@ -402,7 +562,8 @@ static void select_apply(json_t *body, const char *select)
 	free(list);
 }
 
-int rf_query_apply(struct rf_call *call, const struct rf_query *q, json_t *body, json_t **ret_msgs)
+int rf_query_apply(struct rf_call *call, const struct rf_query *q, json_t *body,
+                   char etag[RF_ETAG_MAX], json_t **ret_msgs)
 {
 	int r;
 
@@ -414,7 +575,7 @@ int rf_query_apply(struct rf_call *call, const struct rf_query *q, json_t *body,
 			return r;
 	}
 	if (q->expand)
-		expand(call, body, q->expand, q->levels, false, true);
+		expand(call, q, body, etag);
 	if (q->select)
 		select_apply(body, q->select);
 	return 0;

@@ -446,3 +446,45 @@ int64_t parse_octal(const void *field, size_t n)
 	}
 	return v;
 }
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+char *pct_decode(const char *s, size_t n, bool segment)
+{
+	char *out = xmalloc(n + 1);
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (c == '%') {
+			int hi, lo;
+
+			if (i + 2 >= n)
+				goto fail;
+			hi = hexval(s[i + 1]);
+			lo = hexval(s[i + 2]);
+			if (hi < 0 || lo < 0)
+				goto fail;
+			c = (char)(hi << 4 | lo);
+			i += 2;
+		}
+		if (c == '\0' || (segment && c == '/'))
+			goto fail;
+		out[o++] = c;
+	}
+	out[o] = '\0';
+	return out;
+fail:
+	free(out);
+	return NULL;
+}

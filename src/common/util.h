@@ -57,6 +57,9 @@ bool str_startswith(const char *s, const char *prefix);
 char *str_rstrip(char *s);
 /* Names of things: 1..63 chars of [A-Za-z0-9._-], starting alphanumeric. */
 bool name_valid(const char *s);
+/* Percent-decodes s[0..n) into a new string. NULL when an escape is bad or
+ * the result would hold a NUL, or (segment) a '/'. */
+char *pct_decode(const char *s, size_t n, bool segment);
 
 /* The number in an octal field of n bytes (tar headers): leading spaces and
  * NULs skipped, stops at the first non-octal byte; -1 on overflow. */
