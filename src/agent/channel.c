@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "agent/channel.h"
+#include "agent/fence.h"
 #include "agent/exec.h"
 #include "agent/host_int.h"
 #include "agent/journal.h"
@@ -1113,6 +1114,7 @@ static bool maybe_heartbeat(struct executor *x, int64_t now)
 	} else {
 		int64_t v = jint(res.json, "interval", 0);
 		note_up(h, CALL_HEARTBEAT);
+		atomic_store(&h->last_up, mono_ms());
 		if (v >= 1 && v <= 3600)
 			h->heartbeat_s = v;
 	}
@@ -1377,10 +1379,20 @@ static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
 	return r;
 }
 
+int64_t agent_host_last_up(struct agent_host *h)
+{
+	return atomic_load(&h->last_up);
+}
+
 int agent_host_start(struct agent_host *h)
 {
 	int r;
 
+	if (h->a->driver->concurrent && !h->fence) {
+		r = fence_start(h, h->a->cfg, &h->fence);
+		if (r < 0)
+			return r;
+	}
 	r = start_thread(&h->executor, executor_main, h);
 	if (r < 0)
 		return r;
@@ -1407,6 +1419,7 @@ void agent_host_join(struct agent_host *h)
 	if (h->executor_started)
 		pthread_join(h->executor, NULL);
 	h->poller_started = h->executor_started = false;
+	h->fence = fence_stop(h->fence);
 	/* commands running on their own threads: cut slow waits short */
 	if (h->dh && h->a->driver->host_stop)
 		h->a->driver->host_stop(h->dh);

@@ -44,6 +44,9 @@ struct driver_host *agent_host_driver(struct agent_host *h);
  * priority from the VM's spec, 0 when it has none). New reference. */
 json_t *agent_host_vms(struct agent_host *h);
 
+/* When kumod last answered a heartbeat of the host (mono_ms; 0 never). */
+int64_t agent_host_last_up(struct agent_host *h);
+
 /* Runs type ("vm.start", "vm.stop", "vm.reboot", "vm.pause", "vm.resume")
  * on vm_id, waiting up to wait_ms for a command or action already running
  * on it. force: vm.stop without waiting for the guest. why goes to the log.

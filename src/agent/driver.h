@@ -119,6 +119,9 @@ struct driver_ops {
 	int (*vm_resume)(struct driver_host *dh, const struct journal_vm *vm, struct driver_err *e);
 	int (*vm_destroy)(struct driver_host *dh, const struct journal_vm *vm,
 	                  struct driver_err *e);
+	/* The VM runs on another host now: stop it here and drop its files,
+	 * but keep its disks on a shared pool. Optional (vm_destroy without). */
+	int (*vm_forget)(struct driver_host *dh, const struct journal_vm *vm, struct driver_err *e);
 
 	/* Volumes: payload is the command's ({"volume_id", "vm_id"?, ...}); vm
 	 * is the VM it names, or NULL. */

@@ -288,8 +288,13 @@ static void build_argv(struct driver_host *dh, struct qvm *vm, const struct imag
 			arg(a, "%s", img->cmdline);
 		}
 	}
-	arg(a, "-blockdev");
-	arg(a, "driver=qcow2,node-name=root,file.driver=file,file.filename=disk.qcow2");
+	{
+		char *disk = root_disk_path(vm); /* pool paths have no ',' */
+
+		arg(a, "-blockdev");
+		arg(a, "driver=qcow2,node-name=root,file.driver=file,file.filename=%s", disk);
+		free(disk);
+	}
 	arg(a, "-device");
 	arg(a, "virtio-blk-pci,drive=root,id=root%s", img->kernel ? "" : ",bootindex=0");
 	arg(a, "-blockdev");
@@ -355,7 +360,7 @@ static int qemu_start(struct driver_host *dh, struct qvm *vm, struct driver_err 
 
 		json_array_foreach(vols, i, v)
 		{
-			char *p = volume_path(dh, jstr(v, "id"));
+			char *p = volume_path_in(dh, jstr(v, "pool_path"), jstr(v, "id"));
 
 			jset_str(v, "path", p);
 			free(p);
@@ -751,6 +756,7 @@ static int qemu_vm_create(struct driver_host *dh, const struct journal_vm *jvm,
 {
 	struct image_files img = { 0 };
 	struct qvm *vm;
+	bool made = false;
 	int r;
 
 	if (!uuid_valid(jvm->id))
@@ -769,7 +775,7 @@ static int qemu_vm_create(struct driver_host *dh, const struct journal_vm *jvm,
 	}
 	r = image_cache_get(dh->env, json_object_get(vm->spec, "image"), &img, e);
 	if (r == 0)
-		r = make_root_disk(dh, vm, &img, e);
+		r = make_root_disk(dh, vm, &img, &made, e);
 	if (r == 0)
 		r = make_seed(dh, vm, e);
 	if (r == 0) {
@@ -783,7 +789,8 @@ static int qemu_vm_create(struct driver_host *dh, const struct journal_vm *jvm,
 				continue;
 			if (uuid_valid(jstr(v, "id")))
 				json_array_append_new(list,
-				                      json_pack("{s:s}", "id", jstr(v, "id")));
+				                      json_pack("{s:s,s:s?}", "id", jstr(v, "id"),
+				                                "pool_path", pool_shared_path(v)));
 		}
 		r = volumes_save(vm, list);
 		json_decref(list);
@@ -806,6 +813,8 @@ fail:
 	}
 	pthread_mutex_unlock(&vm->lock);
 	rm_rf(vm->dir);
+	if (made) /* never a disk that was on the pool before */
+		remove_shared_disks(vm);
 	qvm_remove(dh, vm);
 	return -1;
 }
@@ -924,8 +933,8 @@ static int qemu_vm_resume(struct driver_host *dh, const struct journal_vm *jvm,
 	return qemu_vm_simple(dh, jvm, "cont", "running", e);
 }
 
-static int qemu_vm_destroy(struct driver_host *dh, const struct journal_vm *jvm,
-                           struct driver_err *e)
+static int vm_remove_here(struct driver_host *dh, const struct journal_vm *jvm, bool forget,
+                          struct driver_err *e)
 {
 	struct qvm *vm = qvm_find(dh, jvm->id);
 	char *dir;
@@ -947,8 +956,25 @@ static int qemu_vm_destroy(struct driver_host *dh, const struct journal_vm *jvm,
 	pthread_mutex_unlock(&vm->lock);
 	if (rm_rf(vm->dir) < 0)
 		log_warn("vm %s: cannot remove %s", vm->id, vm->dir);
+	if (!forget)
+		remove_shared_disks(vm);
 	qvm_remove(dh, vm);
 	return 0;
+}
+
+static int qemu_vm_destroy(struct driver_host *dh, const struct journal_vm *jvm,
+                           struct driver_err *e)
+{
+	return vm_remove_here(dh, jvm, false, e);
+}
+
+/* The VM runs elsewhere now (restarted there after this host was lost):
+ * its QEMU here goes, and its files here, but not its disks on a shared
+ * pool, which are the other copy's. */
+static int qemu_vm_forget(struct driver_host *dh, const struct journal_vm *jvm,
+                          struct driver_err *e)
+{
+	return vm_remove_here(dh, jvm, true, e);
 }
 
 /* --- volumes ----------------------------------------------------------- */
@@ -956,7 +982,9 @@ static int qemu_vm_destroy(struct driver_host *dh, const struct journal_vm *jvm,
 static int qemu_volume_create(struct driver_host *dh, const json_t *payload, struct driver_err *e)
 {
 	const char *id = jstr(payload, "volume_id");
-	int64_t gb = jint(json_object_get(payload, "volume"), "size_gb", 0);
+	const json_t *vol = json_object_get(payload, "volume");
+	const char *pool = pool_shared_path(vol);
+	int64_t gb = jint(vol, "size_gb", 0);
 	char *path, size[32];
 	int r;
 
@@ -964,7 +992,9 @@ static int qemu_volume_create(struct driver_host *dh, const json_t *payload, str
 		return driver_fail(e, "InvalidArgument", "bad volume id");
 	if (gb < 1)
 		return driver_fail(e, "InvalidArgument", "the volume has no size_gb");
-	path = volume_path(dh, id);
+	if (pool && pool_check(pool, "volumes", e) < 0)
+		return -1;
+	path = volume_path_in(dh, pool, id);
 	if (access(path, F_OK) == 0) {
 		free(path);
 		return 0; /* made already */
@@ -986,7 +1016,7 @@ static int qemu_volume_delete(struct driver_host *dh, const json_t *payload, str
 
 	if (!uuid_valid(id))
 		return driver_fail(e, "InvalidArgument", "bad volume id");
-	path = volume_path(dh, id);
+	path = volume_path_in(dh, pool_shared_path(json_object_get(payload, "volume")), id);
 	if (unlink(path) < 0 && errno != ENOENT) {
 		driver_fail(e, "Internal", "cannot remove %s: %s", path, strerror(errno));
 		free(path);
@@ -1001,6 +1031,7 @@ static int qemu_volume_attach(struct driver_host *dh, const struct journal_vm *j
 {
 	const char *id = jstr(payload, "volume_id");
 	struct qvm *vm = vm_get(dh, jvm, e);
+	const char *pool;
 	json_t *list, *v;
 	char node[32], *path;
 	size_t i;
@@ -1010,7 +1041,8 @@ static int qemu_volume_attach(struct driver_host *dh, const struct journal_vm *j
 		return -1;
 	if (!uuid_valid(id))
 		return driver_fail(e, "InvalidArgument", "bad volume id");
-	path = volume_path(dh, id);
+	pool = pool_shared_path(json_object_get(payload, "volume"));
+	path = volume_path_in(dh, pool, id);
 	if (access(path, R_OK) < 0 && qemu_volume_create(dh, payload, e) < 0) {
 		free(path); /* a volume gets its file on the host it is first attached to */
 		return -1;
@@ -1047,7 +1079,7 @@ static int qemu_volume_attach(struct driver_host *dh, const struct journal_vm *j
 			goto out;
 		}
 	}
-	json_array_append_new(list, json_pack("{s:s}", "id", id));
+	json_array_append_new(list, json_pack("{s:s,s:s?}", "id", id, "pool_path", pool));
 	r = volumes_save(vm, list);
 	if (r < 0)
 		driver_fail(e, "Internal", "cannot write volumes.json: %s", strerror(-r));
@@ -1178,7 +1210,19 @@ static void qemu_vm_restore(struct driver_host *dh, struct journal_vm *jvm)
 		kill(pid, SIGKILL);
 		vm->pid = 0;
 	}
-	if (!strcmp(jvm->state, "running") || !strcmp(jvm->state, "paused")) {
+	if ((!strcmp(jvm->state, "running") || !strcmp(jvm->state, "paused")) &&
+	    pool_shared_path(vm->spec) && jstr(vm->spec, "ha") &&
+	    !strcmp(jstr(vm->spec, "ha"), "restart")) {
+		/* an HA VM on a shared pool may run on another host by now
+		 * (kumod restarted it there while this host was lost): never
+		 * start a second copy; kumod starts it here again if it is
+		 * still this host's (see ha.c) */
+		log_info("vm %s: HA on a shared pool and its QEMU is gone: left stopped for "
+		         "kumod to decide",
+		         vm->id);
+		snprintf(vm->state, sizeof(vm->state), "stopped");
+		snprintf(vm->reason, sizeof(vm->reason), "its host was lost (fenced)");
+	} else if (!strcmp(jvm->state, "running") || !strcmp(jvm->state, "paused")) {
 		log_info("vm %s: was %s and its QEMU is gone (power loss?): starting it", vm->id,
 		         jvm->state);
 		if (qemu_start(dh, vm, &e) < 0) {
@@ -1245,6 +1289,7 @@ const struct driver_ops driver_qemu_ops = {
 	.vm_pause = qemu_vm_pause,
 	.vm_resume = qemu_vm_resume,
 	.vm_destroy = qemu_vm_destroy,
+	.vm_forget = qemu_vm_forget,
 	.volume_create = qemu_volume_create,
 	.volume_delete = qemu_volume_delete,
 	.volume_attach = qemu_volume_attach,

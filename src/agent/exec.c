@@ -12,6 +12,8 @@
  *   vm.pause    {"vm_id"}                 -> paused
  *   vm.resume   {"vm_id"}                 -> running
  *   vm.destroy  {"vm_id"}                 -> removed, "destroyed" (unknown VM: ok)
+ *   vm.forget   {"vm_id"}                 -> as destroy, but its disks on a shared
+ *                                            pool stay (it runs elsewhere): "forgotten"
  *   volume.create/delete/attach/detach {"volume_id","vm_id"?}
  *                                         -> available/deleted/in_use/available
  *   net.apply   {"spec": SPEC}            -> "applied" (net.h; the sim driver
@@ -28,6 +30,7 @@
 #include <string.h>
 
 #include "agent/exec.h"
+#include "agent/fence.h"
 #include "agent/net.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -181,19 +184,33 @@ static int run_vm_action(struct exec_ctx *x, const struct exec_type *t, json_t *
 	return 0;
 }
 
-static int run_vm_destroy(struct exec_ctx *x, json_t *data, struct driver_err *e)
+static int vm_remove(struct exec_ctx *x, bool forget, json_t *data, struct driver_err *e)
 {
 	if (!x->vm_id)
-		return driver_fail(e, "InvalidArgument", "vm.destroy: payload has no vm_id");
+		return driver_fail(e, "InvalidArgument", "%s: payload has no vm_id",
+		                   forget ? "vm.forget" : "vm.destroy");
 	if (x->vm) {
+		int (*op)(struct driver_host *, const struct journal_vm *, struct driver_err *) =
+		    forget && x->ops->vm_forget ? x->ops->vm_forget : x->ops->vm_destroy;
+
 		op_begin(x);
-		if (op_end(x, x->ops->vm_destroy(x->dh, x->vm, e)) < 0)
+		if (op_end(x, op(x->dh, x->vm, e)) < 0)
 			return -1;
 		journal_vm_remove(x->j, x->vm);
 		x->vm = NULL;
 	}
-	jset_str(data, "state", "destroyed");
+	jset_str(data, "state", forget ? "forgotten" : "destroyed");
 	return 0;
+}
+
+static int run_vm_destroy(struct exec_ctx *x, json_t *data, struct driver_err *e)
+{
+	return vm_remove(x, false, data, e);
+}
+
+static int run_vm_forget(struct exec_ctx *x, json_t *data, struct driver_err *e)
+{
+	return vm_remove(x, true, data, e);
 }
 
 /* Volumes: volume_id required; a vm_id, when given, must name a VM here. */
@@ -260,6 +277,7 @@ static const struct exec_type exec_types[] = {
 	{ .type = "vm.pause", .needs_vm = true, .state = "paused", .call = call_pause },
 	{ .type = "vm.resume", .needs_vm = true, .state = "running", .call = call_resume },
 	{ .type = "vm.destroy", .run = run_vm_destroy },
+	{ .type = "vm.forget", .run = run_vm_forget },
 	{ .type = "volume.create", .run = run_volume_create },
 	{ .type = "volume.delete", .run = run_volume_delete },
 	{ .type = "volume.attach", .run = run_volume_attach },
@@ -338,7 +356,9 @@ json_t *exec_rpc(const struct driver_ops *ops, struct driver_host *dh, const str
 	json_t *data = json_object();
 	int r;
 
-	if (strcmp(type, "vm.console") != 0)
+	if (!strcmp(type, "pool.heartbeat_age"))
+		r = fence_heartbeat_age(jstr(payload, "path"), jstr(payload, "host_id"), data, &e);
+	else if (strcmp(type, "vm.console") != 0)
 		r = driver_fail(&e, "NotSupported", "unknown request type %s", type);
 	else if (!vm)
 		r = driver_fail(&e, "NotFound", "vm %s is not on this host", vm_id ? vm_id : "");

@@ -75,9 +75,11 @@ struct agent_host {
 	pthread_cond_t ops_cond; /* nops went down */
 	char **busy_vms;         /* owned ids */
 	size_t nbusy, capbusy;
-	bool heartbeat_now; /* a VM changed by itself: tell kumod at once */
-	unsigned nlocal;    /* local VM actions running (host_local.c) */
-	unsigned nrpcs;     /* node RPC threads running (host_local.c) */
+	bool heartbeat_now;      /* a VM changed by itself: tell kumod at once */
+	unsigned nlocal;         /* local VM actions running (host_local.c) */
+	unsigned nrpcs;          /* node RPC threads running (host_local.c) */
+	_Atomic int64_t last_up; /* mono ms of the last heartbeat kumod answered; 0 never */
+	struct fence *fence;     /* owned; HA self-fencing (fence.c), concurrent drivers */
 	struct driver_env env;
 };
 

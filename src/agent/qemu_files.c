@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -120,7 +121,108 @@ void args_free(struct args *a)
 
 char *volume_path(struct driver_host *dh, const char *vol_id)
 {
+	return volume_path_in(dh, NULL, vol_id);
+}
+
+/* --- storage pools ------------------------------------------------------- */
+
+const char *pool_shared_path(const json_t *obj)
+{
+	const json_t *pool = json_object_get(obj, "pool");
+	const char *path = jstr(pool, "path");
+
+	if (!pool || !jstr(pool, "type") || strcmp(jstr(pool, "type"), "shared") != 0)
+		return NULL;
+	if (!path || path[0] != '/' || strstr(path, "..") || strchr(path, ','))
+		return NULL;
+	return path;
+}
+
+char *volume_path_in(struct driver_host *dh, const char *pool_path, const char *vol_id)
+{
+	if (pool_path)
+		return xasprintf("%s/volumes/%s.qcow2", pool_path, vol_id);
 	return xasprintf("%s/volumes/%s.qcow2", dh->env->dir, vol_id);
+}
+
+char *root_disk_path(const struct qvm *vm)
+{
+	const char *pool = pool_shared_path(vm->spec);
+
+	if (pool)
+		return xasprintf("%s/vms/%s/disk.qcow2", pool, vm->id);
+	return xasprintf("%s/disk.qcow2", vm->dir);
+}
+
+int pool_check(const char *pool_path, const char *sub, struct driver_err *e)
+{
+	struct stat sb;
+	char *dir;
+	int r;
+
+	if (stat(pool_path, &sb) < 0 || !S_ISDIR(sb.st_mode))
+		return driver_fail(e, "PoolUnavailable",
+		                   "the shared pool %s is not mounted on this host", pool_path);
+	if (access(pool_path, W_OK) < 0)
+		return driver_fail(e, "PoolUnavailable", "the shared pool %s is not writable: %s",
+		                   pool_path, strerror(errno));
+	if (!sub)
+		return 0;
+	dir = xasprintf("%s/%s", pool_path, sub);
+	r = mkdir_p(dir, 0700);
+	if (r < 0)
+		driver_fail(e, "PoolUnavailable", "cannot create %s: %s", dir, strerror(-r));
+	free(dir);
+	return r < 0 ? -1 : 0;
+}
+
+/* The base image of a VM on a shared pool must be where every host of the
+ * pool finds it at the same path: <pool>/images/<image id>.<format>, copied
+ * once from this host's cache (under a lock, to a temporary name first, so
+ * that two hosts never see half a file). */
+static int shared_base(const char *pool, const json_t *image, const struct image_files *img,
+                       char **ret, struct driver_err *e)
+{
+	const char *id = jstr(image, "id");
+	char *dst, *tmp, *lockp;
+	int fd, r = 0, st = 0;
+
+	if (!id || !uuid_valid(id))
+		return driver_fail(e, "InvalidArgument", "the vm's image has no id");
+	if (pool_check(pool, "images", e) < 0)
+		return -1;
+	dst = xasprintf("%s/images/%s.%s", pool, id, img->format);
+	tmp = xasprintf("%s.part", dst);
+	lockp = xasprintf("%s.lock", dst);
+	fd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || flock(fd, LOCK_EX) < 0) {
+		r = driver_fail(e, "PoolUnavailable", "cannot lock %s: %s", lockp, strerror(errno));
+		goto out;
+	}
+	if (access(dst, R_OK) < 0) {
+		char *cp[] = { "cp", "--sparse=always", "--", img->disk, tmp, NULL };
+
+		unlink(tmp);
+		r = run_argv(cp, NULL, NULL, 600000, &st);
+		if (r == 0 && rename(tmp, dst) < 0)
+			r = -errno;
+		if (r < 0) {
+			unlink(tmp);
+			driver_fail(e, "PoolUnavailable", "cannot copy the image to the pool %s",
+			            pool);
+		}
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(lockp);
+	free(tmp);
+	if (r < 0) {
+		free(dst);
+		return -1;
+	}
+	*ret = dst;
+	return 0;
 }
 
 /* --- attached volumes (volumes.json) ------------------------------------ */
@@ -276,28 +378,70 @@ int qemu_img_create(const char *path, const char *backing_fmt, const char *backi
 }
 
 int make_root_disk(struct driver_host *dh, struct qvm *vm, const struct image_files *img,
-                   struct driver_err *e)
+                   bool *ret_made, struct driver_err *e)
 {
 	int64_t gb = jint(vm->spec, "root_disk_gb", 0);
-	char *disk = xasprintf("%s/disk.qcow2", vm->dir);
+	const char *pool = pool_shared_path(vm->spec);
+	char *disk = root_disk_path(vm), *base = NULL;
 	char *errf = xasprintf("%s/qemu.err", vm->dir);
 	char size[32], why[ERR_TAIL];
 	int r;
 
+	*ret_made = false;
+	if (pool) {
+		char *sub = xasprintf("vms/%s", vm->id);
+
+		r = pool_check(pool, sub, e);
+		free(sub);
+		if (r < 0)
+			goto out;
+		if (access(disk, F_OK) == 0) {
+			/* its disk is on the pool already: the VM is started here
+			 * after its host was lost, or moved here */
+			r = 0;
+			goto out;
+		}
+		if (img->disk) {
+			r = shared_base(pool, json_object_get(vm->spec, "image"), img, &base, e);
+			if (r < 0)
+				goto out;
+		}
+	}
 	if (gb <= 0)
 		gb = 1;
 	snprintf(size, sizeof(size), "%lldG", (long long)gb);
-	r = qemu_img_create(disk, img->format, img->disk, size, errf);
-	if (r < 0 && img->disk) /* an image larger than the root size: keep its size */
-		r = qemu_img_create(disk, img->format, img->disk, NULL, errf);
+	{
+		const char *backing = base ? base : img->disk;
+
+		r = qemu_img_create(disk, img->format, backing, size, errf);
+		if (r < 0 && backing) /* an image larger than the root size: keep its size */
+			r = qemu_img_create(disk, img->format, backing, NULL, errf);
+	}
 	if (r < 0) {
 		err_tail(vm, why, sizeof(why));
 		driver_fail(e, "DiskFailed", "cannot create the root disk: %s",
 		            why[0] ? why : strerror(-r));
+	} else {
+		*ret_made = true;
 	}
+out:
+	free(base);
 	free(errf);
 	free(disk);
 	return r;
+}
+
+void remove_shared_disks(const struct qvm *vm)
+{
+	const char *pool = pool_shared_path(vm->spec);
+	char *dir;
+
+	if (!pool)
+		return;
+	dir = xasprintf("%s/vms/%s", pool, vm->id);
+	if (rm_rf(dir) < 0)
+		log_warn("vm %s: cannot remove %s", vm->id, dir);
+	free(dir);
 }
 
 int rm_rf(const char *path)

@@ -90,10 +90,30 @@ void err_tail(const struct qvm *vm, char *out, size_t len);
 /* qemu_files.c: disks */
 int qemu_img_create(const char *path, const char *backing_fmt, const char *backing,
                     const char *size, const char *errf);
+/* The root disk: vms/<id>/disk.qcow2 of the VM's directory, or of its
+ * shared pool (see pool_shared_path). *ret_made: it was made now (false
+ * when a shared pool had it already: a VM restarted or moved here). */
 int make_root_disk(struct driver_host *dh, struct qvm *vm, const struct image_files *img,
-                   struct driver_err *e);
+                   bool *ret_made, struct driver_err *e);
+/* Removes a VM's disks from its shared pool (nothing for local storage). */
+void remove_shared_disks(const struct qvm *vm);
 int make_seed(struct driver_host *dh, struct qvm *vm, struct driver_err *e);
 char *volume_path(struct driver_host *dh, const char *vol_id);
+
+/* qemu_files.c: storage pools. A VM spec or a volume may carry
+ * "pool": {"id","type","path"}; a shared pool's path is a directory every
+ * host of the cluster mounts at the same place: <path>/vms/<id>/disk.qcow2,
+ * <path>/volumes/<id>.qcow2, <path>/images/<image id>.<fmt> (bases),
+ * <path>/heartbeat/<host id> (fence.c). */
+/* The shared pool's path of obj (a VM spec or a volume), or NULL (local). */
+const char *pool_shared_path(const json_t *obj);
+/* A data volume's file: on the pool at pool_path, or local when NULL. */
+char *volume_path_in(struct driver_host *dh, const char *pool_path, const char *vol_id);
+/* The VM's root disk file (root_disk_path: absolute). */
+char *root_disk_path(const struct qvm *vm);
+/* The pool is there and writable (and <pool>/sub exists when sub):
+ * 0, or -1 with e "PoolUnavailable". */
+int pool_check(const char *pool_path, const char *sub, struct driver_err *e);
 /* volumes.json: the data volumes attached, [{"id"}] in order */
 json_t *volumes_load(const struct qvm *vm);
 int volumes_save(const struct qvm *vm, const json_t *list);

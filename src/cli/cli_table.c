@@ -190,6 +190,7 @@ static const struct cli_field vm_create[] = {
 	{ "zone_id", CF_REF, 0, "zone", "zone", NULL },
 	{ "cluster_id", CF_REF, 0, "cluster", "cluster", NULL },
 	{ "host_id", CF_REF, 0, "host", "host", "admin only" },
+	{ "pool_id", CF_REF, 0, "pool", "pool", "storage pool; default the cluster's local one" },
 	{ "user_data", CF_STRING, CFF_FILE, NULL, NULL, "TEXT or @file" },
 	{ "ssh_keys", CF_STRING_LIST, CFF_FILE | CFF_NOSPLIT, "ssh-key", NULL,
 	  "KEY or @file, repeatable" },
@@ -241,6 +242,7 @@ static const struct cli_field volume_create[] = {
 	{ "size_gb", CF_INT, CFF_REQUIRED, NULL, NULL, "1-65536" },
 	{ "vm_id", CF_REF, 0, "vm", "vm", "attach to" },
 	{ "host_id", CF_REF, 0, "host", "host", NULL },
+	{ "pool_id", CF_REF, 0, "pool", "pool", "a shared pool; default local storage" },
 	{ "format", CF_STRING, 0, NULL, NULL, "qcow2" },
 	F_END,
 };
@@ -257,6 +259,28 @@ static const struct cli_verb volume_verbs[] = {
 	VERB_ACTION("attach", volume_attach, "attach to a VM (--vm)"),
 	VERB_ACTION("detach", NULL, "detach from its VM"),
 	VERB_END,
+};
+
+/* ---- storage pools ---- */
+static const struct cli_field pool_create[] = {
+	{ "name", CF_STRING, CFF_REQUIRED, NULL, NULL, NULL },
+	{ "cluster_id", CF_REF, CFF_REQUIRED, "cluster", "cluster", NULL },
+	{ "type", CF_STRING, CFF_REQUIRED, NULL, NULL, "local|shared" },
+	{ "path", CF_STRING, 0, NULL, NULL, "shared: the mount point on every host" },
+	{ "capacity_gb", CF_INT, 0, NULL, NULL, "a limit; none by default" },
+	{ "state", CF_STRING, 0, NULL, NULL, "enabled|disabled" },
+	{ "description", CF_STRING, 0, NULL, NULL, NULL },
+	F_END,
+};
+static const struct cli_field pool_update[] = {
+	{ "name", CF_STRING, 0, NULL, NULL, NULL },
+	{ "capacity_gb", CF_INT, 0, NULL, NULL, NULL },
+	{ "state", CF_STRING, 0, NULL, NULL, "enabled|disabled" },
+	{ "description", CF_STRING, 0, NULL, NULL, NULL },
+	F_END,
+};
+static const struct cli_verb pool_verbs[] = {
+	VERB_LIST(NULL), VERB_GET, VERB_CREATE(0), VERB_UPDATE(0), VERB_DELETE(0), VERB_END,
 };
 
 /* ---- security groups ---- */
@@ -472,6 +496,9 @@ const struct cli_group cli_groups[] = {
 	  vm_create, vm_update, vm_verbs, NULL, "virtual machines" },
 	{ "volume", "volumes", true, NULL, "id,name,kind,size_gb,state,vm_id",
 	  volume_create, volume_update, volume_verbs, NULL, "volumes" },
+	{ "pool", "storage-pools", true, NULL,
+	  "id,name,type,cluster_id,path,allocated_gb,capacity_gb,state",
+	  pool_create, pool_update, pool_verbs, NULL, "storage pools (local, shared)" },
 	{ "sg", "security-groups", true, NULL, "id,name,description,created_at",
 	  sg_create, sg_update, sg_verbs, NULL, "security groups (rules on VM NICs)" },
 	{ "eip", "eips", true, NULL, "id,name,ip,nic_id,vm_id,private_ip",

@@ -19,6 +19,7 @@
 #include "kumod/jobs.h"
 #include "kumod/kumod.h"
 #include "kumod/netapi.h"
+#include "kumod/pool.h"
 #include "kumod/quota.h"
 #include "kumod/store.h"
 #include "kumod/vm.h"
@@ -62,6 +63,8 @@ static const struct field vm_fields[] = {
 	{ "vcpus", FT_INT, F_FILTER, 1, 256, NULL, NULL, NULL },
 	{ "memory_mb", FT_INT, F_FILTER, 64, 4194304, NULL, NULL, NULL },
 	{ "root_disk_gb", FT_INT, F_FILTER, 1, 65536, NULL, NULL, NULL },
+	{ "pool_id", FT_UUID, F_READONLY | F_FILTER | F_NULLABLE, 0, 0, NULL, NULL,
+	  "the storage pool of its disks" },
 	{ "accel", FT_STRING, F_READONLY | F_FILTER, 0, 0, NULL, NULL,
 	  "how it runs: kvm, tcg (its host's), sim" },
 	{ "nics", FT_OBJECT_ARRAY, F_READONLY, 0, VM_NICS_MAX, NULL, &nic_schema, NULL },
@@ -87,6 +90,8 @@ static const struct field vm_create_fields[] = {
 	{ "l3_network_ids", FT_UUID_ARRAY, 0, 0, VM_NICS_MAX, NULL, NULL, NULL },
 	{ "zone_id", FT_UUID, 0, 0, 0, NULL, NULL, NULL },
 	{ "cluster_id", FT_UUID, 0, 0, 0, NULL, NULL, NULL },
+	{ "pool_id", FT_UUID, 0, 0, 0, NULL, NULL,
+	  "storage pool (its cluster's); default the cluster's local pool" },
 	{ "host_id", FT_UUID, 0, 0, 0, NULL, NULL, "admins only" },
 	{ "user_data", FT_STRING, 0, 0, 65536, NULL, NULL, NULL },
 	{ "ssh_keys", FT_STRING_ARRAY, 0, 0, 16, NULL, NULL, NULL },
@@ -145,6 +150,8 @@ struct vm_spec {
 	int64_t vcpus, memory_mb, root_disk_gb, count;
 	json_t *image;                              /* owned */
 	json_t *l3s;                                /* owned: array of l3 docs */
+	json_t *pool;                               /* owned: the pool asked for, or NULL */
+	bool shared;                                /* pool is a shared one */
 	const char *zone_id, *cluster_id, *host_id; /* weak: body or zone_buf */
 	char zone_buf[UUID_LEN + 1];                /* the networks' zone */
 	enum sched_strategy strategy;
@@ -154,6 +161,7 @@ static void spec_free(struct vm_spec *s)
 {
 	json_decref(s->image);
 	json_decref(s->l3s);
+	json_decref(s->pool);
 }
 
 /* The VM goes where its networks are: every L3's L2 network belongs to a
@@ -244,6 +252,17 @@ static int spec_resolve(struct http_request *req, struct vm_spec *s, struct kerr
 		return r;
 	s->cluster_id = jstr(b, "cluster_id");
 	s->host_id = jstr(b, "host_id");
+	if (jstr(b, "pool_id")) {
+		r = pool_resolve(req, jstr(b, "pool_id"), "pool_id", &s->pool, e);
+		if (r < 0)
+			return r;
+		if (s->cluster_id && strcmp(s->cluster_id, jstr(s->pool, "cluster_id")) != 0)
+			return kerr_set(e, -EINVAL, "pool_id",
+			                "storage pool %s belongs to another cluster",
+			                jstr(s->pool, "name"));
+		s->cluster_id = jstr(s->pool, "cluster_id");
+		s->shared = !strcmp(jstr(s->pool, "type"), "shared");
+	}
 	if (s->zone_id && (r = api_ref(&kind_zone, req, s->zone_id, "zone_id", NULL, e)) < 0)
 		return r;
 	if (s->cluster_id &&
@@ -363,11 +382,11 @@ static int add_root_volume(json_t *vm, struct kerr *e)
 
 	uuid_new(id);
 	snprintf(name, sizeof(name), "%s-root", jstr(vm, "name"));
-	v = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:s,s:s,s:s}", "id", id, "account_id",
+	v = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s?,s:s,s:I,s:s,s:s,s:s,s:s}", "id", id, "account_id",
 	              jstr(vm, "account_id"), "name", name, "vm_id", jstr(vm, "id"), "host_id",
-	              jstr(vm, "host_id"), "kind", "root", "size_gb",
-	              (json_int_t)jint(vm, "root_disk_gb", 10), "format", "qcow2", "state",
-	              "creating", "created_at", jstr(vm, "created_at"), "updated_at",
+	              jstr(vm, "host_id"), "pool_id", jstr(vm, "pool_id"), "kind", "root",
+	              "size_gb", (json_int_t)jint(vm, "root_disk_gb", 10), "format", "qcow2",
+	              "state", "creating", "created_at", jstr(vm, "created_at"), "updated_at",
 	              jstr(vm, "created_at"));
 	r = store_insert("volumes", v, false);
 	json_decref(v);
@@ -421,8 +440,13 @@ static void vm_create(struct http_request *req, struct http_response *resp)
 		                     .host_id = s.host_id,
 		                     .vcpus = s.vcpus,
 		                     .memory_mb = s.memory_mb,
-		                     .disk_gb = s.root_disk_gb,
+		                     .disk_gb = s.shared ? 0 : s.root_disk_gb,
 		                     .strategy = s.strategy };
+	if (s.pool) {
+		r = pool_room(s.pool, s.root_disk_gb * s.count, "pool_id", &e);
+		if (r < 0)
+			goto out;
+	}
 	placed = xcalloc((size_t)s.count, sizeof(int));
 	r = sched_place_many(hosts, nhosts, &sr, (int)s.count, &kumod_cfg.sched, placed, &e);
 	if (r < 0) {
@@ -459,6 +483,17 @@ static void vm_create(struct http_request *req, struct http_response *resp)
 			goto out;
 		}
 		vm = new_vm_doc(req, &s, h, name);
+		{
+			json_t *pool = s.pool ? json_incref(s.pool) : NULL;
+
+			if (!pool && pool_local_ensure(h->cluster_id, &pool) < 0) {
+				json_decref(vm);
+				r = kerr_set(&e, -EIO, "", "cannot store the cluster's local pool");
+				goto out;
+			}
+			jset_str(vm, "pool_id", jstr(pool, "id"));
+			json_decref(pool);
+		}
 		json_array_foreach(s.l3s, k, l3)
 		{
 			char nic_id[UUID_LEN + 1], mac[18], ip_s[16];
@@ -506,7 +541,10 @@ static void vm_create(struct http_request *req, struct http_response *resp)
 				kerr_set(&e, r, "", "cannot store the job");
 		}
 		if (r == 0) {
-			r = host_adjust(h->id, s.vcpus, s.memory_mb, s.root_disk_gb, 1);
+			r = host_adjust(h->id, s.vcpus, s.memory_mb, s.shared ? 0 : s.root_disk_gb,
+			                1);
+			if (r == 0)
+				r = pool_adjust(jstr(vm, "pool_id"), s.root_disk_gb);
 			if (r < 0)
 				kerr_set(&e, r, "", "cannot update the host");
 		}

@@ -13,6 +13,7 @@
 #include "kumod/api.h"
 #include "kumod/events.h"
 #include "kumod/jobs.h"
+#include "kumod/pool.h"
 #include "kumod/store.h"
 
 static const char *const kinds[] = { "root", "data", NULL };
@@ -26,6 +27,8 @@ static const struct field volume_fields[] = {
 	{ "size_gb", FT_INT, F_REQUIRED | F_FILTER, 1, 65536, NULL, NULL, NULL },
 	{ "vm_id", FT_UUID, F_FILTER | F_NULLABLE, 0, 0, NULL, NULL, NULL },
 	{ "host_id", FT_UUID, F_READONLY | F_FILTER | F_NULLABLE, 0, 0, NULL, NULL, NULL },
+	{ "pool_id", FT_UUID, F_READONLY | F_FILTER | F_NULLABLE, 0, 0, NULL, NULL,
+	  "its storage pool; null: the local storage of the host it is first attached on" },
 	{ "kind", FT_STRING, F_READONLY | F_FILTER, 0, 0, kinds, NULL, NULL },
 	{ "format", FT_STRING, F_READONLY | F_FILTER, 0, 0, NULL, NULL, NULL },
 	{ "state", FT_STRING, F_READONLY | F_FILTER, 0, 0, states, NULL, NULL },
@@ -38,6 +41,7 @@ static const struct field volume_create_fields[] = {
 	{ "name", FT_NAME, F_REQUIRED, 0, 0, NULL, NULL, NULL },
 	{ "size_gb", FT_INT, F_REQUIRED, 1, 65536, NULL, NULL, NULL },
 	{ "vm_id", FT_UUID, 0, 0, 0, NULL, NULL, "attach to this VM at once" },
+	{ "pool_id", FT_UUID, 0, 0, 0, NULL, NULL, "a shared pool, or local storage by default" },
 	{ NULL },
 };
 static const struct schema volume_create_schema = { "VolumeCreate", volume_create_fields };
@@ -77,6 +81,12 @@ static int vol_job_run(json_t *job, struct kerr *e)
 	r = store_get("volumes", jstr(job, "resource_id"), NULL, false, &v);
 	if (r < 0)
 		return kerr_set(e, -ENOENT, "", "the volume no longer exists");
+	{
+		json_t *pool = pool_payload(jstr(v, "pool_id"));
+
+		if (pool)
+			json_object_set_new(v, "pool", pool);
+	}
 	payload = json_pack("{s:s,s:O,s:s?}", "volume_id", jstr(v, "id"), "volume", v, "vm_id",
 	                    jstr(p, "vm_id"));
 	r = job_command(job, jstr(p, "host_id"), jstr(job, "type"), payload);
@@ -123,6 +133,8 @@ static int vol_job_end(json_t *job, bool ok, const char *code, const char *msg)
 	json_object_del(v, "job_id");
 	if (!strcmp(type, "volume.delete")) {
 		if (ok) {
+			if (pool_is_shared(jstr(v, "pool_id")))
+				pool_adjust(jstr(v, "pool_id"), -jint(v, "size_gb", 0));
 			store_delete("volumes", jstr(v, "id"));
 			event_emit("volume.deleted", "volumes", jstr(v, "id"),
 			           jstr(v, "account_id"), NULL);
@@ -232,7 +244,21 @@ static int attach_check(struct http_request *req, json_t *v, const char *vm_id, 
 		return kerr_set(e, -EINVAL, "vm_id",
 		                "the vm and the volume are in different accounts");
 	}
-	if (jstr(v, "host_id") && strcmp(jstr(v, "host_id"), jstr(vm, "host_id")) != 0) {
+	if (jstr(v, "pool_id") && pool_is_shared(jstr(v, "pool_id"))) {
+		json_t *pool = NULL;
+		bool same =
+		    store_get("storage-pools", jstr(v, "pool_id"), NULL, false, &pool) == 0 &&
+		    jstr(vm, "cluster_id") &&
+		    !strcmp(jstr(pool, "cluster_id"), jstr(vm, "cluster_id"));
+
+		json_decref(pool);
+		if (!same) {
+			json_decref(vm);
+			return kerr_set(
+			    e, -EBUSY, "vm_id",
+			    "the volume's shared pool is not mounted in the vm's cluster");
+		}
+	} else if (jstr(v, "host_id") && strcmp(jstr(v, "host_id"), jstr(vm, "host_id")) != 0) {
 		json_decref(vm);
 		return kerr_set(e, -EBUSY, "vm_id",
 		                "the volume is stored on another host than the vm's");
@@ -284,13 +310,27 @@ static void volume_create(struct http_request *req, struct http_response *resp)
 	jset_str(v, "kind", "data");
 	jset_str(v, "format", "qcow2");
 	jset_str(v, "state", "available");
+	json_object_set_new(v, "pool_id", json_null());
 	r = store_begin();
 	if (r < 0) {
 		json_decref(v);
 		http_reply_error(resp, r, "", "store unavailable");
 		return;
 	}
-	if (vm_id)
+	if (jstr(req->body, "pool_id")) {
+		json_t *pool = NULL;
+
+		r = pool_resolve(req, jstr(req->body, "pool_id"), "pool_id", &pool, &e);
+		if (r == 0 && !strcmp(jstr(pool, "type"), "shared")) {
+			r = pool_room(pool, jint(v, "size_gb", 0), "size_gb", &e);
+			if (r == 0)
+				r = pool_adjust(jstr(pool, "id"), jint(v, "size_gb", 0));
+			if (r == 0)
+				jset_str(v, "pool_id", jstr(pool, "id"));
+		}
+		json_decref(pool);
+	}
+	if (r == 0 && vm_id)
 		r = attach_check(req, v, vm_id, &vm, &e);
 	if (r == 0) {
 		r = store_insert("volumes", v, true);
@@ -352,7 +392,11 @@ static void volume_act(struct http_request *req, struct http_response *resp, con
 			r = kerr_set(&e, -EBUSY, "", "the volume is attached; detach it first");
 		else if (!jstr(v, "host_id")) {
 			/* never on a host: nothing to remove but the record */
-			r = store_delete("volumes", jstr(v, "id"));
+			r = pool_is_shared(jstr(v, "pool_id"))
+			        ? pool_adjust(jstr(v, "pool_id"), -jint(v, "size_gb", 0))
+			        : 0;
+			if (r == 0)
+				r = store_delete("volumes", jstr(v, "id"));
 			if (r == 0)
 				event_emit("volume.deleted", "volumes", jstr(v, "id"),
 				           jstr(v, "account_id"), NULL);

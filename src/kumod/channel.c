@@ -356,14 +356,21 @@ static int reconcile(const char *host_id, const json_t *vms, bool dry)
 			             why && *why ? why : "reported by the host");
 		}
 	}
-	/* VMs the host runs that kumod has destroyed meanwhile: stop them. */
+	/* VMs the host runs that kumod has destroyed meanwhile: stop them.
+	 * VMs kumod has on another host now (restarted there by HA while
+	 * this one was lost): the host forgets them, keeping their disks on
+	 * the shared pool, which are the other copy's. */
 	json_array_foreach(vms, i, rep)
 	{
 		json_t *doc = NULL;
+		bool elsewhere = false;
 
 		if (store_get("vms", jstr(rep, "id"), NULL, false, &doc) == 0) {
+			elsewhere = jstr(doc, "host_id") && strcmp(jstr(doc, "host_id"), host_id) &&
+			            strcmp(jstr(doc, "state"), "migrating") != 0;
 			json_decref(doc);
-			continue;
+			if (!elsewhere)
+				continue;
 		}
 		n++;
 		if (!dry) {
@@ -373,9 +380,16 @@ static int reconcile(const char *host_id, const json_t *vms, bool dry)
 
 			jset_str(job, "state", "running");
 			if (job_insert(job) == 0)
-				job_command(job, host_id, "vm.destroy", p);
-			log_info("host %s runs vm %s that kumod does not know: destroying it",
-			         host_id, jstr(rep, "id"));
+				job_command(job, host_id, elsewhere ? "vm.forget" : "vm.destroy",
+				            p);
+			if (elsewhere)
+				log_info("host %s reports vm %s, which runs on another host now: "
+				         "it forgets it",
+				         host_id, jstr(rep, "id"));
+			else
+				log_info(
+				    "host %s runs vm %s that kumod does not know: destroying it",
+				    host_id, jstr(rep, "id"));
 			json_decref(p);
 			json_decref(job);
 		}

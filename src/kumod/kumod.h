@@ -18,6 +18,7 @@ struct kumod_config {
 	char *join_token_hash;         /* sha256 hex of the join token */
 	int64_t session_ttl_ms;        /* default 24 h */
 	int64_t host_timeout_ms;       /* silent host -> disconnected; default 15 s */
+	int64_t ha_deadline_ms;        /* lost host's pool heartbeat age before HA; 12 s */
 	int64_t heartbeat_interval_s;  /* told to agents; default 5 */
 	int64_t poll_wait_s;           /* long-poll cap; default 25 */
 	int64_t command_resend_ms;     /* re-deliver commands without result; default 30 s */

@@ -22,6 +22,7 @@
 #include "kumod/api.h"
 #include "kumod/auth.h"
 #include "kumod/events.h"
+#include "kumod/ha.h"
 #include "kumod/host.h"
 #include "kumod/jobs.h"
 #include "kumod/kumod.h"
@@ -48,6 +49,7 @@ static void usage(FILE *f)
 	           "Config file (INI), all optional:\n"
 	           "  [kumod] listen, data_dir, log_level, session_ttl_s (86400),\n"
 	           "          host_timeout_s (15), heartbeat_interval_s (5), poll_wait_s (25),\n"
+	           "          ha_deadline_s (12),\n"
 	           "          command_resend_s (30), command_timeout_s (600), job_workers (4),\n"
 	           "          login_max_failures (10), login_window_s (300),\n"
 	           "          metrics_open_on_loopback (true)\n"
@@ -210,6 +212,13 @@ int main(int argc, char **argv)
 		jobs_stop();
 		return 1;
 	}
+	r = ha_start();
+	if (r < 0) {
+		log_err("cannot start VM HA: %s", strerror(-r));
+		netsync_stop();
+		jobs_stop();
+		return 1;
+	}
 	hc.listen = listen;
 	hc.tables = api_tables;
 	hc.auth = auth_hook;
@@ -221,6 +230,7 @@ int main(int argc, char **argv)
 	r = http_server_start(&hc, &srv, &port);
 	if (r < 0) {
 		log_err("cannot listen on %s: %s", listen, strerror(-r));
+		ha_stop();
 		netsync_stop();
 		jobs_stop();
 		return 1;
@@ -243,6 +253,7 @@ int main(int argc, char **argv)
 	host_stop_waits(); /* long-polls answer now, or the server waits for them */
 	http_server_stop(srv);
 	redfish_agg_stop();
+	ha_stop();
 	telemetry_flush();
 	netsync_stop();
 	jobs_stop();

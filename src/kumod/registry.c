@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "kumod/api.h"
+#include "kumod/ha.h"
 #include "kumod/jobs.h"
 #include "kumod/vm.h"
 
@@ -13,33 +14,18 @@ extern const struct job_type job_volume_attach, job_volume_detach, job_volume_de
 extern const struct job_type job_net_update;
 
 const struct route *const api_tables[] = {
-	api_meta_routes,
-	api_session_routes,
-	api_zone_routes,
-	api_cluster_routes,
-	api_host_routes,
-	api_image_routes,
-	api_offering_routes,
-	api_l2_routes,
-	api_l3_routes,
-	api_vm_routes,
-	api_console_routes,
-	api_volume_routes,
-	api_account_routes,
-	api_user_routes,
-	api_apikey_routes,
-	api_quota_routes,
-	api_job_routes,
-	api_event_routes,
-	api_sg_routes,
-	api_eip_routes,
-	api_pf_routes,
-	channel_routes,
-	NULL,
+	api_meta_routes,  api_session_routes, api_zone_routes,     api_cluster_routes,
+	api_host_routes,  api_image_routes,   api_offering_routes, api_l2_routes,
+	api_l3_routes,    api_vm_routes,      api_console_routes,  api_volume_routes,
+	api_pool_routes,  api_account_routes, api_user_routes,     api_apikey_routes,
+	api_quota_routes, api_job_routes,     api_event_routes,    api_sg_routes,
+	api_eip_routes,   api_pf_routes,      channel_routes,      NULL,
 };
 
 const struct job_type *const job_types[] = {
-	&job_vm_create,     &job_vm_start,      &job_vm_stop,    &job_vm_reboot, &job_vm_pause,
-	&job_vm_resume,     &job_vm_destroy,    &job_vm_batch,   &job_vm_orphan, &job_volume_attach,
-	&job_volume_detach, &job_volume_delete, &job_net_update, NULL,
+	&job_vm_create,     &job_vm_start,      &job_vm_stop,
+	&job_vm_reboot,     &job_vm_pause,      &job_vm_resume,
+	&job_vm_destroy,    &job_vm_batch,      &job_vm_orphan,
+	&job_vm_ha_restart, &job_volume_attach, &job_volume_detach,
+	&job_volume_delete, &job_net_update,    NULL,
 };

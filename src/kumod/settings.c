@@ -11,6 +11,7 @@
 struct kumod_config kumod_cfg = {
 	.session_ttl_ms = 86400 * 1000LL,
 	.host_timeout_ms = 15000,
+	.ha_deadline_ms = 12000,
 	.heartbeat_interval_s = 5,
 	.poll_wait_s = 25,
 	.command_resend_ms = 30000,
@@ -68,6 +69,7 @@ void kumod_settings_load(const struct config *c)
 {
 	kumod_cfg.session_ttl_ms = config_int(c, "kumod", "session_ttl_s", 86400) * 1000;
 	kumod_cfg.host_timeout_ms = config_int(c, "kumod", "host_timeout_s", 15) * 1000;
+	kumod_cfg.ha_deadline_ms = config_int(c, "kumod", "ha_deadline_s", 12) * 1000;
 	kumod_cfg.heartbeat_interval_s = config_int(c, "kumod", "heartbeat_interval_s", 5);
 	kumod_cfg.poll_wait_s = config_int(c, "kumod", "poll_wait_s", 25);
 	kumod_cfg.command_resend_ms = config_int(c, "kumod", "command_resend_s", 30) * 1000;
@@ -94,6 +96,8 @@ void kumod_settings_load(const struct config *c)
 		kumod_cfg.job_workers = 64;
 	if (kumod_cfg.host_timeout_ms < 1000)
 		kumod_cfg.host_timeout_ms = 1000;
+	if (kumod_cfg.ha_deadline_ms < 2000)
+		kumod_cfg.ha_deadline_ms = 2000;
 	if (kumod_cfg.poll_wait_s < 1)
 		kumod_cfg.poll_wait_s = 1;
 	if (kumod_cfg.image_max_bytes < 1)

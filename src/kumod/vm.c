@@ -14,6 +14,7 @@
 #include "kumod/events.h"
 #include "kumod/host.h"
 #include "kumod/netsync.h"
+#include "kumod/pool.h"
 #include "kumod/store.h"
 #include "kumod/vm.h"
 
@@ -70,7 +71,9 @@ int vm_release(json_t *vm)
 		    json_object_set_new(nic, "ip", json_null());
 	}
 	r = host_adjust(jstr(vm, "host_id"), -jint(vm, "vcpus", 0), -jint(vm, "memory_mb", 0),
-	                -jint(vm, "root_disk_gb", 0), -1);
+	                pool_is_shared(jstr(vm, "pool_id")) ? 0 : -jint(vm, "root_disk_gb", 0), -1);
+	if (r == 0)
+		r = pool_adjust(jstr(vm, "pool_id"), -jint(vm, "root_disk_gb", 0));
 	if (r < 0)
 		return r;
 	jset_bool(vm, "released", true);
@@ -205,9 +208,9 @@ static int load_vm(json_t *job, json_t **ret)
 	return store_get("vms", jstr(job, "resource_id"), NULL, false, ret);
 }
 
-static json_t *create_payload(json_t *vm)
+json_t *vm_create_payload(json_t *vm)
 {
-	json_t *p = json_pack("{s:O}", "vm", vm), *vols = json_array(), *img = NULL;
+	json_t *p = json_pack("{s:o}", "vm", json_deep_copy(vm)), *vols = json_array(), *img = NULL;
 	json_t *ids = json_object_get(vm, "volumes"), *id;
 	size_t i;
 
@@ -215,10 +218,21 @@ static json_t *create_payload(json_t *vm)
 	{
 		json_t *v = NULL;
 
-		if (store_get("volumes", json_string_value(id), NULL, false, &v) == 0)
+		if (store_get("volumes", json_string_value(id), NULL, false, &v) == 0) {
+			json_t *pool = pool_payload(jstr(v, "pool_id"));
+
+			if (pool)
+				json_object_set_new(v, "pool", pool);
 			json_array_append_new(vols, v);
+		}
 	}
 	json_object_set_new(p, "volumes", vols);
+	{
+		json_t *pool = pool_payload(jstr(vm, "pool_id"));
+
+		if (pool) /* p holds vm: its spec for the agent */
+			json_object_set_new(json_object_get(p, "vm"), "pool", pool);
+	}
 	if (store_get("images", jstr(vm, "image_id"), NULL, false, &img) == 0)
 		json_object_set_new(p, "image", img);
 	if (json_array_size(json_object_get(vm, "nics")) > 0) {
@@ -258,7 +272,7 @@ static int vm_job_run(json_t *job, struct kerr *e)
 		return r;
 	}
 	if (a == VMA_CREATE) {
-		payload = create_payload(vm);
+		payload = vm_create_payload(vm);
 	} else {
 		payload = json_pack("{s:s,s:b}", "vm_id", jstr(vm, "id"), "force",
 		                    jbool(json_object_get(job, "params"), "force", false));

@@ -32,6 +32,10 @@ int vm_remove(json_t *vm);
 int vm_begin_action(json_t *vm, enum vm_action a, const json_t *params, json_t **ret_job,
                     struct kerr *e);
 
+/* The payload of a vm.create command for the VM on its host: the VM (with
+ * its pool), its volumes, its image, the host's network spec. */
+json_t *vm_create_payload(json_t *vm);
+
 /* At start, after jobs_recover(): no VM stays in a transitional state
  * without an operation that will end it. */
 int vm_recover(void);

@@ -74,6 +74,28 @@ class Netns:
         ip("netns", "del", self.name, check=False)
 
 
+def remove_kumo_netns(host_ids):
+    """Removes the namespaces agents made for hosts host_ids (kumo-<id8>...),
+    their processes (dnsmasq) first."""
+    ids = [i[:8] for i in host_ids]
+    for n in netns_list():
+        if not any(n.startswith("kumo-" + i) for i in ids):
+            continue
+        pids = subprocess.run(["ip", "netns", "pids", n], capture_output=True,
+                              text=True).stdout.split()
+        for p in pids:
+            try:
+                os.kill(int(p), 9)
+            except (OSError, ValueError):
+                pass
+        subprocess.run(["ip", "netns", "del", n], capture_output=True)
+
+
+def assert_no_test_netns():
+    leftovers = [n for n in netns_list() if n.startswith("kt%d-" % os.getpid())]
+    assert not leftovers, leftovers
+
+
 def veth(a, a_name, b, b_name, mtu=1500):
     """A veth pair between namespaces a and b (Netns), both ends up."""
     ip("-n", a.name, "link", "add", a_name, "mtu", str(mtu), "type", "veth", "peer", "name",
@@ -129,6 +151,7 @@ class Forwarder:
         self.port = port
         self.sock = listen_in(ns_name, "127.0.0.1", port)
         self.closed = False
+        self.conns = []
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
@@ -143,6 +166,9 @@ class Forwarder:
             except OSError:
                 c.close()
                 continue
+            self.conns += [c, u]
+            if self.closed:
+                break
             for a, b in ((c, u), (u, c)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
@@ -163,8 +189,18 @@ class Forwarder:
                 pass
 
     def close(self):
+        """Stops accepting and cuts the connections it carries."""
         self.closed = True
         try:
             self.sock.close()
         except OSError:
             pass
+        for c in self.conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            try:
+                c.close()
+            except OSError:
+                pass

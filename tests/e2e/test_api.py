@@ -759,7 +759,8 @@ ROUTES_USED = (
 VM_CREATE_FIELDS = {"name", "description", "image_id", "instance_offering_id", "vcpus",
                     "memory_mb", "root_disk_gb", "l3_network_ids", "zone_id", "cluster_id",
                     "host_id", "user_data", "ssh_keys", "ha", "strategy", "count",
-                    "security_group_ids", "bandwidth_in_kbps", "bandwidth_out_kbps", "priority"}
+                    "security_group_ids", "bandwidth_in_kbps", "bandwidth_out_kbps", "priority",
+                    "pool_id"}
 
 
 def test_openapi_document(cloud):

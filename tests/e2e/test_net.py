@@ -21,7 +21,8 @@ import time
 import pytest
 
 from conftest import AGENT, Agent, Cloud, wait_for
-from netns import Forwarder, Netns, links, netns_list, nft_tables, veth
+from netns import (Forwarder, Netns, assert_no_test_netns, links, netns_list, nft_tables,
+                   remove_kumo_netns, veth)
 from test_qemu import BOOT, upload
 
 SCRIPT = r"""#!/bin/sh
@@ -205,16 +206,7 @@ class World:
                         os.kill(pid, 9)
                     except (OSError, ValueError):
                         pass
-        for n in getattr(self, "hosts", {}) and self.kumo_namespaces():
-            # dnsmasq of the namespace first, then the namespace
-            pids = subprocess.run(["ip", "netns", "pids", n], capture_output=True,
-                                  text=True).stdout.split()
-            for p in pids:
-                try:
-                    os.kill(int(p), 9)
-                except (OSError, ValueError):
-                    pass
-            subprocess.run(["ip", "netns", "del", n], capture_output=True)
+        remove_kumo_netns([h["id"] for h in getattr(self, "hosts", {}).values()])
         for ns in self.ns.values():
             ns.remove()
 
@@ -226,8 +218,7 @@ def world(guest_image, tmp_path_factory):
         yield w
     finally:
         w.stop()
-    leftovers = [n for n in netns_list() if n.startswith("kt%d-" % os.getpid())]
-    assert not leftovers, leftovers
+    assert_no_test_netns()
 
 
 def nic(vm):

@@ -12,7 +12,7 @@ FAST = ["--sim-delay-ms", "30"]
 VM_FIELDS = {"id", "created_at", "updated_at", "account_id", "name", "description", "state",
              "state_reason", "host_id", "zone_id", "cluster_id", "image_id",
              "instance_offering_id", "vcpus", "memory_mb", "root_disk_gb", "nics", "volumes",
-             "user_data", "ssh_keys", "ha", "priority", "job_id", "accel"}
+             "user_data", "ssh_keys", "ha", "priority", "job_id", "accel", "pool_id"}
 
 
 # --- helpers -------------------------------------------------------------------

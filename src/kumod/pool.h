@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Storage pools (api_pool.c): what VMs and volumes need of them. All of
+ * these run inside the caller's store transaction.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+struct http_request;
+
+#define POOL_PATH_MAX 200
+
+/* An absolute path of [A-Za-z0-9/._-], no "//", "/./" or "/../". */
+bool pool_path_valid(const char *p);
+/* The cluster's local pool, made now when it has none. */
+int pool_local_ensure(const char *cluster_id, json_t **ret);
+/* The pool pool_id as the caller may use it (enabled): 404/409 with e. */
+int pool_resolve(struct http_request *req, const char *pool_id, const char *field, json_t **ret,
+                 struct kerr *e);
+/* -ENOSPC with e when gb more would pass the pool's capacity_gb. */
+int pool_room(const json_t *pool, int64_t gb, const char *field, struct kerr *e);
+/* allocated_gb += gb. */
+int pool_adjust(const char *pool_id, int64_t gb);
+bool pool_is_shared(const char *pool_id);
+/* {"id","type","path"} for agent payloads, or NULL. */
+json_t *pool_payload(const char *pool_id);
