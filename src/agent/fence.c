@@ -12,11 +12,10 @@
  * The other half is here: a host that has lost kumod (no heartbeat
  * answered) and cannot write a pool's heartbeat either, both for
  * fence_after_ms, kills its own HA VMs on that pool: from then on nobody
- * can be writing their disks when kumod starts them elsewhere. The
- * deadline kumod waits (ha_deadline_s, 12 s) is longer than fence_after_ms
- * (8 s) plus one interval (2 s) plus a margin; kumod also waits for the
- * host to be declared disconnected (host_timeout_s, 15 s), which is
- * longer than fence_after_ms too.
+ * can be writing their disks when kumod starts them elsewhere. kumod waits
+ * until both the host's silence and its heartbeat's age pass
+ * ha_deadline_s (12 s), longer than fence_after_ms (8 s) plus one interval
+ * (2 s).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -189,13 +188,15 @@ static void tick(struct fence *f)
 			json_array_foreach(ids, i, id)
 			{
 				const char *vm_id = json_string_value(id);
-				int pid = h->a->driver->vm_pid ? h->a->driver->vm_pid(h->dh, vm_id) : 0;
+				int pid =
+				    h->a->driver->vm_pid ? h->a->driver->vm_pid(h->dh, vm_id) : 0;
 
 				if (pid > 0)
 					fence_vm(f, vm_id, pid, path);
 			}
 			if (!b->fenced && json_array_size(ids) > 0)
-				log_warn("pool %s: %zu HA vm(s) fenced", path, json_array_size(ids));
+				log_warn("pool %s: %zu HA vm(s) fenced", path,
+				         json_array_size(ids));
 			b->fenced = true;
 		}
 	}
@@ -281,7 +282,8 @@ int fence_heartbeat_age(const char *pool, const char *host_id, json_t *data, str
 	int64_t age;
 
 	if (!pool || pool[0] != '/' || strstr(pool, "..") || !host_id || !uuid_valid(host_id))
-		return driver_fail(e, "InvalidArgument", "pool.heartbeat_age needs path and host_id");
+		return driver_fail(e, "InvalidArgument",
+		                   "pool.heartbeat_age needs path and host_id");
 	if (stat(pool, &sb) < 0 || !S_ISDIR(sb.st_mode))
 		return driver_fail(e, "PoolUnavailable",
 		                   "the shared pool %s is not mounted on this host", pool);

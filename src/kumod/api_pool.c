@@ -106,7 +106,8 @@ static int pool_on_create(struct http_request *req, json_t *doc, struct kerr *e)
 		if (r < 0)
 			return kerr_set(e, r, "", "cannot read the pools");
 		if (n > 0)
-			return kerr_set(e, -EEXIST, "type", "the cluster has its local pool already");
+			return kerr_set(e, -EEXIST, "type",
+			                "the cluster has its local pool already");
 	}
 	if (!jstr(doc, "state"))
 		jset_str(doc, "state", "enabled");
@@ -128,7 +129,8 @@ static void pool_present(json_t *doc)
 	const json_t *cap = json_object_get(doc, "capacity_gb");
 
 	if (json_is_integer(cap))
-		jset_int(doc, "available_gb", json_integer_value(cap) - jint(doc, "allocated_gb", 0));
+		jset_int(doc, "available_gb",
+		         json_integer_value(cap) - jint(doc, "allocated_gb", 0));
 	else
 		json_object_set_new(doc, "available_gb", json_null());
 }
@@ -182,11 +184,11 @@ int pool_local_ensure(const char *cluster_id, json_t **ret)
 	uuid_new(id);
 	snprintf(name, sizeof(name), "local-%.8s", cluster_id);
 	now = time_now_str();
-	doc = json_pack("{s:s,s:n,s:s,s:s,s:s,s:n,s:n,s:I,s:s,s:s,s:s,s:s}", "id", id,
-	                "account_id", "name", name, "cluster_id", cluster_id, "type", "local",
-	                "path", "capacity_gb", "allocated_gb", (json_int_t)0, "state", "enabled",
-	                "description", "each host's own directory", "created_at", now,
-	                "updated_at", now);
+	doc = json_pack("{s:s,s:n,s:s,s:s,s:s,s:n,s:n,s:I,s:s,s:s,s:s,s:s}", "id", id, "account_id",
+	                "name", name, "cluster_id", cluster_id, "type", "local", "path",
+	                "capacity_gb", "allocated_gb", (json_int_t)0, "state", "enabled",
+	                "description", "each host's own directory", "created_at", now, "updated_at",
+	                now);
 	free(now);
 	r = store_insert("storage-pools", doc, false);
 	if (r < 0) {
@@ -197,8 +199,8 @@ int pool_local_ensure(const char *cluster_id, json_t **ret)
 	return 0;
 }
 
-int pool_resolve(struct http_request *req, const char *pool_id, const char *field,
-                 json_t **ret, struct kerr *e)
+int pool_resolve(struct http_request *req, const char *pool_id, const char *field, json_t **ret,
+                 struct kerr *e)
 {
 	json_t *p = NULL;
 	int r = api_ref(&kind_pool, req, pool_id, field, &p, e);

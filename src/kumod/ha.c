@@ -5,7 +5,8 @@
  * never while the lost host could still run it.
  *
  * Once a second (a thread of its own: it waits for hosts' answers), for
- * every disconnected host that has such VMs wanting to run:
+ * every host that has such VMs wanting to run and has been silent for
+ * ha_deadline_s (12 s; disconnected ones too, as after a restart of kumod):
  *  1. another connected host of the cluster is asked how old the lost
  *     host's heartbeat file on the pool is ("pool.heartbeat_age", answered
  *     by the agent at once, see agent/fence.c);
@@ -133,8 +134,9 @@ static int heartbeat_age(const char *host_id, const char *cluster_id, const json
 		             json_pack("{s:s,s:s}", "path", jstr(pool, "path"), "host_id", host_id),
 		             5000, &data, &e);
 		if (r < 0) {
-			log_debug("ha: host %s cannot read heartbeats of pool %s: %s", jstr(h, "id"),
-			          jstr(pool, "name"), e.message[0] ? e.message : strerror(-r));
+			log_debug("ha: host %s cannot read heartbeats of pool %s: %s",
+			          jstr(h, "id"), jstr(pool, "name"),
+			          e.message[0] ? e.message : strerror(-r));
 			continue;
 		}
 		*ret_age_ms = jbool(data, "exists", false) ? jint(data, "age_ms", 0) : INT64_MAX;
@@ -182,7 +184,8 @@ static int restart_elsewhere(const char *vm_id, const char *lost_host)
 	}
 	r = host_adjust(lost_host, -jint(vm, "vcpus", 0), -jint(vm, "memory_mb", 0), 0, -1);
 	if (r == 0)
-		r = host_adjust(hosts[idx].id, jint(vm, "vcpus", 0), jint(vm, "memory_mb", 0), 0, 1);
+		r = host_adjust(hosts[idx].id, jint(vm, "vcpus", 0), jint(vm, "memory_mb", 0), 0,
+		                1);
 	if (r < 0)
 		goto fail;
 	p = json_pack("{s:s,s:s}", "from_host_id", lost_host, "to_host_id", hosts[idx].id);
@@ -198,8 +201,8 @@ static int restart_elsewhere(const char *vm_id, const char *lost_host)
 	if (r < 0)
 		goto fail;
 	{
-		json_t *d = json_pack("{s:s,s:s}", "from_host_id", lost_host, "to_host_id",
-		                      hosts[idx].id);
+		json_t *d =
+		    json_pack("{s:s,s:s}", "from_host_id", lost_host, "to_host_id", hosts[idx].id);
 
 		event_emit("vm.ha_restart", "vms", vm_id, jstr(vm, "account_id"), d);
 		json_decref(d);
@@ -240,18 +243,21 @@ static void check_host(const json_t *host)
 		int64_t age_ms = 0;
 
 		if (!age) {
-			int r = heartbeat_age(host_id, jstr(host, "cluster_id"), pool, &age_ms, checker,
-			                      sizeof(checker));
+			int r = heartbeat_age(host_id, jstr(host, "cluster_id"), pool, &age_ms,
+			                      checker, sizeof(checker));
 
 			age = json_integer(r < 0 ? -1 : age_ms);
 			json_object_set_new(ages, jstr(pool, "id"), age);
 			if (r < 0) {
-				log_warn("ha: host %s is lost but no other host of its cluster can read "
-				         "its heartbeat on pool %s: its HA VMs wait",
-				         jstr(host, "name"), jstr(pool, "name"));
-			} else if (age_ms < kumod_cfg.ha_deadline_ms && mono_ms() - last_fresh_log > 30000) {
+				log_warn(
+				    "ha: host %s is lost but no other host of its cluster can read "
+				    "its heartbeat on pool %s: its HA VMs wait",
+				    jstr(host, "name"), jstr(pool, "name"));
+			} else if (age_ms < kumod_cfg.ha_deadline_ms &&
+			           mono_ms() - last_fresh_log > 30000) {
 				last_fresh_log = mono_ms();
-				log_warn("ha: host %s is silent but its heartbeat on pool %s is %lld ms old "
+				log_warn("ha: host %s is silent but its heartbeat on pool %s is "
+				         "%lld ms old "
 				         "(read by %s): it still runs, its VMs stay",
 				         jstr(host, "name"), jstr(pool, "name"), (long long)age_ms,
 				         checker);
@@ -271,8 +277,17 @@ static void *ha_main(void *arg)
 	(void)arg;
 	while (!atomic_load(&stopping)) {
 		json_t *hosts = list_eq("hosts", "status", "disconnected", NULL, NULL), *h;
+		json_t *silent = host_silent(kumod_cfg.ha_deadline_ms), *id;
 		size_t i;
 
+		/* silent for the deadline already, though not yet declared
+		 * disconnected (host_timeout_s): as lost for HA */
+		json_array_foreach(silent, i, id)
+		{
+			if (store_get("hosts", json_string_value(id), NULL, false, &h) == 0)
+				json_array_append_new(hosts, h);
+		}
+		json_decref(silent);
 		json_array_foreach(hosts, i, h)
 		{
 			if (atomic_load(&stopping))

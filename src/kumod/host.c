@@ -380,6 +380,20 @@ void host_liveness_init(void)
 	list_query_free(&q);
 }
 
+json_t *host_silent(int64_t min_ms)
+{
+	json_t *out = json_array();
+	int64_t now = mono_ms();
+
+	pthread_mutex_lock(&live_lock);
+	for (int b = 0; b < LIVE_BUCKETS; b++)
+		for (struct live *l = live_table[b]; l; l = l->next)
+			if (l->connected && l->last_seen > 0 && now - l->last_seen >= min_ms)
+				json_array_append_new(out, json_string(l->id));
+	pthread_mutex_unlock(&live_lock);
+	return out;
+}
+
 void host_check_liveness(void)
 {
 	char(*lost)[UUID_LEN + 1] = NULL;

@@ -16,6 +16,9 @@
 /* Loads every host as scheduler input (inside the caller's transaction).
  * *ret is malloc'd; *ret_n its length. */
 int host_load_sched(struct sched_host **ret, int *ret_n);
+/* Ids of the hosts still connected in the store whose last word is at
+ * least min_ms old (from memory; new reference). */
+json_t *host_silent(int64_t min_ms);
 /* Adds (or with negative values removes) a VM's resources to a host's
  * allocations. */
 int host_adjust(const char *host_id, int64_t vcpus, int64_t memory_mb, int64_t disk_gb,
