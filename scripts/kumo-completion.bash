@@ -44,7 +44,7 @@ _kumo()
 	--url | --token) return ;;
 	esac
 	if [[ -z $group ]]; then
-		words="login logout whoami zone cluster host image offering l2 l3 vm volume sg eip pf account user apikey quota job event completion --url -o --output --token -h --help"
+		words="login logout whoami zone cluster host image offering l2 l3 vm volume pool sg eip pf account user apikey quota job event completion --url -o --output --token -h --help"
 		COMPREPLY=($(compgen -W "$words" -- "$cur"))
 		return
 	fi
@@ -448,6 +448,7 @@ _kumo()
 		--zone|--zone-id) words=$(_kumo_names zone) ;;
 		--cluster|--cluster-id) words=$(_kumo_names cluster) ;;
 		--host|--host-id) words=$(_kumo_names host) ;;
+		--pool|--pool-id) words=$(_kumo_names pool) ;;
 		--user-data) return ;;
 		--ssh-key|--ssh-keys) return ;;
 		--ha) words="none restart" ;;
@@ -459,7 +460,7 @@ _kumo()
 		--timeout) return ;;
 		--data) return ;;
 		*)
-			words="--name --image --image-id --offering --instance-offering-id --vcpus --memory-mb --root-disk-gb --l3 --l3-network-ids --zone --zone-id --cluster --cluster-id --host --host-id --user-data --ssh-key --ssh-keys --ha --strategy --count --sg --security-group-ids --bandwidth-in-kbps --bandwidth-out-kbps --wait --timeout --data --url -o --output --token -h --help" ;;
+			words="--name --image --image-id --offering --instance-offering-id --vcpus --memory-mb --root-disk-gb --l3 --l3-network-ids --zone --zone-id --cluster --cluster-id --host --host-id --pool --pool-id --user-data --ssh-key --ssh-keys --ha --strategy --count --sg --security-group-ids --bandwidth-in-kbps --bandwidth-out-kbps --wait --timeout --data --url -o --output --token -h --help" ;;
 		esac ;;
 	"vm update")
 		case $prev in
@@ -553,11 +554,12 @@ _kumo()
 		--size-gb) return ;;
 		--vm|--vm-id) words=$(_kumo_names vm) ;;
 		--host|--host-id) words=$(_kumo_names host) ;;
+		--pool|--pool-id) words=$(_kumo_names pool) ;;
 		--format) return ;;
 		--timeout) return ;;
 		--data) return ;;
 		*)
-			words="--name --size-gb --vm --vm-id --host --host-id --format --wait --timeout --data --url -o --output --token -h --help" ;;
+			words="--name --size-gb --vm --vm-id --host --host-id --pool --pool-id --format --wait --timeout --data --url -o --output --token -h --help" ;;
 		esac ;;
 	"volume update")
 		case $prev in
@@ -588,6 +590,54 @@ _kumo()
 		*)
 			[[ $cur == -* ]] || { words=$(_kumo_names volume); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
 			words="--wait --timeout --url -o --output --token -h --help" ;;
+		esac ;;
+	"pool ")
+		words="list get create update delete --help" ;;
+	"pool list")
+		case $prev in
+		--q) return ;;
+		--sort) return ;;
+		--fields) return ;;
+		--limit) return ;;
+		--offset) return ;;
+		*)
+			words="--q --sort --fields --limit --offset --all --url -o --output --token -h --help" ;;
+		esac ;;
+	"pool get")
+		case $prev in
+		*)
+			[[ $cur == -* ]] || { words=$(_kumo_names pool); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
+			words="--url -o --output --token -h --help" ;;
+		esac ;;
+	"pool create")
+		case $prev in
+		--name) return ;;
+		--cluster|--cluster-id) words=$(_kumo_names cluster) ;;
+		--type) words="local shared" ;;
+		--path) return ;;
+		--capacity-gb) return ;;
+		--state) words="enabled disabled" ;;
+		--description) return ;;
+		--data) return ;;
+		*)
+			words="--name --cluster --cluster-id --type --path --capacity-gb --state --description --data --url -o --output --token -h --help" ;;
+		esac ;;
+	"pool update")
+		case $prev in
+		--name) return ;;
+		--capacity-gb) return ;;
+		--state) words="enabled disabled" ;;
+		--description) return ;;
+		--data) return ;;
+		*)
+			[[ $cur == -* ]] || { words=$(_kumo_names pool); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
+			words="--name --capacity-gb --state --description --data --url -o --output --token -h --help" ;;
+		esac ;;
+	"pool delete")
+		case $prev in
+		*)
+			[[ $cur == -* ]] || { words=$(_kumo_names pool); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
+			words="--url -o --output --token -h --help" ;;
 		esac ;;
 	"sg ")
 		words="list get create update delete add-rule delete-rule attach detach --help" ;;
