@@ -161,6 +161,34 @@ static int file_update(const char *path, const char *data)
 	return r < 0 ? r : 1;
 }
 
+/* Whether a line of the file at path is no longer in data: a dhcp-hosts
+ * entry removed or changed (its address may go to another NIC now). */
+static bool lines_dropped(const char *path, const char *data)
+{
+	char *have = NULL, *line, *save = NULL;
+	size_t len = 0;
+	bool dropped = false;
+
+	if (file_read(path, FILE_MAX, &have, &len) < 0)
+		return false;
+	for (line = strtok_r(have, "\n", &save); line && !dropped;
+	     line = strtok_r(NULL, "\n", &save)) {
+		const char *p = data;
+		size_t n = strlen(line);
+
+		dropped = true;
+		while ((p = strstr(p, line)) != NULL) {
+			if ((p == data || p[-1] == '\n') && (p[n] == '\n' || p[n] == '\0')) {
+				dropped = false;
+				break;
+			}
+			p += n;
+		}
+	}
+	free(have);
+	return dropped;
+}
+
 /* A DNS label: 1..63 of [A-Za-z0-9-], not starting or ending with '-'. */
 static bool label_valid(const char *s)
 {
@@ -344,6 +372,7 @@ static int apply_dnsmasq(struct net *n, const struct nspec *s, const struct nspe
 	char *hp = xasprintf("%s/hosts", dir), *dp = xasprintf("%s/dhcp-hosts", dir);
 	struct buf c, h, d;
 	int r, rc, rh, rd;
+	bool dropped;
 	pid_t pid;
 
 	buf_init(&c, FILE_MAX);
@@ -363,6 +392,10 @@ static int apply_dnsmasq(struct net *n, const struct nspec *s, const struct nspe
 	}
 	conf_text(n, l3, dir, &c);
 	hosts_text(s, l3, &h, &d);
+	/* dnsmasq keeps leases in memory (leasefile-ro): one for a NIC that
+	 * is gone would keep its address from the NIC it goes to next (a
+	 * reload does not forget it), so a dropped entry means a restart */
+	dropped = lines_dropped(dp, d.data ? d.data : "");
 	rc = file_update(conf, c.data ? c.data : "");
 	rh = file_update(hp, h.data ? h.data : "");
 	rd = file_update(dp, d.data ? d.data : "");
@@ -374,7 +407,7 @@ static int apply_dnsmasq(struct net *n, const struct nspec *s, const struct nspe
 		                                 : rd)));
 		goto out;
 	}
-	if (pid && rc == 0) {
+	if (pid && rc == 0 && !dropped) {
 		if ((rh || rd) && kill(pid, SIGHUP) < 0)
 			pid = 0;
 		if (pid) {

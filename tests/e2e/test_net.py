@@ -397,6 +397,27 @@ def test_agent_crash_loses_nothing_and_restart_repairs(world):
     world.wait_line("neta", r"^HTTP-OK netb$", after=mark, timeout=30)
 
 
+def test_address_of_a_destroyed_vm_goes_to_a_new_vm_by_dhcp(world):
+    """The lowest free address goes to the next VM: after netb is destroyed,
+    a new VM on its host gets netb's address, and by DHCP (the host's
+    dnsmasq forgets the old NIC's lease). netb is gone after."""
+    api, old = world.api, world.vms["netb"]
+    ip = nic(old)["ip"]
+    job = api.ok("DELETE", "/v1/vms/%s?wait=90" % old["id"])
+    assert job["state"] == "succeeded", job
+    del world.vms["netb"]
+    job = api.job(api.ok("POST", "/v1/vms", {
+        "name": "netc", "image_id": world.image, "instance_offering_id": world.offering,
+        "l3_network_ids": [world.l3["id"]], "host_id": world.hosts["neth2"]["id"]}),
+        timeout=BOOT)
+    assert job["state"] == "succeeded", job
+    vm = api.ok("GET", "/v1/vms/" + job["resource_id"])
+    world.vms["netc"] = vm
+    assert nic(vm)["ip"] == ip, (nic(vm), ip)
+    assert nic(vm)["mac"] != nic(old)["mac"]
+    world.wait_line("netc", r"^KUMO-NET eth0 %s/24$" % re.escape(ip))
+
+
 def test_nothing_is_left_after_everything_is_deleted(world):
     api = world.api
     for vm in world.vms.values():
@@ -427,3 +448,4 @@ def test_nothing_is_left_after_everything_is_deleted(world):
         wait_for(clean, timeout=30, interval=0.5, what="Kumo's namespaces, links, tables to go")
     except AssertionError:
         raise AssertionError("left behind: %r" % left) from None
+
