@@ -128,6 +128,25 @@ struct driver_ops {
 	                     const json_t *payload, struct driver_err *e);
 	int (*volume_detach)(struct driver_host *dh, const struct journal_vm *vm,
 	                     const json_t *payload, struct driver_err *e);
+
+	/* Disks (exec.c documents the payloads): qcow2 internal snapshots of
+	 * one or more disks at one instant (running VM: one QMP transaction),
+	 * their deletion, revert (VM stopped), and growing a disk (online
+	 * with block_resize). vm is the VM the disks belong to here, or NULL.
+	 * All optional: NotSupported without them. */
+	int (*snapshot_create)(struct driver_host *dh, const struct journal_vm *vm,
+	                       const json_t *payload, json_t *data, struct driver_err *e);
+	int (*snapshot_delete)(struct driver_host *dh, const struct journal_vm *vm,
+	                       const json_t *payload, json_t *data, struct driver_err *e);
+	int (*snapshot_revert)(struct driver_host *dh, const struct journal_vm *vm,
+	                       const json_t *payload, json_t *data, struct driver_err *e);
+	int (*volume_resize)(struct driver_host *dh, const struct journal_vm *vm,
+	                     const json_t *payload, json_t *data, struct driver_err *e);
+	/* New vcpus/memory_mb of a stopped VM (payload {"vcpus","memory_mb"}),
+	 * used from its next start; the journal's spec is updated by exec.c.
+	 * Optional: drivers that read the journal's spec need nothing. */
+	int (*vm_resize)(struct driver_host *dh, const struct journal_vm *vm, const json_t *payload,
+	                 struct driver_err *e);
 };
 
 extern const struct driver_ops driver_sim_ops;

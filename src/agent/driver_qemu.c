@@ -220,7 +220,7 @@ static bool pid_is_vm(pid_t pid, const struct qvm *vm)
 }
 
 /* A QEMU node name (at most 31 characters) for a volume id. */
-static void node_name(const char *vol_id, char out[32])
+void node_name(const char *vol_id, char out[32])
 {
 	size_t n = 0;
 
@@ -769,7 +769,7 @@ static int qemu_vm_create(struct driver_host *dh, const struct journal_vm *jvm,
 	}
 	r = image_cache_get(dh->env, json_object_get(vm->spec, "image"), &img, e);
 	if (r == 0)
-		r = make_root_disk(dh, vm, &img, e);
+		r = clone_wanted(vm) ? clone_root_disk(dh, vm, e) : make_root_disk(dh, vm, &img, e);
 	if (r == 0)
 		r = make_seed(dh, vm, e);
 	if (r == 0) {
@@ -1249,4 +1249,9 @@ const struct driver_ops driver_qemu_ops = {
 	.volume_delete = qemu_volume_delete,
 	.volume_attach = qemu_volume_attach,
 	.volume_detach = qemu_volume_detach,
+	.snapshot_create = qemu_snapshot_create,
+	.snapshot_delete = qemu_snapshot_delete,
+	.snapshot_revert = qemu_snapshot_revert,
+	.volume_resize = qemu_volume_resize,
+	.vm_resize = qemu_vm_resize,
 };
