@@ -368,7 +368,7 @@ int qemu_vm_resize(struct driver_host *dh, const struct journal_vm *jvm, const j
 
 bool clone_wanted(const struct qvm *vm)
 {
-	return json_is_object(json_object_get(vm->spec, "clone"));
+	return jstr(vm->spec, "source_vm_id") != NULL;
 }
 
 /* exports/<snapshot>.qcow2: the snapshot of src flattened (made once). */
@@ -415,8 +415,8 @@ out:
 
 int clone_root_disk(struct driver_host *dh, struct qvm *vm, struct driver_err *e)
 {
-	const json_t *c = json_object_get(vm->spec, "clone");
-	const char *src_vm = jstr(c, "vm_id"), *snap = jstr(c, "snapshot");
+	const json_t *c = vm->spec;
+	const char *src_vm = jstr(c, "source_vm_id"), *snap = jstr(c, "source_snapshot_id");
 	char *src, *disk = xasprintf("%s/disk.qcow2", vm->dir);
 	struct args a = { 0 };
 	int r;
@@ -430,7 +430,7 @@ int clone_root_disk(struct driver_host *dh, struct qvm *vm, struct driver_err *e
 		r = driver_fail(e, "NotFound", "the source vm's disk is not on this host");
 		goto out;
 	}
-	if (jbool(c, "linked", false)) {
+	if (jbool(c, "linked_clone", false)) {
 		char *exp;
 
 		if (!snap) {
@@ -472,7 +472,7 @@ int clone_root_disk(struct driver_host *dh, struct qvm *vm, struct driver_err *e
 	if (r == 0)
 		log_info("vm %s: root disk cloned from vm %s%s%s (%s)", vm->id, src_vm,
 		         snap ? " snapshot " : "", snap ? snap : "",
-		         jbool(c, "linked", false) ? "linked" : "full copy");
+		         jbool(c, "linked_clone", false) ? "linked" : "full copy");
 out:
 	free(src);
 	free(disk);

@@ -88,7 +88,8 @@ int qemu_volume_resize(struct driver_host *dh, const struct journal_vm *jvm, con
                        json_t *data, struct driver_err *e);
 int qemu_vm_resize(struct driver_host *dh, const struct journal_vm *jvm, const json_t *payload,
                    struct driver_err *e);
-/* The root disk of a clone (spec "clone": {"vm_id","snapshot"?,"linked"}):
+/* The root disk of a clone (spec "source_vm_id", "source_snapshot_id"?,
+ * "linked_clone"):
  * a full copy of the source's root disk (or of its snapshot), or an overlay
  * on a flattened export of the snapshot (exports/<snapshot>.qcow2). */
 bool clone_wanted(const struct qvm *vm);

@@ -14,6 +14,7 @@
 #include "kumod/events.h"
 #include "kumod/jobs.h"
 #include "kumod/store.h"
+#include "kumod/vm.h"
 
 static const char *const kinds[] = { "root", "data", NULL };
 static const char *const states[] = {
@@ -123,6 +124,7 @@ static int vol_job_end(json_t *job, bool ok, const char *code, const char *msg)
 	json_object_del(v, "job_id");
 	if (!strcmp(type, "volume.delete")) {
 		if (ok) {
+			snapshot_forget_volume(jstr(v, "id"));
 			store_delete("volumes", jstr(v, "id"));
 			event_emit("volume.deleted", "volumes", jstr(v, "id"),
 			           jstr(v, "account_id"), NULL);

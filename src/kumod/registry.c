@@ -11,6 +11,8 @@
 
 extern const struct job_type job_volume_attach, job_volume_detach, job_volume_delete, job_vm_orphan;
 extern const struct job_type job_net_update;
+extern const struct job_type job_snapshot_create, job_snapshot_delete, job_snapshot_revert;
+extern const struct job_type job_volume_resize, job_vm_resize;
 
 const struct route *const api_tables[] = {
 	api_meta_routes,
@@ -25,6 +27,9 @@ const struct route *const api_tables[] = {
 	api_vm_routes,
 	api_console_routes,
 	api_volume_routes,
+	api_snapshot_routes,
+	api_resize_routes,
+	api_clone_routes,
 	api_account_routes,
 	api_user_routes,
 	api_apikey_routes,
@@ -41,5 +46,6 @@ const struct route *const api_tables[] = {
 const struct job_type *const job_types[] = {
 	&job_vm_create,     &job_vm_start,      &job_vm_stop,    &job_vm_reboot, &job_vm_pause,
 	&job_vm_resume,     &job_vm_destroy,    &job_vm_batch,   &job_vm_orphan, &job_volume_attach,
-	&job_volume_detach, &job_volume_delete, &job_net_update, NULL,
+	&job_volume_detach, &job_volume_delete, &job_net_update, &job_snapshot_create,
+	&job_snapshot_delete, &job_snapshot_revert, &job_volume_resize, &job_vm_resize, NULL,
 };
