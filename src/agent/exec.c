@@ -260,8 +260,8 @@ static int run_volume_detach(struct exec_ctx *x, json_t *data, struct driver_err
 	return 0;
 }
 
-typedef int (*disk_op)(struct driver_host *dh, const struct journal_vm *vm,
-                       const json_t *payload, json_t *data, struct driver_err *e);
+typedef int (*disk_op)(struct driver_host *dh, const struct journal_vm *vm, const json_t *payload,
+                       json_t *data, struct driver_err *e);
 
 /* Snapshots and resize: the optional driver op, then the state. */
 static int run_disk(struct exec_ctx *x, disk_op op, const char *type, const char *state,

@@ -176,10 +176,10 @@ int qemu_snapshot_create(struct driver_host *dh, const struct journal_vm *jvm,
 			char node[32];
 
 			disk_node(d, node);
-			json_array_append_new(actions,
-			                      json_pack("{s:s,s:{s:s,s:s}}", "type",
-			                                "blockdev-snapshot-internal-sync", "data",
-			                                "device", node, "name", jstr(d, "snapshot")));
+			json_array_append_new(actions, json_pack("{s:s,s:{s:s,s:s}}", "type",
+			                                         "blockdev-snapshot-internal-sync",
+			                                         "data", "device", node, "name",
+			                                         jstr(d, "snapshot")));
 		}
 		r = qmp_execute(vm->q, "transaction", json_pack("{s:o}", "actions", actions),
 		                QMP_TIMEOUT_MS, NULL, e->message, sizeof(e->message));
@@ -242,10 +242,10 @@ int qemu_snapshot_delete(struct driver_host *dh, const struct journal_vm *jvm,
 			char node[32];
 
 			disk_node(d, node);
-			r = qmp_execute(vm->q, "blockdev-snapshot-delete-internal-sync",
-			                json_pack("{s:s,s:s}", "device", node, "name",
-			                          jstr(d, "snapshot")),
-			                QMP_TIMEOUT_MS, NULL, e->message, sizeof(e->message));
+			r = qmp_execute(
+			    vm->q, "blockdev-snapshot-delete-internal-sync",
+			    json_pack("{s:s,s:s}", "device", node, "name", jstr(d, "snapshot")),
+			    QMP_TIMEOUT_MS, NULL, e->message, sizeof(e->message));
 			if (r < 0 && strstr(e->message, "does not exist"))
 				r = 0; /* gone already (a retry) */
 			if (r < 0)

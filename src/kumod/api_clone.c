@@ -31,8 +31,8 @@ static const struct field vm_clone_fields[] = {
 static const struct schema vm_clone_schema = { "VmClone", vm_clone_fields };
 
 /* The root volume's record of snapshot id (or of its group), of vm. */
-static int root_snapshot(struct http_request *req, const json_t *vm, const char *id,
-                         json_t **ret, struct kerr *e)
+static int root_snapshot(struct http_request *req, const json_t *vm, const char *id, json_t **ret,
+                         struct kerr *e)
 {
 	json_t *s = NULL;
 	int r;
@@ -52,9 +52,8 @@ static int root_snapshot(struct http_request *req, const json_t *vm, const char 
 	}
 	if (strcmp(jstr(s, "volume_kind"), "root") != 0 || !jstr(s, "vm_id") ||
 	    strcmp(jstr(s, "vm_id"), jstr(vm, "id")) != 0)
-		r = kerr_set(e, -EINVAL, "snapshot_id",
-		             "snapshot %s is not of vm %s's root volume", jstr(s, "name"),
-		             jstr(vm, "name"));
+		r = kerr_set(e, -EINVAL, "snapshot_id", "snapshot %s is not of vm %s's root volume",
+		             jstr(s, "name"), jstr(vm, "name"));
 	else if (strcmp(jstr(s, "state"), "ready") != 0)
 		r = kerr_set(e, -EBUSY, "snapshot_id", "snapshot %s is %s", jstr(s, "name"),
 		             jstr(s, "state"));
@@ -100,13 +99,13 @@ static void vm_clone(struct http_request *req, struct http_response *resp)
 	l3s = json_array();
 	json_array_foreach(json_object_get(vm, "nics"), i, nic)
 	    json_array_append_new(l3s, json_string(jstr(nic, "l3_network_id")));
-	body = json_pack("{s:s,s:s,s:I,s:I,s:I,s:o,s:O?,s:O?}", "name", jstr(req->body, "name"),
-	                 "image_id", jstr(vm, "image_id"), "vcpus",
-	                 (json_int_t)jint(vm, "vcpus", 1), "memory_mb",
-	                 (json_int_t)jint(vm, "memory_mb", 256), "root_disk_gb",
-	                 (json_int_t)(snap ? jint(snap, "size_gb", 1) : jint(vm, "root_disk_gb", 1)),
-	                 "l3_network_ids", l3s, "user_data", json_object_get(vm, "user_data"),
-	                 "ssh_keys", json_object_get(vm, "ssh_keys"));
+	body =
+	    json_pack("{s:s,s:s,s:I,s:I,s:I,s:o,s:O?,s:O?}", "name", jstr(req->body, "name"),
+	              "image_id", jstr(vm, "image_id"), "vcpus", (json_int_t)jint(vm, "vcpus", 1),
+	              "memory_mb", (json_int_t)jint(vm, "memory_mb", 256), "root_disk_gb",
+	              (json_int_t)(snap ? jint(snap, "size_gb", 1) : jint(vm, "root_disk_gb", 1)),
+	              "l3_network_ids", l3s, "user_data", json_object_get(vm, "user_data"),
+	              "ssh_keys", json_object_get(vm, "ssh_keys"));
 	if (json_is_null(json_object_get(body, "user_data")))
 		json_object_del(body, "user_data");
 	extra = json_pack("{s:s,s:s,s:s?,s:b}", "host_id", jstr(vm, "host_id"), "source_vm_id",

@@ -162,7 +162,7 @@ static int resize_result(json_t *job, const json_t *cmd, const char *status, con
 	bool ok = !strcmp(status, "succeeded");
 	const char *code = error ? jstr(error, "code") : "HostError";
 	const char *msg = error && jstr(error, "message") ? jstr(error, "message")
-	                                                 : "the host reported a failure";
+	                                                  : "the host reported a failure";
 
 	(void)cmd;
 	if (!strcmp(status, "running"))
@@ -181,8 +181,7 @@ static void resize_abort(json_t *job, const char *code, const char *message)
 
 const struct job_type job_volume_resize = { "volume.resize", volume_resize_run, resize_result,
 	                                    resize_abort };
-const struct job_type job_vm_resize = { "vm.resize", vm_resize_run, resize_result,
-	                                resize_abort };
+const struct job_type job_vm_resize = { "vm.resize", vm_resize_run, resize_result, resize_abort };
 
 /* --- handlers ------------------------------------------------------------ */
 
@@ -249,8 +248,10 @@ static void volume_resize(struct http_request *req, struct http_response *resp)
 		r = api_load(&kind_vm, req, jstr(v, "vm_id"), true, &vm, &e);
 		if (r == 0 && strcmp(jstr(vm, "state"), "running") &&
 		    strcmp(jstr(vm, "state"), "stopped") && strcmp(jstr(vm, "state"), "paused"))
-			r = kerr_set(&e, -EBUSY, "", "vm %s is %s: try again when it is running or "
-			             "stopped", jstr(vm, "name"), jstr(vm, "state"));
+			r = kerr_set(&e, -EBUSY, "",
+			             "vm %s is %s: try again when it is running or "
+			             "stopped",
+			             jstr(vm, "name"), jstr(vm, "state"));
 	}
 	if (r == 0 && !jstr(v, "host_id")) {
 		/* on no host yet: its file is made at the new size */

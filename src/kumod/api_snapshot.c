@@ -23,7 +23,7 @@
 
 #define SNAP_GROUP_MAX 17 /* a root disk and 16 data volumes */
 
-static const char *const snap_states[] = { "creating", "ready",  "deleting",
+static const char *const snap_states[] = { "creating",  "ready", "deleting",
 	                                   "reverting", "error", NULL };
 static const char *const volume_kinds[] = { "root", "data", NULL };
 
@@ -155,9 +155,9 @@ static int check_dependants(const json_t *docs, struct kerr *e)
 				continue;
 			n++;
 			if (len < sizeof(names) - 100)
-				len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s (%s)",
-				                        n > 1 ? ", " : "", jstr(vm, "name"),
-				                        jstr(vm, "id"));
+				len += (size_t)snprintf(names + len, sizeof(names) - len,
+				                        "%s%s (%s)", n > 1 ? ", " : "",
+				                        jstr(vm, "name"), jstr(vm, "id"));
 		}
 		json_decref(vms);
 	}
@@ -221,10 +221,10 @@ static int snap_job_run(json_t *job, struct kerr *e)
 			snprintf(vm_buf, sizeof(vm_buf), "%s", jstr(v, "vm_id"));
 			vm_id = vm_buf;
 		}
-		json_array_append_new(disks, json_pack("{s:s,s:s,s:s?,s:s}", "volume_id",
-		                                       jstr(v, "id"), "kind", jstr(v, "kind"),
-		                                       "vm_id", jstr(v, "vm_id"), "snapshot",
-		                                       jstr(s, "id")));
+		json_array_append_new(disks,
+		                      json_pack("{s:s,s:s,s:s?,s:s}", "volume_id", jstr(v, "id"),
+		                                "kind", jstr(v, "kind"), "vm_id", jstr(v, "vm_id"),
+		                                "snapshot", jstr(s, "id")));
 		json_decref(s);
 		json_decref(v);
 	}
@@ -261,8 +261,7 @@ static void revert_size(const json_t *s)
 	json_decref(v);
 }
 
-static int snap_job_end(json_t *job, bool ok, const json_t *data, const char *code,
-                        const char *msg)
+static int snap_job_end(json_t *job, bool ok, const json_t *data, const char *code, const char *msg)
 {
 	const char *type = jstr(job, "type");
 	const json_t *id;
@@ -355,7 +354,8 @@ static int begin(const char *type, json_t *docs, const char *host_id, const char
 			break;
 		jset_str(d, "job_id", jstr(job, "id"));
 		jset_str(d, "state", state);
-		r = insert ? store_insert("snapshots", d, false) : store_update("snapshots", d, false);
+		r = insert ? store_insert("snapshots", d, false)
+		           : store_update("snapshots", d, false);
 	}
 	if (r < 0) {
 		json_decref(job);
@@ -445,8 +445,9 @@ static void snapshot_create(struct http_request *req, struct http_response *resp
 				             jstr(vol, "name"));
 			s = new_snap(req, vol, vm_id);
 			json_decref(vol);
-			json_object_set(s, "group_id",
-			                json_object_get(i == 0 ? s : json_array_get(docs, 0), "id"));
+			json_object_set(
+			    s, "group_id",
+			    json_object_get(i == 0 ? s : json_array_get(docs, 0), "id"));
 			json_array_append_new(docs, s);
 		}
 		if (r == 0 && json_array_size(docs) == 0)
