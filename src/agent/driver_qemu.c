@@ -1253,5 +1253,6 @@ const struct driver_ops driver_qemu_ops = {
 	.snapshot_delete = qemu_snapshot_delete,
 	.snapshot_revert = qemu_snapshot_revert,
 	.volume_resize = qemu_volume_resize,
+	.image_export = qemu_image_export,
 	.vm_resize = qemu_vm_resize,
 };

@@ -20,6 +20,9 @@
  *                                         -> "ready"/"deleted"/"reverted"
  *   volume.resize {"vm_id"?, "disk": DISK, "size_gb"} -> "resized"
  *   vm.resize   {"vm_id","vcpus","memory_mb"} (stopped VM) -> "stopped"
+ *   image.export {"vm_id"?, "disk": DISK, "image_id"} -> "uploaded": the disk
+ *               (or its "snapshot") as a qcow2, POSTed to
+ *               /agent/v1/images/<image_id>/upload
  * DISK is {"volume_id","kind":"root"|"data","vm_id"?,"snapshot"?}: a root
  * disk is its VM's disk, "snapshot" the qcow2 internal snapshot name; vm_id
  * names the VM the disks are attached to on this host (then the command runs
@@ -299,6 +302,11 @@ static int run_volume_resize(struct exec_ctx *x, json_t *data, struct driver_err
 	return run_disk(x, x->ops->volume_resize, "volume.resize", "resized", data, e);
 }
 
+static int run_image_export(struct exec_ctx *x, json_t *data, struct driver_err *e)
+{
+	return run_disk(x, x->ops->image_export, "image.export", "uploaded", data, e);
+}
+
 /* New vcpus/memory of a stopped VM: the journal's spec (what a restart
  * and the driver read), and the driver's copy if it keeps one. */
 static int run_vm_resize(struct exec_ctx *x, json_t *data, struct driver_err *e)
@@ -339,6 +347,7 @@ static const struct exec_type exec_types[] = {
 	{ .type = "snapshot.delete", .run = run_snapshot_delete },
 	{ .type = "snapshot.revert", .run = run_snapshot_revert },
 	{ .type = "volume.resize", .run = run_volume_resize },
+	{ .type = "image.export", .run = run_image_export },
 	{ .type = "vm.resize", .needs_vm = true, .run = run_vm_resize },
 };
 

@@ -345,6 +345,67 @@ int qemu_volume_resize(struct driver_host *dh, const struct journal_vm *jvm, con
 	return r < 0 ? -1 : 0;
 }
 
+int qemu_image_export(struct driver_host *dh, const struct journal_vm *jvm, const json_t *payload,
+                      json_t *data, struct driver_err *e)
+{
+	const json_t *d = json_object_get(payload, "disk");
+	const char *img = jstr(payload, "image_id"), *snap = jstr(d, "snapshot");
+	char *src = NULL, *dir = NULL, *tmp = NULL, *path = NULL;
+	struct args a = { 0 };
+	struct stat sb;
+	struct qvm *vm;
+	int r;
+
+	if (!uuid_valid(img) || (snap && !uuid_valid(snap)))
+		return driver_fail(e, "InvalidArgument", "image.export: bad image_id or snapshot");
+	if (!dh->env->upload)
+		return driver_fail(e, "NotSupported", "this agent cannot upload to kumod");
+	src = disk_path(dh, payload, d, e);
+	if (!src)
+		return -1;
+	vm = running_locked(dh, jvm);
+	if (vm) {
+		pthread_mutex_unlock(&vm->lock);
+		if (!snap) {
+			r = driver_fail(e, "InvalidState",
+			                "the disk is in use by a running vm: export a snapshot");
+			goto out;
+		}
+	}
+	dir = xasprintf("%s/exports", dh->env->dir);
+	tmp = xasprintf("%s/image-%s.qcow2", dir, img);
+	path = xasprintf("/agent/v1/images/%s/upload", img);
+	r = mkdir_p(dir, 0700);
+	if (r < 0) {
+		driver_fail(e, "Internal", "cannot create %s: %s", dir, strerror(-r));
+		goto out;
+	}
+	arg(&a, "qemu-img");
+	arg(&a, "convert");
+	arg(&a, "-U");
+	arg(&a, "-O");
+	arg(&a, "qcow2");
+	if (snap) {
+		arg(&a, "-l");
+		arg(&a, "snapshot.name=%s", snap);
+	}
+	arg(&a, "%s", src);
+	arg(&a, "%s", tmp);
+	r = qemu_img(dh, &a, "cannot convert the disk", e);
+	args_free(&a);
+	if (r == 0 && stat(tmp, &sb) == 0)
+		jset_int(data, "size", (int64_t)sb.st_size);
+	if (r == 0)
+		r = dh->env->upload(dh->env->cls, path, tmp, e);
+	unlink(tmp);
+out:
+	free(path);
+	free(tmp);
+	free(dir);
+	free(src);
+	return r < 0 ? -1 : 0;
+}
+
 int qemu_vm_resize(struct driver_host *dh, const struct journal_vm *jvm, const json_t *payload,
                    struct driver_err *e)
 {

@@ -86,6 +86,8 @@ int qemu_snapshot_revert(struct driver_host *dh, const struct journal_vm *jvm,
                          const json_t *payload, json_t *data, struct driver_err *e);
 int qemu_volume_resize(struct driver_host *dh, const struct journal_vm *jvm, const json_t *payload,
                        json_t *data, struct driver_err *e);
+int qemu_image_export(struct driver_host *dh, const struct journal_vm *jvm, const json_t *payload,
+                      json_t *data, struct driver_err *e);
 int qemu_vm_resize(struct driver_host *dh, const struct journal_vm *jvm, const json_t *payload,
                    struct driver_err *e);
 /* The root disk of a clone (spec "source_vm_id", "source_snapshot_id"?,

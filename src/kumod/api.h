@@ -116,6 +116,7 @@ extern const struct route api_volume_routes[];
 extern const struct route api_snapshot_routes[]; /* api_snapshot.c */
 extern const struct route api_resize_routes[];   /* api_resize.c */
 extern const struct route api_clone_routes[];    /* api_clone.c */
+extern const struct route api_export_routes[];   /* api_export.c */
 extern const struct route api_sg_routes[];
 extern const struct route api_eip_routes[];
 extern const struct route api_pf_routes[];

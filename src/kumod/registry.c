@@ -12,7 +12,7 @@
 extern const struct job_type job_volume_attach, job_volume_detach, job_volume_delete, job_vm_orphan;
 extern const struct job_type job_net_update;
 extern const struct job_type job_snapshot_create, job_snapshot_delete, job_snapshot_revert;
-extern const struct job_type job_volume_resize, job_vm_resize;
+extern const struct job_type job_volume_resize, job_vm_resize, job_image_export;
 
 const struct route *const api_tables[] = {
 	api_meta_routes,
@@ -27,9 +27,10 @@ const struct route *const api_tables[] = {
 	api_vm_routes,
 	api_console_routes,
 	api_volume_routes,
-	api_snapshot_routes, /* clang-format: one per line */
-	api_resize_routes,
-	api_clone_routes,
+	api_snapshot_routes, /* snapshots (issue 6) */
+	api_resize_routes,   /* volume and vm resize */
+	api_clone_routes,    /* vm clone */
+	api_export_routes,   /* images from volumes and snapshots */
 	api_account_routes,
 	api_user_routes,
 	api_apikey_routes,
@@ -52,6 +53,11 @@ const struct job_type *const job_types[] = {
 /* Issue 6, snapshots and resizes (api_snapshot.c, api_resize.c): looked up
  * after job_types[] by job_type_find(). */
 const struct job_type *const job_types_disk[] = {
-	&job_snapshot_create, &job_snapshot_delete, &job_snapshot_revert,
-	&job_volume_resize,   &job_vm_resize,       NULL,
+	&job_snapshot_create,
+	&job_snapshot_delete,
+	&job_snapshot_revert,
+	&job_volume_resize,
+	&job_vm_resize,
+	&job_image_export,
+	NULL,
 };

@@ -92,9 +92,9 @@ class SnapCloud:
             "name": "snapnet", "l2_network_id": l2["id"], "cidr": "10.61.0.0/24",
             "services": ["dhcp"]})
 
-    def create(self, name):
+    def create(self, name, image_id=None):
         job = self.api.ok("POST", "/v1/vms", {
-            "name": name, "image_id": self.image, "vcpus": 1, "memory_mb": 192,
+            "name": name, "image_id": image_id or self.image, "vcpus": 1, "memory_mb": 192,
             "root_disk_gb": 1, "l3_network_ids": [self.l3["id"]], "user_data": SCRIPT})
         return self.booted(job)
 
@@ -288,6 +288,22 @@ def test_snapshot_revert_resize_and_clones(sc):
     # its snapshot cannot go while it depends on it
     msg = err(api.delete("/v1/snapshots/" + snap2["id"]), 409, "Conflict")
     assert "lnk" in msg and lnk["id"] in msg, msg
+
+    # an image made from the snapshot boots with the snapshot's disk
+    job = sc.job("POST", "/v1/snapshots/%s/actions/create_image" % snap2["id"],
+                 {"name": "from-snap2"})
+    img = job["result"]
+    assert img["status"] == "active" and img["format"] == "qcow2", img
+    assert img["virtual_size"] == 2 * 1024 ** 3, img
+    fromimg = sc.create("fromimg", image_id=img["id"])
+    m = sc.wait_line(fromimg, r"^KUMO-READ vda=(\d+) vdc=none$")
+    assert before2 <= int(m.group(1)) <= before2 + 1, (before2, m.group(1))
+    # (stopped, not destroyed: its address must not go to the next VM while
+    # the DHCP server still holds a lease of it for its MAC)
+    sc.action(fromimg, "stop", {"force": True})
+    # a volume attached to a running VM is exported only through a snapshot
+    err(api.post("/v1/volumes/%s/actions/create_image" % vol["id"], {"name": "v"}), 409,
+        "Conflict")
 
     # deleting a snapshot (online) keeps the data written after it
     sc.job("DELETE", "/v1/snapshots/" + snap1["id"])
