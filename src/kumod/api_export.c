@@ -147,10 +147,10 @@ static void begin_export(struct http_request *req, struct http_response *resp,
 	}
 	if (r == 0) {
 		p = json_pack("{s:s,s:s?,s:{s:s,s:s,s:s?,s:s?},s:s,s:s}", "host_id",
-		              jstr(vol, "host_id"), "vm_id", jstr(vol, "vm_id"), "disk", "volume_id",
-		              jstr(vol, "id"), "kind", jstr(vol, "kind"), "vm_id", jstr(vol, "vm_id"),
-		              "snapshot", snapshot_id, "lock_kind", lock_kind->name, "lock_id",
-		              jstr(lock, "id"));
+		              jstr(vol, "host_id"), "vm_id", jstr(vol, "vm_id"), "disk",
+		              "volume_id", jstr(vol, "id"), "kind", jstr(vol, "kind"), "vm_id",
+		              jstr(vol, "vm_id"), "snapshot", snapshot_id, "lock_kind",
+		              lock_kind->name, "lock_id", jstr(lock, "id"));
 		job = job_new("image.export", "images", jstr(img, "id"), jstr(img, "account_id"), p,
 		              NULL);
 		json_decref(p);
@@ -160,8 +160,8 @@ static void begin_export(struct http_request *req, struct http_response *resp,
 			r = store_update(lock_kind->name, lock, false);
 		}
 		if (r == 0)
-			event_emit("image.created", "images", jstr(img, "id"), jstr(img, "account_id"),
-			           NULL);
+			event_emit("image.created", "images", jstr(img, "id"),
+			           jstr(img, "account_id"), NULL);
 	}
 	if (r == 0)
 		r = api_idem_save_job(req, job);
@@ -231,7 +231,8 @@ static void volume_create_image(struct http_request *req, struct http_response *
 	if (r == 0 && jstr(v, "job_id"))
 		r = kerr_set(&e, -EBUSY, "", "volume %s has an operation in progress",
 		             jstr(v, "name"));
-	if (r == 0 && jstr(v, "vm_id") && store_get("vms", jstr(v, "vm_id"), NULL, false, &vm) == 0 &&
+	if (r == 0 && jstr(v, "vm_id") &&
+	    store_get("vms", jstr(v, "vm_id"), NULL, false, &vm) == 0 &&
 	    strcmp(jstr(vm, "state"), "stopped") != 0)
 		r = kerr_set(&e, -EBUSY, "",
 		             "vm %s is %s: stop it, or snapshot the volume and make the image from "
@@ -256,7 +257,7 @@ const struct route api_export_routes[] = {
 	  "snapshots" },
 	{ "POST", "/v1/volumes/{id}/actions/create_image", volume_create_image, ROLE_MEMBER,
 	  &create_image_schema, HTTP_JOB,
-	  "Make an image from a detached volume or one of a stopped VM (202 + image.export job)",
-	  0, "volumes" },
+	  "Make an image from a detached volume or one of a stopped VM (202 + image.export job)", 0,
+	  "volumes" },
 	{ NULL },
 };
