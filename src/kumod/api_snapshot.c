@@ -169,6 +169,25 @@ static int check_dependants(const json_t *docs, struct kerr *e)
 	return 0;
 }
 
+int snapshot_check_vm_destroy(const json_t *vm, struct kerr *e)
+{
+	struct list_query q;
+	json_t *snaps = NULL;
+	int64_t total = 0;
+	int r;
+
+	list_query_init(&q);
+	query_add_eq(&q, "vm_id", jstr(vm, "id"));
+	q.limit = SNAP_GROUP_MAX * 8;
+	r = store_list("snapshots", &q, &snaps, &total);
+	list_query_free(&q);
+	if (r < 0)
+		return kerr_set(e, r, "", "cannot look for the vm's snapshots");
+	r = check_dependants(snaps, e);
+	json_decref(snaps);
+	return r;
+}
+
 /* The VM a volume belongs to must be in a state where its disks hold
  * still (running, paused or stopped; for a revert: stopped). */
 static int vm_check(struct http_request *req, const char *vm_id, bool need_stopped, json_t **ret,

@@ -593,7 +593,10 @@ static void vm_action(struct http_request *req, struct http_response *resp, enum
 		/* A forced stop also rescues VMs stuck in error or unknown. */
 		if (a == VMA_STOP && jbool(params, "force", false))
 			a = VMA_FORCE_STOP;
-		r = vm_begin_action(vm, a, params, &job, &e);
+		if (a == VMA_DESTROY)
+			r = snapshot_check_vm_destroy(vm, &e);
+		if (r == 0)
+			r = vm_begin_action(vm, a, params, &job, &e);
 	}
 	if (r == 0) {
 		r = api_idem_save_job(req, job);

@@ -45,5 +45,8 @@ extern const struct job_type job_vm_create, job_vm_start, job_vm_stop, job_vm_re
 struct http_request;
 struct http_response;
 void vm_create_as(struct http_request *req, struct http_response *resp, const json_t *extra);
+/* -EBUSY with e naming them when linked clones depend on snapshots of vm
+ * (api_snapshot.c): it is not destroyed then. */
+int snapshot_check_vm_destroy(const json_t *vm, struct kerr *e);
 /* The snapshots of a volume that is gone (api_snapshot.c): their records go. */
 void snapshot_forget_volume(const char *volume_id);

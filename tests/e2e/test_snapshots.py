@@ -288,6 +288,9 @@ def test_snapshot_revert_resize_and_clones(sc):
     # its snapshot cannot go while it depends on it
     msg = err(api.delete("/v1/snapshots/" + snap2["id"]), 409, "Conflict")
     assert "lnk" in msg and lnk["id"] in msg, msg
+    # nor can its source go
+    msg = err(api.delete("/v1/vms/" + src["id"]), 409, "Conflict")
+    assert "lnk" in msg, msg
 
     # an image made from the snapshot boots with the snapshot's disk
     job = sc.job("POST", "/v1/snapshots/%s/actions/create_image" % snap2["id"],

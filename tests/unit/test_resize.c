@@ -36,8 +36,8 @@ static void test_volume_only_grows(void **state)
 static json_t *host(void)
 {
 	return json_pack("{s:s,s:i,s:i,s:i,s:i,s:i,s:i}", "name", "h1", "cpu_total", 4,
-	                 "cpu_allocated", 14, "memory_mb_total", 8192, "memory_mb_allocated",
-	                 7000, "disk_gb_total", 100, "disk_gb_allocated", 90);
+	                 "cpu_allocated", 14, "memory_mb_total", 8192, "memory_mb_allocated", 7000,
+	                 "disk_gb_total", 100, "disk_gb_allocated", 90);
 }
 
 static void test_host_room(void **state)
