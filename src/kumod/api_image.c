@@ -53,6 +53,10 @@ static const struct field image_fields[] = {
 	{ "status_reason", FT_STRING, F_READONLY | F_NULLABLE, 0, 0, NULL, NULL,
 	  "why the last upload was refused" },
 	{ "description", FT_STRING, 0, 0, 1024, NULL, NULL, NULL },
+	{ "source_snapshot_id", FT_UUID, F_READONLY | F_FILTER | F_NULLABLE, 0, 0, NULL, NULL,
+	  "made from this snapshot (api_export.c)" },
+	{ "source_volume_id", FT_UUID, F_READONLY | F_FILTER | F_NULLABLE, 0, 0, NULL, NULL,
+	  "made from this volume" },
 	{ NULL },
 };
 static const struct schema image_schema = { "Image", image_fields };

@@ -324,10 +324,23 @@ def test_snapshot_revert_resize_and_clones(sc):
     m = sc.wait_line(full, r"^KUMO-READ vda=(\d+) vdc=none$")
     assert last <= int(m.group(1)) <= last + 1, (last, m.group(1))
 
-    # with the linked clone gone its snapshot can be deleted
+    # with the linked clone gone its snapshot can be deleted (src is
+    # stopped: qemu-img this time)
     sc.job("DELETE", "/v1/vms/" + lnk["id"])
     sc.job("DELETE", "/v1/snapshots/" + snap2["id"])
     assert api.ok("GET", "/v1/snapshots?q=vm_id=%s" % src["id"])["items"] == []
+
+    # a snapshot of one volume of a stopped VM, and images of a volume
+    job = sc.job("POST", "/v1/snapshots", {"volume_id": vol["id"], "name": "vsnap"})
+    vsnap = job["result"]
+    assert vsnap["online"] is False and vsnap["volume_id"] == vol["id"], vsnap
+    assert vsnap["group_id"] is None and vsnap["size_gb"] == 2, vsnap
+    img = sc.job("POST", "/v1/volumes/%s/actions/create_image" % vol["id"],
+                 {"name": "from-vol"})["result"]
+    assert img["status"] == "active" and img["virtual_size"] == 2 * 1024 ** 3, img
+    assert img["source_volume_id"] == vol["id"], img
+    sc.job("DELETE", "/v1/snapshots/" + vsnap["id"])
+    err(api.get("/v1/snapshots/" + vsnap["id"]), 404, "NotFound")
 
 
 def test_bad_requests(sc):
