@@ -322,7 +322,6 @@ static void build_argv(struct driver_host *dh, struct qvm *vm, const struct imag
 	}
 }
 
-static void handle_events(struct qvm *vm);
 
 /* Starts QEMU for vm (vm->lock held): spawn, connect, cont. */
 static int qemu_start(struct driver_host *dh, struct qvm *vm, struct driver_err *e)
@@ -431,7 +430,7 @@ static void qemu_gone(struct qvm *vm)
 }
 
 /* Applies the queued QMP events (vm->lock held). */
-static void handle_events(struct qvm *vm)
+void handle_events(struct qvm *vm)
 {
 	json_t *ev;
 

@@ -185,6 +185,7 @@ int qemu_snapshot_create(struct driver_host *dh, const struct journal_vm *jvm,
 		                QMP_TIMEOUT_MS, NULL, e->message, sizeof(e->message));
 		if (r < 0)
 			e->code = "QemuFailed";
+		handle_events(vm);
 		pthread_mutex_unlock(&vm->lock);
 		jset_bool(data, "online", true);
 		return r < 0 ? -1 : 0;
@@ -266,8 +267,10 @@ int qemu_snapshot_delete(struct driver_host *dh, const struct journal_vm *jvm,
 		if (r < 0)
 			break;
 	}
-	if (vm)
+	if (vm) {
+		handle_events(vm);
 		pthread_mutex_unlock(&vm->lock);
+	}
 	(void)data;
 	return r < 0 ? -1 : 0;
 }
@@ -325,6 +328,7 @@ int qemu_volume_resize(struct driver_host *dh, const struct journal_vm *jvm, con
 		                QMP_TIMEOUT_MS, NULL, e->message, sizeof(e->message));
 		if (r < 0)
 			e->code = "QemuFailed";
+		handle_events(vm);
 		pthread_mutex_unlock(&vm->lock);
 		jset_bool(data, "online", true);
 	} else if (access(path, F_OK) < 0) {

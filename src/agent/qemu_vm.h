@@ -74,6 +74,9 @@ struct args {
 
 /* driver_qemu.c */
 struct qvm *vm_get(struct driver_host *dh, const struct journal_vm *jvm, struct driver_err *e);
+/* Applies the QMP events queued while a command ran (vm->lock held); call
+ * after every qmp_execute(). */
+void handle_events(struct qvm *vm);
 /* A QEMU node name (at most 31 characters) for a volume id. */
 void node_name(const char *vol_id, char out[32]);
 
