@@ -123,7 +123,8 @@ static bool img_has_snapshot(struct driver_host *dh, const char *path, const cha
 	return yes;
 }
 
-/* The QEMU of the VM, locked, when it runs; NULL otherwise (unlocked). */
+/* The QEMU of the VM, locked, when it runs; NULL otherwise (unlocked).
+ * Call it with no vm->lock held (it takes dh->lock first). */
 static struct qvm *running_locked(struct driver_host *dh, const struct journal_vm *jvm)
 {
 	struct driver_err ignore = { NULL, "" };
@@ -478,10 +479,36 @@ out:
 	return exp;
 }
 
+/* Takes (make) or removes (!make) the internal snapshot name of the root
+ * disk of VM src_vm (disk src) over QMP when it runs; removes it with
+ * qemu-img when it does not. 1 when a snapshot was made, 0 when none was
+ * needed (the source does not run), -1 with e. */
+static int temp_snapshot(struct driver_host *dh, const char *src_vm, const char *src,
+                         const char *name, bool make, struct driver_err *e)
+{
+	struct journal_vm sj = { .id = (char *)src_vm };
+	struct qvm *sv = running_locked(dh, &sj);
+	int r;
+
+	if (!sv)
+		return make ? 0 : img_snapshot(dh, "d", name, src, e);
+	r = qmp_execute(sv->q,
+	                make ? "blockdev-snapshot-internal-sync"
+	                     : "blockdev-snapshot-delete-internal-sync",
+	                json_pack("{s:s,s:s}", "device", "root", "name", name), QMP_TIMEOUT_MS,
+	                NULL, e->message, sizeof(e->message));
+	if (r < 0)
+		e->code = "QemuFailed";
+	handle_events(sv);
+	pthread_mutex_unlock(&sv->lock);
+	return r < 0 ? -1 : make ? 1 : 0;
+}
+
 int clone_root_disk(struct driver_host *dh, struct qvm *vm, struct driver_err *e)
 {
 	const json_t *c = vm->spec;
 	const char *src_vm = jstr(c, "source_vm_id"), *snap = jstr(c, "source_snapshot_id");
+	const char *tmp_snap = NULL;
 	char *src, *disk = xasprintf("%s/disk.qcow2", vm->dir);
 	struct args a = { 0 };
 	int r;
@@ -520,6 +547,21 @@ int clone_root_disk(struct driver_host *dh, struct qvm *vm, struct driver_err *e
 		free(exp);
 		r = qemu_img(dh, &a, "cannot create the clone's disk", e);
 	} else {
+		if (!snap) {
+			/* a running source: a snapshot of this instant, gone after.
+			 * The lock order is dh->lock, then a vm->lock: finding the
+			 * source takes dh->lock, so ours is let go meanwhile (no
+			 * one else uses this VM before its create returns; the
+			 * monitor must not report its state meanwhile). */
+			snprintf(vm->reported, sizeof(vm->reported), "%s", vm->state);
+			pthread_mutex_unlock(&vm->lock);
+			r = temp_snapshot(dh, src_vm, src, vm->id, true, e);
+			pthread_mutex_lock(&vm->lock);
+			if (r < 0)
+				goto out;
+			if (r == 1)
+				snap = tmp_snap = vm->id;
+		}
 		arg(&a, "qemu-img");
 		arg(&a, "convert");
 		arg(&a, "-U");
@@ -532,6 +574,13 @@ int clone_root_disk(struct driver_host *dh, struct qvm *vm, struct driver_err *e
 		arg(&a, "%s", src);
 		arg(&a, "%s", disk);
 		r = qemu_img(dh, &a, "cannot copy the source's disk", e);
+		if (tmp_snap) {
+			struct driver_err ignore = { NULL, "" };
+
+			pthread_mutex_unlock(&vm->lock);
+			temp_snapshot(dh, src_vm, src, tmp_snap, false, &ignore);
+			pthread_mutex_lock(&vm->lock);
+		}
 	}
 	args_free(&a);
 	if (r == 0)

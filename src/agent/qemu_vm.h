@@ -93,7 +93,8 @@ int qemu_image_export(struct driver_host *dh, const struct journal_vm *jvm, cons
                       json_t *data, struct driver_err *e);
 int qemu_vm_resize(struct driver_host *dh, const struct journal_vm *jvm, const json_t *payload,
                    struct driver_err *e);
-/* The root disk of a clone (spec "source_vm_id", "source_snapshot_id"?,
+/* The root disk of a clone, vm->lock held (let go for a moment when the
+ * source runs) (spec "source_vm_id", "source_snapshot_id"?,
  * "linked_clone"):
  * a full copy of the source's root disk (or of its snapshot), or an overlay
  * on a flattened export of the snapshot (exports/<snapshot>.qcow2). */

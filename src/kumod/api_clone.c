@@ -4,7 +4,8 @@
  * disk, on the same host (local storage), through the ordinary create path
  * (api_vm.c: quota, capacity, IPAM, so it gets new NIC addresses on the
  * source's L3 networks). Its root disk is a full copy of the source's (of a
- * snapshot of it, or of the disk of a stopped source), or, linked, an overlay
+ * snapshot of it, or of its disk now: a running source gets a temporary
+ * internal snapshot for the copy), or, linked, an overlay
  * on a flattened export of a snapshot, which then cannot be deleted while
  * the clone lives. Data volumes are not cloned. The host's side is the
  * vm.create command with source_vm_id, source_snapshot_id, linked_clone in
@@ -22,8 +23,8 @@
 static const struct field vm_clone_fields[] = {
 	{ "name", FT_NAME, F_REQUIRED, 0, 0, NULL, NULL, "the new VM's name" },
 	{ "snapshot_id", FT_UUID, 0, 0, 0, NULL, NULL,
-	  "a snapshot of the source (its root volume's, or a VM snapshot); without it the "
-	  "source must be stopped" },
+	  "a snapshot of the source (its root volume's, or a VM snapshot); default: its disk "
+	  "now" },
 	{ "linked", FT_BOOL, 0, 0, 0, NULL, NULL,
 	  "an overlay on the snapshot instead of a full copy (needs snapshot_id)" },
 	{ NULL },
@@ -88,10 +89,9 @@ static void vm_clone(struct http_request *req, struct http_response *resp)
 		r = root_snapshot(req, vm, snap_id, &snap, &e);
 	if (r == 0 && !jstr(vm, "host_id"))
 		r = kerr_set(&e, -EBUSY, "", "vm %s is on no host", jstr(vm, "name"));
-	if (r == 0 && !snap && strcmp(jstr(vm, "state"), "stopped") != 0)
-		r = kerr_set(&e, -EBUSY, "",
-		             "vm %s is %s: clone a running vm from a snapshot (snapshot_id), or "
-		             "stop it first",
+	if (r == 0 && !snap && strcmp(jstr(vm, "state"), "stopped") &&
+	    strcmp(jstr(vm, "state"), "running") && strcmp(jstr(vm, "state"), "paused"))
+		r = kerr_set(&e, -EBUSY, "", "vm %s is %s: try again when it is running or stopped",
 		             jstr(vm, "name"), jstr(vm, "state"));
 	store_rollback(); /* read only; the create has its own transaction */
 	if (r < 0)

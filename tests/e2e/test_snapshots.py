@@ -312,17 +312,22 @@ def test_snapshot_revert_resize_and_clones(sc):
     sc.job("DELETE", "/v1/snapshots/" + snap1["id"])
     err(api.get("/v1/snapshots/" + snap1["id"]), 404, "NotFound")
     assert api.ok("GET", "/v1/snapshots?q=group_id=%s" % snap1["id"])["items"] == []
-    sc.wait_mark(src, sc.last_mark(src) + 2)
-    sc.action(src, "stop")
-    last = sc.last_mark(src)
-    # a full clone of the stopped VM has its disk as it is now
+    first = sc.wait_mark(src, sc.last_mark(src) + 2)
+    # a full clone of the running VM has its disk as it is now (through a
+    # temporary internal snapshot that is gone afterwards)
     job = api.ok("POST", "/v1/vms/%s/actions/clone" % src["id"], {"name": "full"})
     full = sc.booted(job)
+    last = sc.last_mark(src)
     assert full["linked_clone"] is False and full["source_vm_id"] == src["id"]
+    assert full["source_snapshot_id"] is None
     assert nic_ip(full) not in (nic_ip(src), nic_ip(lnk))
+    listing = subprocess.run(["qemu-img", "snapshot", "-U", "-l", os.path.join(
+        sc.host_dir, "vms", src["id"], "disk.qcow2")], capture_output=True, text=True).stdout
+    assert full["id"] not in listing and snap2["id"] in listing, listing
     sc.wait_line(full, r"^KUMO-NET eth0 %s/24$" % re.escape(nic_ip(full)))
     m = sc.wait_line(full, r"^KUMO-READ vda=(\d+) vdc=none$")
-    assert last <= int(m.group(1)) <= last + 1, (last, m.group(1))
+    assert before + 1 < first <= int(m.group(1)) <= last + 1, (first, m.group(1), last)
+    sc.action(src, "stop")
 
     # with the linked clone gone its snapshot can be deleted (src is
     # stopped: qemu-img this time)
