@@ -9,8 +9,11 @@
  * storage pools can be plugged in there.
  *
  * Files, under the host's directory (env->dir):
- *   exports/<snapshot>.qcow2   a snapshot flattened into a standalone
- *                              image: the backing file of linked clones
+ *   vms/<vm>/export-<snapshot>.qcow2  a snapshot of the VM's root disk
+ *                              flattened into a standalone image: the
+ *                              backing file of its linked clones (it goes
+ *                              with the snapshot, or with the VM's files)
+ *   exports/image-<id>.qcow2   an image being made (image.export)
  *
  * Every snapshot name and id is a UUID (checked), and programs run with
  * argv (run_argv), never a shell.
@@ -58,6 +61,12 @@ static void disk_node(const json_t *d, char out[32])
 		snprintf(out, 32, "root");
 	else
 		node_name(jstr(d, "volume_id"), out);
+}
+
+/* The flattened copy of snapshot snap of vm_id's root disk. */
+static char *export_path(struct driver_host *dh, const char *vm_id, const char *snap)
+{
+	return xasprintf("%s/vms/%s/export-%s.qcow2", dh->env->dir, vm_id, snap);
 }
 
 /* Runs qemu-img with the given arguments; the last line it printed goes
@@ -238,7 +247,10 @@ int qemu_snapshot_delete(struct driver_host *dh, const struct journal_vm *jvm,
 	vm = running_locked(dh, jvm);
 	json_array_foreach(disks, i, d)
 	{
-		char *exp = xasprintf("%s/exports/%s.qcow2", dh->env->dir, jstr(d, "snapshot"));
+		const char *vm_id = jstr(d, "vm_id") ? jstr(d, "vm_id") : jstr(payload, "vm_id");
+		char *exp = jstr(d, "kind") && !strcmp(jstr(d, "kind"), "root") && uuid_valid(vm_id)
+		                ? export_path(dh, vm_id, jstr(d, "snapshot"))
+		                : NULL;
 
 		if (vm) {
 			char node[32];
@@ -262,7 +274,7 @@ int qemu_snapshot_delete(struct driver_host *dh, const struct journal_vm *jvm,
 				r = img_snapshot(dh, "d", jstr(d, "snapshot"), path, e);
 			free(path);
 		}
-		if (r == 0)
+		if (r == 0 && exp)
 			unlink(exp);
 		free(exp);
 		if (r < 0)
@@ -437,23 +449,17 @@ bool clone_wanted(const struct qvm *vm)
 	return jstr(vm->spec, "source_vm_id") != NULL;
 }
 
-/* exports/<snapshot>.qcow2: the snapshot of src flattened (made once). */
-static char *export_snapshot(struct driver_host *dh, const char *src, const char *snap,
-                             struct driver_err *e)
+/* The snapshot snap of src (vm_id's root disk) flattened (made once). */
+static char *export_snapshot(struct driver_host *dh, const char *vm_id, const char *src,
+                             const char *snap, struct driver_err *e)
 {
-	char *dir = xasprintf("%s/exports", dh->env->dir);
-	char *exp = xasprintf("%s/%s.qcow2", dir, snap);
-	char *tmp = xasprintf("%s/%s.qcow2.tmp", dir, snap);
+	char *exp = export_path(dh, vm_id, snap);
+	char *tmp = xasprintf("%s.tmp", exp);
 	struct args a = { 0 };
 	int r = 0;
 
 	if (access(exp, F_OK) == 0)
 		goto out;
-	r = mkdir_p(dir, 0700);
-	if (r < 0) {
-		driver_fail(e, "Internal", "cannot create %s: %s", dir, strerror(-r));
-		goto out;
-	}
 	arg(&a, "qemu-img");
 	arg(&a, "convert");
 	arg(&a, "-U");
@@ -471,7 +477,6 @@ static char *export_snapshot(struct driver_host *dh, const char *src, const char
 		unlink(tmp);
 out:
 	free(tmp);
-	free(dir);
 	if (r < 0) {
 		free(exp);
 		return NULL;
@@ -529,7 +534,7 @@ int clone_root_disk(struct driver_host *dh, struct qvm *vm, struct driver_err *e
 			r = driver_fail(e, "InvalidArgument", "a linked clone needs a snapshot");
 			goto out;
 		}
-		exp = export_snapshot(dh, src, snap, e);
+		exp = export_snapshot(dh, src_vm, src, snap, e);
 		if (!exp) {
 			r = -1;
 			goto out;

@@ -97,7 +97,7 @@ int qemu_vm_resize(struct driver_host *dh, const struct journal_vm *jvm, const j
  * source runs) (spec "source_vm_id", "source_snapshot_id"?,
  * "linked_clone"):
  * a full copy of the source's root disk (or of its snapshot), or an overlay
- * on a flattened export of the snapshot (exports/<snapshot>.qcow2). */
+ * on a flattened export of the snapshot (vms/<source>/export-<snapshot>.qcow2). */
 bool clone_wanted(const struct qvm *vm);
 int clone_root_disk(struct driver_host *dh, struct qvm *vm, struct driver_err *e);
 

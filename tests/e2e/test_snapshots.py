@@ -282,6 +282,8 @@ def test_snapshot_revert_resize_and_clones(sc):
     lnk = sc.booted(job)
     assert lnk["linked_clone"] is True and lnk["source_snapshot_id"] == snap2["id"]
     assert lnk["host_id"] == src["host_id"] and nic_ip(lnk) != nic_ip(src)
+    export = os.path.join(sc.host_dir, "vms", src["id"], "export-%s.qcow2" % snap2["id"])
+    assert os.path.exists(export)
     sc.wait_line(lnk, r"^KUMO-NET eth0 %s/24$" % re.escape(nic_ip(lnk)))
     m = sc.wait_line(lnk, r"^KUMO-READ vda=(\d+) vdc=none$")
     assert before2 <= int(m.group(1)) <= before2 + 1, (before2, m.group(1))
@@ -334,6 +336,7 @@ def test_snapshot_revert_resize_and_clones(sc):
     sc.job("DELETE", "/v1/vms/" + lnk["id"])
     sc.job("DELETE", "/v1/snapshots/" + snap2["id"])
     assert api.ok("GET", "/v1/snapshots?q=vm_id=%s" % src["id"])["items"] == []
+    assert not os.path.exists(export)
 
     # a snapshot of one volume of a stopped VM, and images of a volume
     job = sc.job("POST", "/v1/snapshots", {"volume_id": vol["id"], "name": "vsnap"})
