@@ -201,6 +201,32 @@ static int host_room(const char *host_id, int64_t dv, int64_t dm, int64_t dd, st
 	return r;
 }
 
+/* The account's quota for dvcpus more vCPUs and dmem_mb more memory
+ * (quota_check counts whole new VMs). */
+static int quota_growth(const char *account_id, int64_t dvcpus, int64_t dmem_mb, struct kerr *e)
+{
+	static const char *const names[] = { "vcpus", "memory_mb" };
+	const int64_t add[] = { dvcpus, dmem_mb };
+	json_t *quota = NULL, *used;
+	int r = 0;
+
+	if (store_get("quotas", account_id, NULL, false, &quota) < 0)
+		return 0; /* no quota record: unlimited */
+	used = quota_usage(account_id);
+	for (int i = 0; i < 2 && r == 0; i++) {
+		int64_t limit = jint(quota, names[i], -1), u = jint(used, names[i], 0);
+
+		if (add[i] > 0 && limit >= 0 && u + add[i] > limit)
+			r = kerr_set(
+			    e, -EDQUOT, names[i],
+			    "quota %s exceeded: limit %lld, in use %lld, requested %lld more",
+			    names[i], (long long)limit, (long long)u, (long long)add[i]);
+	}
+	json_decref(used);
+	json_decref(quota);
+	return r;
+}
+
 static void reply(struct http_request *req, struct http_response *resp, json_t *job, int r,
                   struct kerr *e)
 {
@@ -318,9 +344,7 @@ static void vm_resize(struct http_request *req, struct http_response *resp)
 		om = jint(vm, "memory_mb", 256);
 		vcpus = jint(req->body, "vcpus", ov);
 		mem = jint(req->body, "memory_mb", om);
-		if (vcpus > ov || mem > om)
-			r = quota_check(jstr(vm, "account_id"), 0, vcpus > ov ? vcpus - ov : 0,
-			                mem > om ? mem - om : 0, &e);
+		r = quota_growth(jstr(vm, "account_id"), vcpus - ov, mem - om, &e);
 	}
 	if (r == 0)
 		r = host_room(jstr(vm, "host_id"), vcpus - ov, mem - om, 0, &e);

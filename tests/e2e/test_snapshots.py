@@ -361,6 +361,17 @@ def test_bad_requests(sc):
     err(api.post("/v1/vms/%s/actions/clone" % vm["id"], {"name": "y", "linked": True}), 400,
         "InvalidArgument")
     err(api.post("/v1/vms/%s/actions/resize" % vm["id"], {}), 400, "InvalidArgument")
+    # growth is checked against the account's quota
+    me = api.ok("GET", "/v1/whoami")["account_id"]
+    used = api.ok("GET", "/v1/quotas/" + me)["used"]
+    api.ok("PATCH", "/v1/quotas/" + me, {"vcpus": used["vcpus"]})
+    try:
+        assert api.ok("GET", "/v1/vms/" + vm["id"])["state"] == "stopped"
+        msg = err(api.post("/v1/vms/%s/actions/resize" % vm["id"], {"vcpus": 3}), 409,
+                  "Conflict")
+        assert "quota vcpus" in msg, msg
+    finally:
+        api.ok("PATCH", "/v1/quotas/" + me, {"vcpus": -1})
     # a volume never attached has no data to snapshot; it resizes without a job
     v = api.ok("POST", "/v1/volumes", {"name": "loose", "size_gb": 1})
     err(api.post("/v1/snapshots", {"name": "x", "volume_id": v["id"]}), 409, "Conflict")
