@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1299,6 +1300,44 @@ out:
 	return r;
 }
 
+/* driver_env.upload: POSTs the file src to path as the body, as this host. */
+static int env_upload(void *cls, const char *path, const char *src, struct driver_err *e)
+{
+	struct agent_host *h = cls;
+	struct http_client *c = http_client_new(h->a->server);
+	struct http_result res = { 0 };
+	struct stat sb;
+	int fd = -1, r;
+
+	if (!c)
+		return driver_fail(e, "Internal", "cannot create an HTTP client");
+	http_client_set_cancel(c, stop_cancelled, h->a);
+	pthread_mutex_lock(&h->lock);
+	http_client_set_token(c, h->secret);
+	pthread_mutex_unlock(&h->lock);
+	fd = open(src, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &sb) < 0) {
+		r = driver_fail(e, "Internal", "cannot read %s: %s", src, strerror(errno));
+		goto out;
+	}
+	r = http_client_upload(c, path, NULL, fd, (uint64_t)sb.st_size, NULL, NULL, &res);
+	if (r < 0)
+		driver_fail(e, r == -ECANCELED ? "Interrupted" : "UploadFailed",
+		            "cannot upload to kumod: %s", strerror(-r));
+	else if (res.status / 100 != 2)
+		r = driver_fail(e, "UploadFailed", "kumod refused the upload (%ld): %.160s",
+		                res.status,
+		                jstr(json_object_get(res.json, "error"), "message")
+		                    ? jstr(json_object_get(res.json, "error"), "message")
+		                    : res.body);
+out:
+	if (fd >= 0)
+		close(fd);
+	http_result_clear(&res);
+	http_client_free(c);
+	return r < 0 ? -1 : 0;
+}
+
 static void restore_vm(void *cls, struct journal_vm *vm)
 {
 	struct agent_host *h = cls;
@@ -1327,9 +1366,11 @@ int agent_host_new(struct agent *a, unsigned index, struct agent_host **ret)
 	pthread_cond_init(&h->poll_cond, &ca);
 	pthread_cond_init(&h->ops_cond, &ca);
 	pthread_condattr_destroy(&ca);
-	h->env = (struct driver_env){
-		.dir = h->dir, .vm_changed = env_vm_changed, .fetch = env_fetch, .cls = h
-	};
+	h->env = (struct driver_env){ .dir = h->dir,
+		                      .vm_changed = env_vm_changed,
+		                      .fetch = env_fetch,
+		                      .upload = env_upload,
+		                      .cls = h };
 
 	r = mkdir_p(h->dir, 0700);
 	if (r < 0) {

@@ -67,6 +67,9 @@ struct driver_env {
 	 * host, into the file dest (created 0600, replaced whole). 0, or -errno
 	 * with e filled. Blocks; call it without locks held. */
 	int (*fetch)(void *cls, const char *path, const char *dest, struct driver_err *e);
+	/* POSTs the file src to path ("/agent/v1/...") on kumod as this host.
+	 * 0, or -1 with e filled. Blocks; call it without locks held. */
+	int (*upload)(void *cls, const char *path, const char *src, struct driver_err *e);
 	void *cls;
 };
 
@@ -131,6 +134,28 @@ struct driver_ops {
 	                     const json_t *payload, struct driver_err *e);
 	int (*volume_detach)(struct driver_host *dh, const struct journal_vm *vm,
 	                     const json_t *payload, struct driver_err *e);
+
+	/* Disks (exec.c documents the payloads): qcow2 internal snapshots of
+	 * one or more disks at one instant (running VM: one QMP transaction),
+	 * their deletion, revert (VM stopped), and growing a disk (online
+	 * with block_resize). vm is the VM the disks belong to here, or NULL.
+	 * All optional: NotSupported without them. */
+	int (*snapshot_create)(struct driver_host *dh, const struct journal_vm *vm,
+	                       const json_t *payload, json_t *data, struct driver_err *e);
+	int (*snapshot_delete)(struct driver_host *dh, const struct journal_vm *vm,
+	                       const json_t *payload, json_t *data, struct driver_err *e);
+	int (*snapshot_revert)(struct driver_host *dh, const struct journal_vm *vm,
+	                       const json_t *payload, json_t *data, struct driver_err *e);
+	int (*volume_resize)(struct driver_host *dh, const struct journal_vm *vm,
+	                     const json_t *payload, json_t *data, struct driver_err *e);
+	/* A disk (or its snapshot) as a standalone qcow2, uploaded to kumod. */
+	int (*image_export)(struct driver_host *dh, const struct journal_vm *vm,
+	                    const json_t *payload, json_t *data, struct driver_err *e);
+	/* New vcpus/memory_mb of a stopped VM (payload {"vcpus","memory_mb"}),
+	 * used from its next start; the journal's spec is updated by exec.c.
+	 * Optional: drivers that read the journal's spec need nothing. */
+	int (*vm_resize)(struct driver_host *dh, const struct journal_vm *vm, const json_t *payload,
+	                 struct driver_err *e);
 };
 
 extern const struct driver_ops driver_sim_ops;

@@ -220,7 +220,7 @@ static bool pid_is_vm(pid_t pid, const struct qvm *vm)
 }
 
 /* A QEMU node name (at most 31 characters) for a volume id. */
-static void node_name(const char *vol_id, char out[32])
+void node_name(const char *vol_id, char out[32])
 {
 	size_t n = 0;
 
@@ -326,8 +326,6 @@ static void build_argv(struct driver_host *dh, struct qvm *vm, const struct imag
 		arg(a, "virtio-net-pci,netdev=net%zu,mac=%s,id=nic%zu", i, jstr(v, "mac"), i);
 	}
 }
-
-static void handle_events(struct qvm *vm);
 
 /* Starts QEMU for vm (vm->lock held): spawn, connect, cont. */
 static int qemu_start(struct driver_host *dh, struct qvm *vm, struct driver_err *e)
@@ -436,7 +434,7 @@ static void qemu_gone(struct qvm *vm)
 }
 
 /* Applies the queued QMP events (vm->lock held). */
-static void handle_events(struct qvm *vm)
+void handle_events(struct qvm *vm)
 {
 	json_t *ev;
 
@@ -775,7 +773,8 @@ static int qemu_vm_create(struct driver_host *dh, const struct journal_vm *jvm,
 	}
 	r = image_cache_get(dh->env, json_object_get(vm->spec, "image"), &img, e);
 	if (r == 0)
-		r = make_root_disk(dh, vm, &img, &made, e);
+		r = clone_wanted(vm) ? clone_root_disk(dh, vm, e)
+		                     : make_root_disk(dh, vm, &img, &made, e);
 	if (r == 0)
 		r = make_seed(dh, vm, e);
 	if (r == 0) {
@@ -1294,4 +1293,10 @@ const struct driver_ops driver_qemu_ops = {
 	.volume_delete = qemu_volume_delete,
 	.volume_attach = qemu_volume_attach,
 	.volume_detach = qemu_volume_detach,
+	.snapshot_create = qemu_snapshot_create,
+	.snapshot_delete = qemu_snapshot_delete,
+	.snapshot_revert = qemu_snapshot_revert,
+	.volume_resize = qemu_volume_resize,
+	.image_export = qemu_image_export,
+	.vm_resize = qemu_vm_resize,
 };

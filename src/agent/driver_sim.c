@@ -229,6 +229,14 @@ static int sim_volume_detach(struct driver_host *dh, const struct journal_vm *vm
 	return sim_roll(dh, "detach of volume", jstr(payload, "volume_id"), e);
 }
 
+/* Snapshots and resizes: nothing to keep, only success or a simulated
+ * failure. */
+static int sim_disk_op(struct driver_host *dh, const struct journal_vm *vm, const json_t *payload,
+                       json_t *data, struct driver_err *e)
+{
+	return sim_roll(dh, "disk operation", vm ? vm->id : "", e);
+}
+
 const struct driver_ops driver_sim_ops = {
 	.name = "sim",
 	.check_config = sim_check_config,
@@ -247,4 +255,8 @@ const struct driver_ops driver_sim_ops = {
 	.volume_delete = sim_volume_delete,
 	.volume_attach = sim_volume_attach,
 	.volume_detach = sim_volume_detach,
+	.snapshot_create = sim_disk_op,
+	.snapshot_delete = sim_disk_op,
+	.snapshot_revert = sim_disk_op,
+	.volume_resize = sim_disk_op,
 };

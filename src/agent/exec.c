@@ -18,6 +18,17 @@
  *                                         -> available/deleted/in_use/available
  *   net.apply   {"spec": SPEC}            -> "applied" (net.h; the sim driver
  *                                            has no networks: nothing to do)
+ *   snapshot.create/delete/revert {"vm_id"?, "disks":[DISK, ...]}
+ *                                         -> "ready"/"deleted"/"reverted"
+ *   volume.resize {"vm_id"?, "disk": DISK, "size_gb"} -> "resized"
+ *   vm.resize   {"vm_id","vcpus","memory_mb"} (stopped VM) -> "stopped"
+ *   image.export {"vm_id"?, "disk": DISK, "image_id"} -> "uploaded": the disk
+ *               (or its "snapshot") as a qcow2, POSTed to
+ *               /agent/v1/images/<image_id>/upload
+ * DISK is {"volume_id","kind":"root"|"data","vm_id"?,"snapshot"?}: a root
+ * disk is its VM's disk, "snapshot" the qcow2 internal snapshot name; vm_id
+ * names the VM the disks are attached to on this host (then the command runs
+ * in turn with that VM's others, and a running VM is snapshotted over QMP).
  * vm.create may carry "net": SPEC, applied before the VM is made (its taps
  * must exist); when that fails, so does the vm.create.
  * A VM action on a VM this host does not have fails with NotFound.
@@ -269,6 +280,73 @@ static int run_volume_detach(struct exec_ctx *x, json_t *data, struct driver_err
 	return 0;
 }
 
+typedef int (*disk_op)(struct driver_host *dh, const struct journal_vm *vm, const json_t *payload,
+                       json_t *data, struct driver_err *e);
+
+/* Snapshots and resize: the optional driver op, then the state. */
+static int run_disk(struct exec_ctx *x, disk_op op, const char *type, const char *state,
+                    json_t *data, struct driver_err *e)
+{
+	if (x->vm_id && !x->vm)
+		return driver_fail(e, "NotFound", "vm %s is not on this host", x->vm_id);
+	if (!op)
+		return driver_fail(e, "NotSupported", "the %s driver cannot do %s", x->ops->name,
+		                   type);
+	op_begin(x);
+	if (op_end(x, op(x->dh, x->vm, x->payload, data, e)) < 0)
+		return -1;
+	jset_str(data, "state", state);
+	return 0;
+}
+
+static int run_snapshot_create(struct exec_ctx *x, json_t *data, struct driver_err *e)
+{
+	return run_disk(x, x->ops->snapshot_create, "snapshot.create", "ready", data, e);
+}
+
+static int run_snapshot_delete(struct exec_ctx *x, json_t *data, struct driver_err *e)
+{
+	return run_disk(x, x->ops->snapshot_delete, "snapshot.delete", "deleted", data, e);
+}
+
+static int run_snapshot_revert(struct exec_ctx *x, json_t *data, struct driver_err *e)
+{
+	return run_disk(x, x->ops->snapshot_revert, "snapshot.revert", "reverted", data, e);
+}
+
+static int run_volume_resize(struct exec_ctx *x, json_t *data, struct driver_err *e)
+{
+	return run_disk(x, x->ops->volume_resize, "volume.resize", "resized", data, e);
+}
+
+static int run_image_export(struct exec_ctx *x, json_t *data, struct driver_err *e)
+{
+	return run_disk(x, x->ops->image_export, "image.export", "uploaded", data, e);
+}
+
+/* New vcpus/memory of a stopped VM: the journal's spec (what a restart
+ * and the driver read), and the driver's copy if it keeps one. */
+static int run_vm_resize(struct exec_ctx *x, json_t *data, struct driver_err *e)
+{
+	int64_t vcpus = jint(x->payload, "vcpus", 0), mem = jint(x->payload, "memory_mb", 0);
+
+	if (vcpus < 1 || vcpus > 256 || mem < 16 || mem > 4194304)
+		return driver_fail(e, "InvalidArgument", "vm.resize: bad vcpus or memory_mb");
+	if (strcmp(x->vm->state, "stopped") != 0)
+		return driver_fail(e, "InvalidState", "vm %s is %s: stop it first", x->vm_id,
+		                   x->vm->state);
+	if (x->ops->vm_resize) {
+		op_begin(x);
+		if (op_end(x, x->ops->vm_resize(x->dh, x->vm, x->payload, e)) < 0)
+			return -1;
+	}
+	jset_int(x->vm->spec, "vcpus", vcpus);
+	jset_int(x->vm->spec, "memory_mb", mem);
+	journal_vm_spec_changed(x->j, x->vm);
+	jset_str(data, "state", "stopped");
+	return 0;
+}
+
 static const struct exec_type exec_types[] = {
 	{ .type = "vm.create", .run = run_vm_create },
 	{ .type = "vm.start", .needs_vm = true, .state = "running", .call = call_start },
@@ -283,6 +361,12 @@ static const struct exec_type exec_types[] = {
 	{ .type = "volume.attach", .run = run_volume_attach },
 	{ .type = "volume.detach", .run = run_volume_detach },
 	{ .type = "net.apply", .run = run_net_apply },
+	{ .type = "snapshot.create", .run = run_snapshot_create },
+	{ .type = "snapshot.delete", .run = run_snapshot_delete },
+	{ .type = "snapshot.revert", .run = run_snapshot_revert },
+	{ .type = "volume.resize", .run = run_volume_resize },
+	{ .type = "image.export", .run = run_image_export },
+	{ .type = "vm.resize", .needs_vm = true, .run = run_vm_resize },
 };
 
 /* The result of command id: its data (stolen) when r == 0, else e. */

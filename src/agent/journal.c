@@ -347,6 +347,12 @@ void journal_vm_set_state(struct journal *j, struct journal_vm *vm, const char *
 	touch(j, true);
 }
 
+void journal_vm_spec_changed(struct journal *j, struct journal_vm *vm)
+{
+	(void)vm;
+	touch(j, true);
+}
+
 void journal_vm_remove(struct journal *j, struct journal_vm *vm)
 {
 	tdelete(vm, &j->vms, id_cmp);

@@ -113,6 +113,8 @@ struct journal_vm *journal_vm_find(const struct journal *j, const char *id);
 struct journal_vm *journal_vm_add(struct journal *j, const char *id, const char *name,
                                   const char *state, const json_t *spec);
 void journal_vm_set_state(struct journal *j, struct journal_vm *vm, const char *state);
+/* vm->spec was changed in place: save it. */
+void journal_vm_spec_changed(struct journal *j, struct journal_vm *vm);
 /* Removes and frees vm. */
 void journal_vm_remove(struct journal *j, struct journal_vm *vm);
 /* VMs ordered by id. fn must not add or remove VMs. */

@@ -74,6 +74,32 @@ struct args {
 
 /* driver_qemu.c */
 struct qvm *vm_get(struct driver_host *dh, const struct journal_vm *jvm, struct driver_err *e);
+/* Applies the QMP events queued while a command ran (vm->lock held); call
+ * after every qmp_execute(). */
+void handle_events(struct qvm *vm);
+/* A QEMU node name (at most 31 characters) for a volume id. */
+void node_name(const char *vol_id, char out[32]);
+
+/* qemu_disk.c: snapshots, resize, clone disks (driver ops of the same names) */
+int qemu_snapshot_create(struct driver_host *dh, const struct journal_vm *jvm,
+                         const json_t *payload, json_t *data, struct driver_err *e);
+int qemu_snapshot_delete(struct driver_host *dh, const struct journal_vm *jvm,
+                         const json_t *payload, json_t *data, struct driver_err *e);
+int qemu_snapshot_revert(struct driver_host *dh, const struct journal_vm *jvm,
+                         const json_t *payload, json_t *data, struct driver_err *e);
+int qemu_volume_resize(struct driver_host *dh, const struct journal_vm *jvm, const json_t *payload,
+                       json_t *data, struct driver_err *e);
+int qemu_image_export(struct driver_host *dh, const struct journal_vm *jvm, const json_t *payload,
+                      json_t *data, struct driver_err *e);
+int qemu_vm_resize(struct driver_host *dh, const struct journal_vm *jvm, const json_t *payload,
+                   struct driver_err *e);
+/* The root disk of a clone, vm->lock held (let go for a moment when the
+ * source runs) (spec "source_vm_id", "source_snapshot_id"?,
+ * "linked_clone"):
+ * a full copy of the source's root disk (or of its snapshot), or an overlay
+ * on a flattened export of the snapshot (vms/<source>/export-<snapshot>.qcow2). */
+bool clone_wanted(const struct qvm *vm);
+int clone_root_disk(struct driver_host *dh, struct qvm *vm, struct driver_err *e);
 
 /* qemu_files.c: running programs (argv, never a shell) */
 void arg(struct args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

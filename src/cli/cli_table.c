@@ -212,6 +212,17 @@ static const struct cli_field vm_console[] = {
 	{ "follow", CF_BOOL, 0, NULL, NULL, "keep printing new output (Ctrl-C ends)" },
 	F_END,
 };
+static const struct cli_field vm_resize[] = {
+	{ "vcpus", CF_INT, 0, NULL, NULL, NULL },
+	{ "memory_mb", CF_INT, 0, NULL, NULL, NULL },
+	F_END,
+};
+static const struct cli_field vm_clone[] = {
+	{ "name", CF_STRING, CFF_REQUIRED, NULL, NULL, "the clone's name" },
+	{ "snapshot_id", CF_REF, 0, "snapshot", "snapshot", "clone this snapshot of it" },
+	{ "linked", CF_BOOL, 0, NULL, NULL, "an overlay on the snapshot, not a copy" },
+	F_END,
+};
 static const struct cli_field vm_stop[] = {
 	{ "force", CF_BOOL, 0, NULL, NULL, "power off at once" },
 	F_END,
@@ -233,6 +244,8 @@ static const struct cli_verb vm_verbs[] = {
 	  "limit a NIC's bandwidth (--nic ID --in-kbps N --out-kbps N)" },
 	{ "console", CV_CUSTOM, 0, 1, "NAME|ID", vm_console, NULL, cli_cmd_vm_console,
 	  "print the serial console (--tail N, --follow)" },
+	VERB_ACTION("resize", vm_resize, "new vCPUs/memory of a stopped VM (--vcpus, --memory-mb)"),
+	VERB_ACTION("clone", vm_clone, "clone on its host (--name, --snapshot, --linked)"),
 	VERB_END,
 };
 
@@ -250,6 +263,15 @@ static const struct cli_field volume_update[] = {
 	{ "name", CF_STRING, 0, NULL, NULL, NULL },
 	F_END,
 };
+static const struct cli_field volume_resize[] = {
+	{ "size_gb", CF_INT, CFF_REQUIRED, NULL, NULL, "never smaller" },
+	F_END,
+};
+static const struct cli_field make_image[] = {
+	{ "name", CF_STRING, CFF_REQUIRED, NULL, NULL, "the image's name" },
+	{ "description", CF_STRING, 0, NULL, NULL, NULL },
+	F_END,
+};
 static const struct cli_field volume_attach[] = {
 	{ "vm_id", CF_REF, CFF_REQUIRED, "vm", "vm", NULL },
 	F_END,
@@ -258,6 +280,24 @@ static const struct cli_verb volume_verbs[] = {
 	VERB_LIST(NULL), VERB_GET, VERB_CREATE(CO_WAIT), VERB_UPDATE(0), VERB_DELETE(CO_WAIT),
 	VERB_ACTION("attach", volume_attach, "attach to a VM (--vm)"),
 	VERB_ACTION("detach", NULL, "detach from its VM"),
+	VERB_ACTION("resize", volume_resize, "grow it (--size-gb N; online when its VM runs)"),
+	{ "create-image", CV_ACTION, CO_WAIT, 1, "NAME|ID", make_image, "create_image", NULL,
+	  "make an image of it (--name)" },
+	VERB_END,
+};
+
+/* ---- snapshots ---- */
+static const struct cli_field snapshot_create[] = {
+	{ "name", CF_STRING, CFF_REQUIRED, NULL, NULL, NULL },
+	{ "volume_id", CF_REF, 0, "volume", "volume", "a snapshot of this volume, or" },
+	{ "vm_id", CF_REF, 0, "vm", "vm", "of every volume of this VM at once" },
+	F_END,
+};
+static const struct cli_verb snapshot_verbs[] = {
+	VERB_LIST(NULL), VERB_GET, VERB_CREATE(CO_WAIT), VERB_UPDATE(0), VERB_DELETE(CO_WAIT),
+	VERB_ACTION("revert", NULL, "bring its volumes back to it (the VM stopped)"),
+	{ "create-image", CV_ACTION, CO_WAIT, 1, "NAME|ID", make_image, "create_image", NULL,
+	  "make an image of it (--name)" },
 	VERB_END,
 };
 
@@ -499,6 +539,8 @@ const struct cli_group cli_groups[] = {
 	{ "pool", "storage-pools", true, NULL,
 	  "id,name,type,cluster_id,path,allocated_gb,capacity_gb,state",
 	  pool_create, pool_update, pool_verbs, NULL, "storage pools (local, shared)" },
+	{ "snapshot", "snapshots", true, NULL, "id,name,volume_kind,vm_id,size_gb,state,created_at",
+	  snapshot_create, volume_update, snapshot_verbs, NULL, "snapshots of volumes and VMs" },
 	{ "sg", "security-groups", true, NULL, "id,name,description,created_at",
 	  sg_create, sg_update, sg_verbs, NULL, "security groups (rules on VM NICs)" },
 	{ "eip", "eips", true, NULL, "id,name,ip,nic_id,vm_id,private_ip",

@@ -114,6 +114,10 @@ extern const struct route api_vm_routes[];
 extern const struct route api_console_routes[];
 extern const struct route api_volume_routes[];
 extern const struct route api_pool_routes[];
+extern const struct route api_snapshot_routes[]; /* api_snapshot.c */
+extern const struct route api_resize_routes[];   /* api_resize.c */
+extern const struct route api_clone_routes[];    /* api_clone.c */
+extern const struct route api_export_routes[];   /* api_export.c */
 extern const struct route api_sg_routes[];
 extern const struct route api_eip_routes[];
 extern const struct route api_pf_routes[];
@@ -130,7 +134,7 @@ extern const struct route *const api_tables[];
 /* Kinds shared between files. */
 extern const struct kind kind_zone, kind_cluster, kind_host, kind_image, kind_offering, kind_l2,
     kind_l3, kind_vm, kind_volume, kind_account, kind_user, kind_apikey, kind_quota, kind_job,
-    kind_session, kind_sg, kind_eip, kind_pf, kind_pool;
+    kind_session, kind_sg, kind_eip, kind_pf, kind_pool, kind_snapshot;
 
 /* Fields every resource has, read-only; for the resource schemas. */
 #define API_COMMON_FIELDS                                                                          \

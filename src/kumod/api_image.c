@@ -53,6 +53,10 @@ static const struct field image_fields[] = {
 	{ "status_reason", FT_STRING, F_READONLY | F_NULLABLE, 0, 0, NULL, NULL,
 	  "why the last upload was refused" },
 	{ "description", FT_STRING, 0, 0, 1024, NULL, NULL, NULL },
+	{ "source_snapshot_id", FT_UUID, F_READONLY | F_FILTER | F_NULLABLE, 0, 0, NULL, NULL,
+	  "made from this snapshot (api_export.c)" },
+	{ "source_volume_id", FT_UUID, F_READONLY | F_FILTER | F_NULLABLE, 0, 0, NULL, NULL,
+	  "made from this volume" },
 	{ NULL },
 };
 static const struct schema image_schema = { "Image", image_fields };
@@ -312,7 +316,19 @@ static void image_create(struct http_request *req, struct http_response *resp)
 struct upload {
 	char id[UUID_LEN + 1];
 	struct image_writer *w; /* owned */
+	bool agent;             /* a host uploads an image it made (api_export.c) */
 };
+
+/* The image of an upload, as the uploader may see it. */
+static int upload_load(struct http_request *req, bool agent, const char *id, json_t **ret,
+                       struct kerr *e)
+{
+	if (!agent)
+		return api_load(&kind_image, req, id, true, ret, e);
+	if (store_get("images", id, NULL, false, ret) < 0)
+		return kerr_set(e, -ENOENT, "", "no image with id %s", id);
+	return 0;
+}
 
 static int upload_write(void *state, const void *data, size_t len, struct kerr *e)
 {
@@ -356,6 +372,11 @@ static void upload_open(struct http_request *req, struct http_response *resp)
 	r = api_load(&kind_image, req, http_param(req, "id"), true, &img, &e);
 	if (r < 0)
 		goto fail;
+	if (jstr(img, "export_host_id")) {
+		kerr_set(&e, -EBUSY, "", "image %s is being made from a volume by its host",
+		         jstr(img, "name"));
+		goto fail;
+	}
 	if (!strcmp(jstr(img, "status"), "active")) {
 		kerr_set(&e, -EEXIST, "",
 		         "image %s is already active: its bytes cannot be replaced (create a new "
@@ -410,15 +431,15 @@ fail:
 }
 
 /* Bytes refused: the record says why, and takes another upload. */
-static void upload_refused(struct http_request *req, const char *id, const struct kerr *why)
+static void upload_refused(struct http_request *req, bool agent, const char *id,
+                           const struct kerr *why)
 {
 	struct kerr e = { 0 };
 	json_t *img = NULL, *changes;
 
 	if (store_begin() < 0)
 		return;
-	if (api_load(&kind_image, req, id, true, &img, &e) < 0 ||
-	    !strcmp(jstr(img, "status"), "active")) {
+	if (upload_load(req, agent, id, &img, &e) < 0 || !strcmp(jstr(img, "status"), "active")) {
 		store_rollback();
 		json_decref(img);
 		return;
@@ -451,7 +472,7 @@ static void upload_finish(struct http_request *req, struct http_response *resp)
 		http_reply_error(resp, -EIO, NULL, "the upload has no state");
 		return;
 	}
-	r = api_load(&kind_image, req, u->id, true, &img, &e);
+	r = upload_load(req, u->agent, u->id, &img, &e);
 	if (r < 0)
 		goto fail;
 	want = jint(img, "size", 0);
@@ -462,7 +483,7 @@ static void upload_finish(struct http_request *req, struct http_response *resp)
 	img = NULL;
 	if (r < 0) {
 		if (r == -EINVAL || r == -EMSGSIZE)
-			upload_refused(req, u->id, &e);
+			upload_refused(req, u->agent, u->id, &e);
 		goto fail;
 	}
 	r = store_begin();
@@ -470,7 +491,7 @@ static void upload_finish(struct http_request *req, struct http_response *resp)
 		kerr_set(&e, r, "", "store unavailable");
 		goto fail_bytes;
 	}
-	r = api_load(&kind_image, req, u->id, true, &img, &e);
+	r = upload_load(req, u->agent, u->id, &img, &e);
 	if (r < 0) {
 		store_rollback();
 		goto fail_bytes; /* deleted meanwhile */
@@ -518,7 +539,7 @@ static void image_upload(struct http_request *req, struct http_response *resp)
 
 /* The route carries the image id, not the host's, so the host is found by
  * its secret; a user's token is never a host secret. */
-static int agent_check(struct http_request *req, struct kerr *e)
+static int agent_check(struct http_request *req, char ret_host[UUID_LEN + 1], struct kerr *e)
 {
 	const char *h = http_header(req, "Authorization");
 	struct list_query q;
@@ -542,6 +563,8 @@ static int agent_check(struct http_request *req, struct kerr *e)
 	r = store_list("hosts", &q, &hosts, &total);
 	list_query_free(&q);
 	free(digest);
+	if (r == 0 && total >= 1 && ret_host)
+		snprintf(ret_host, UUID_LEN + 1, "%s", jstr(json_array_get(hosts, 0), "id"));
 	json_decref(hosts);
 	if (r < 0)
 		return kerr_set(e, -ENOTCONN, "", "the store is busy; retry");
@@ -558,7 +581,7 @@ static void image_data(struct http_request *req, struct http_response *resp)
 	uint64_t size = 0;
 	int fd = -1, r;
 
-	r = agent_check(req, &e);
+	r = agent_check(req, NULL, &e);
 	if (r < 0)
 		goto fail;
 	if (!id || !uuid_valid(id) || store_get("images", id, NULL, false, &img) < 0) {
@@ -586,6 +609,47 @@ fail:
 	api_reply_error(resp, &e);
 }
 
+/* A host uploads an image it made from a volume or a snapshot (api_export.c):
+ * only the host the image record names, only while it is uploading. */
+static void agent_upload_open(struct http_request *req, struct http_response *resp)
+{
+	const char *id = http_param(req, "id");
+	char host[UUID_LEN + 1] = "";
+	struct kerr e = { 0 };
+	struct upload *u;
+	json_t *img = NULL;
+	int r;
+
+	r = agent_check(req, host, &e);
+	if (r == 0 && (!id || !uuid_valid(id) || store_get("images", id, NULL, false, &img) < 0))
+		r = kerr_set(&e, -ENOENT, "", "no image with id %s", id ? id : "");
+	if (r == 0 && (!jstr(img, "export_host_id") || strcmp(jstr(img, "export_host_id"), host) ||
+	               strcmp(jstr(img, "status"), "uploading")))
+		r = kerr_set(&e, -EBUSY, "", "image %s takes no upload from this host",
+		             jstr(img, "name"));
+	if (r == 0) {
+		u = xcalloc(1, sizeof(*u));
+		snprintf(u->id, sizeof(u->id), "%s", id);
+		u->agent = true;
+		r = image_writer_open(u->id, (uint64_t)kumod_cfg.image_max_bytes, &u->w, &e);
+		if (r < 0)
+			free(u);
+		else
+			http_sink_set(req, upload_write, upload_abort, u);
+	}
+	json_decref(img);
+	if (r < 0)
+		api_reply_error(resp, &e);
+}
+
+static void agent_image_upload(struct http_request *req, struct http_response *resp)
+{
+	if (http_sink_opening(req))
+		agent_upload_open(req, resp);
+	else
+		upload_finish(req, resp);
+}
+
 const struct route api_image_routes[] = {
 	API_CRUD_ROUTES("images", "images", image_list, image_get, image_create, image_update,
 	                image_delete, ROLE_VIEWER, ROLE_MEMBER, &image_create_schema,
@@ -595,5 +659,9 @@ const struct route api_image_routes[] = {
 	  "images" },
 	{ "GET", "/agent/v1/images/{id}/data", image_data, ROLE_NONE, NULL, 0,
 	  "An active image's bytes, for agents (host secret)", 0, "agent" },
+	{ "POST", "/agent/v1/images/{id}/upload", agent_image_upload, ROLE_NONE, NULL,
+	  HTTP_RAW_BODY | HTTP_SINK,
+	  "The bytes of an image a host made from a volume or snapshot (host secret)", SIZE_MAX,
+	  "agent" },
 	{ NULL },
 };

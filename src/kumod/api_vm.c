@@ -75,6 +75,12 @@ static const struct field vm_fields[] = {
 	{ "priority", FT_INT, F_READONLY | F_FILTER, 0, 100, NULL, NULL,
 	  "0..100, set at creation: a host sheds its lowest-priority VMs first when too hot" },
 	{ "job_id", FT_UUID, F_READONLY | F_NULLABLE, 0, 0, NULL, NULL, "the running operation" },
+	{ "source_vm_id", FT_UUID, F_READONLY | F_FILTER | F_NULLABLE, 0, 0, NULL, NULL,
+	  "a clone: the VM it was cloned from" },
+	{ "source_snapshot_id", FT_UUID, F_READONLY | F_FILTER | F_NULLABLE, 0, 0, NULL, NULL,
+	  "a clone: the snapshot it was cloned from" },
+	{ "linked_clone", FT_BOOL, F_READONLY | F_FILTER, 0, 0, NULL, NULL,
+	  "its root disk is an overlay on source_snapshot_id" },
 	{ NULL },
 };
 static const struct schema vm_schema = { "Vm", vm_fields };
@@ -401,7 +407,7 @@ static int sched_error(struct kerr *e)
 	return e->code ? e->code : -ENOSPC;
 }
 
-static void vm_create(struct http_request *req, struct http_response *resp)
+void vm_create_as(struct http_request *req, struct http_response *resp, const json_t *extra)
 {
 	struct kerr e = { 0 };
 	struct vm_spec s = { 0 };
@@ -417,6 +423,8 @@ static void vm_create(struct http_request *req, struct http_response *resp)
 	r = spec_resolve(req, &s, &e);
 	if (r < 0)
 		goto out;
+	if (extra && jstr(extra, "host_id"))
+		s.host_id = jstr(extra, "host_id"); /* a clone: its source's host */
 	r = store_begin();
 	if (r < 0) {
 		kerr_set(&e, r, "", "store unavailable");
@@ -494,6 +502,8 @@ static void vm_create(struct http_request *req, struct http_response *resp)
 			jset_str(vm, "pool_id", jstr(pool, "id"));
 			json_decref(pool);
 		}
+		if (extra)
+			json_object_update(vm, (json_t *)extra);
 		json_array_foreach(s.l3s, k, l3)
 		{
 			char nic_id[UUID_LEN + 1], mac[18], ip_s[16];
@@ -597,6 +607,11 @@ out:
 	spec_free(&s);
 }
 
+static void vm_create(struct http_request *req, struct http_response *resp)
+{
+	vm_create_as(req, resp, NULL);
+}
+
 static void vm_action(struct http_request *req, struct http_response *resp, enum vm_action a)
 {
 	struct kerr e = { 0 };
@@ -616,7 +631,10 @@ static void vm_action(struct http_request *req, struct http_response *resp, enum
 		/* A forced stop also rescues VMs stuck in error or unknown. */
 		if (a == VMA_STOP && jbool(params, "force", false))
 			a = VMA_FORCE_STOP;
-		r = vm_begin_action(vm, a, params, &job, &e);
+		if (a == VMA_DESTROY)
+			r = snapshot_check_vm_destroy(vm, &e);
+		if (r == 0)
+			r = vm_begin_action(vm, a, params, &job, &e);
 	}
 	if (r == 0) {
 		r = api_idem_save_job(req, job);

@@ -15,6 +15,7 @@
 #include "kumod/jobs.h"
 #include "kumod/pool.h"
 #include "kumod/store.h"
+#include "kumod/vm.h"
 
 static const char *const kinds[] = { "root", "data", NULL };
 static const char *const states[] = {
@@ -135,6 +136,7 @@ static int vol_job_end(json_t *job, bool ok, const char *code, const char *msg)
 		if (ok) {
 			if (pool_is_shared(jstr(v, "pool_id")))
 				pool_adjust(jstr(v, "pool_id"), -jint(v, "size_gb", 0));
+			snapshot_forget_volume(jstr(v, "id"));
 			store_delete("volumes", jstr(v, "id"));
 			event_emit("volume.deleted", "volumes", jstr(v, "id"),
 			           jstr(v, "account_id"), NULL);

@@ -51,6 +51,9 @@ const struct job_type *job_type_find(const char *type)
 	for (int i = 0; type && job_types[i]; i++)
 		if (strcmp(job_types[i]->type, type) == 0)
 			return job_types[i];
+	for (int i = 0; type && job_types_disk[i]; i++)
+		if (strcmp(job_types_disk[i]->type, type) == 0)
+			return job_types_disk[i];
 	return NULL;
 }
 

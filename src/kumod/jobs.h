@@ -74,4 +74,5 @@ void jobs_recover(void);
 void jobs_check_timeouts(void);
 
 extern const struct job_type *const job_types[];
+extern const struct job_type *const job_types_disk[]; /* snapshots, resizes */
 const struct job_type *job_type_find(const char *type);

@@ -138,6 +138,7 @@ int vm_remove(json_t *vm)
 	json_array_foreach(vols, i, v)
 	{
 		if (jstr(v, "kind") && !strcmp(jstr(v, "kind"), "root")) {
+			snapshot_forget_volume(jstr(v, "id"));
 			store_delete("volumes", jstr(v, "id"));
 			event_emit("volume.deleted", "volumes", jstr(v, "id"),
 			           jstr(v, "account_id"), NULL);

@@ -42,3 +42,15 @@ int vm_recover(void);
 
 extern const struct job_type job_vm_create, job_vm_start, job_vm_stop, job_vm_reboot, job_vm_pause,
     job_vm_resume, job_vm_destroy, job_vm_batch;
+
+/* POST /v1/vms with req->body (a VM create body) and the fields of extra
+ * (borrowed) added to the new VM's document; extra's host_id places it on
+ * that host (clones: api_clone.c). Answers resp. */
+struct http_request;
+struct http_response;
+void vm_create_as(struct http_request *req, struct http_response *resp, const json_t *extra);
+/* -EBUSY with e naming them when linked clones depend on snapshots of vm
+ * (api_snapshot.c): it is not destroyed then. */
+int snapshot_check_vm_destroy(const json_t *vm, struct kerr *e);
+/* The snapshots of a volume that is gone (api_snapshot.c): their records go. */
+void snapshot_forget_volume(const char *volume_id);

@@ -180,6 +180,48 @@ static void test_volumes(void **state)
 	host_free(h);
 }
 
+/* Snapshots, resize: the sim says yes; vm.resize changes the journal's spec
+ * (what a start and a restart read) and only while the VM is stopped. */
+static void test_disk_ops_and_resize(void **state)
+{
+	static const char id[] = "00000000-0000-4000-8000-0000000000d1";
+	struct host *h = host_new(NULL);
+	struct journal_vm *vm;
+
+	(void)state;
+	assert_ok(run(h, "vm.create", create_payload(id, "d1")), "running");
+	assert_ok(run(h, "snapshot.create",
+	              json_pack("{s:s,s:[{s:s,s:s,s:s}]}", "vm_id", id, "disks", "volume_id", id,
+	                        "kind", "root", "snapshot", id)),
+	          "ready");
+	assert_ok(run(h, "volume.resize",
+	              json_pack("{s:s,s:{s:s},s:i}", "vm_id", id, "disk", "volume_id", id,
+	                        "size_gb", 20)),
+	          "resized");
+	assert_failed(run(h, "vm.resize",
+	                  json_pack("{s:s,s:i,s:i}", "vm_id", id, "vcpus", 4, "memory_mb", 1024)),
+	              "InvalidState");
+	assert_ok(run(h, "vm.stop", json_pack("{s:s}", "vm_id", id)), "stopped");
+	assert_failed(run(h, "vm.resize",
+	                  json_pack("{s:s,s:i,s:i}", "vm_id", id, "vcpus", 0, "memory_mb", 1024)),
+	              "InvalidArgument");
+	assert_ok(run(h, "vm.resize",
+	              json_pack("{s:s,s:i,s:i}", "vm_id", id, "vcpus", 4, "memory_mb", 1024)),
+	          "stopped");
+	vm = journal_vm_find(h->j, id);
+	assert_non_null(vm);
+	assert_int_equal(jint(vm->spec, "vcpus", 0), 4);
+	assert_int_equal(jint(vm->spec, "memory_mb", 0), 1024);
+	assert_failed(
+	    run(h, "vm.resize",
+	        json_pack("{s:s,s:i,s:i}", "vm_id", "00000000-0000-4000-8000-0000000000d2", "vcpus",
+	                  1, "memory_mb", 64)),
+	    "NotFound");
+	/* the sim has no image export */
+	assert_failed(run(h, "image.export", json_pack("{s:s}", "image_id", id)), "NotSupported");
+	host_free(h);
+}
+
 static void test_fail_match(void **state)
 {
 	const char *const kv[] = { "fail_match", "doomed", NULL };
@@ -303,10 +345,15 @@ static void test_check_config(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_lifecycle), cmocka_unit_test(test_unknown_vm_and_type),
-		cmocka_unit_test(test_volumes),   cmocka_unit_test(test_fail_match),
-		cmocka_unit_test(test_fail_rate), cmocka_unit_test(test_delay_and_facts),
-		cmocka_unit_test(test_defaults),  cmocka_unit_test(test_check_config),
+		cmocka_unit_test(test_lifecycle),
+		cmocka_unit_test(test_unknown_vm_and_type),
+		cmocka_unit_test(test_volumes),
+		cmocka_unit_test(test_fail_match),
+		cmocka_unit_test(test_fail_rate),
+		cmocka_unit_test(test_delay_and_facts),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_check_config),
+		cmocka_unit_test(test_disk_ops_and_resize),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

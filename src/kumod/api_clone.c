@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: MIT
+/*
+ * POST /v1/vms/{id}/actions/clone: a new VM made from another one's root
+ * disk, on the same host (local storage), through the ordinary create path
+ * (api_vm.c: quota, capacity, IPAM, so it gets new NIC addresses on the
+ * source's L3 networks). Its root disk is a full copy of the source's (of a
+ * snapshot of it, or of its disk now: a running source gets a temporary
+ * internal snapshot for the copy), or, linked, an overlay
+ * on a flattened export of a snapshot, which then cannot be deleted while
+ * the clone lives. Data volumes are not cloned. The host's side is the
+ * vm.create command with source_vm_id, source_snapshot_id, linked_clone in
+ * the VM's spec (agent/qemu_disk.c).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/json.h"
+#include "kumod/api.h"
+#include "kumod/store.h"
+#include "kumod/vm.h"
+
+static const struct field vm_clone_fields[] = {
+	{ "name", FT_NAME, F_REQUIRED, 0, 0, NULL, NULL, "the new VM's name" },
+	{ "snapshot_id", FT_UUID, 0, 0, 0, NULL, NULL,
+	  "a snapshot of the source (its root volume's, or a VM snapshot); default: its disk "
+	  "now" },
+	{ "linked", FT_BOOL, 0, 0, 0, NULL, NULL,
+	  "an overlay on the snapshot instead of a full copy (needs snapshot_id)" },
+	{ NULL },
+};
+static const struct schema vm_clone_schema = { "VmClone", vm_clone_fields };
+
+/* The root volume's record of snapshot id (or of its group), of vm. */
+static int root_snapshot(struct http_request *req, const json_t *vm, const char *id, json_t **ret,
+                         struct kerr *e)
+{
+	json_t *s = NULL;
+	int r;
+
+	r = api_ref(&kind_snapshot, req, id, "snapshot_id", &s, e);
+	if (r < 0)
+		return r;
+	if (strcmp(jstr(s, "volume_kind"), "root") != 0 && jstr(s, "group_id")) {
+		json_t *g = NULL;
+
+		/* a VM snapshot named by a data volume's record: its root's */
+		r = store_get("snapshots", jstr(s, "group_id"), NULL, false, &g);
+		json_decref(s);
+		s = r == 0 ? g : NULL;
+		if (r < 0)
+			return kerr_set(e, -EINVAL, "snapshot_id", "the snapshot's group is gone");
+	}
+	if (strcmp(jstr(s, "volume_kind"), "root") != 0 || !jstr(s, "vm_id") ||
+	    strcmp(jstr(s, "vm_id"), jstr(vm, "id")) != 0)
+		r = kerr_set(e, -EINVAL, "snapshot_id", "snapshot %s is not of vm %s's root volume",
+		             jstr(s, "name"), jstr(vm, "name"));
+	else if (strcmp(jstr(s, "state"), "ready") != 0)
+		r = kerr_set(e, -EBUSY, "snapshot_id", "snapshot %s is %s", jstr(s, "name"),
+		             jstr(s, "state"));
+	if (r < 0) {
+		json_decref(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+static void vm_clone(struct http_request *req, struct http_response *resp)
+{
+	const char *snap_id = jstr(req->body, "snapshot_id");
+	bool linked = jbool(req->body, "linked", false);
+	struct kerr e = { 0 };
+	json_t *vm = NULL, *snap = NULL, *body = NULL, *extra = NULL, *saved, *l3s, *nic;
+	size_t i;
+	int r;
+
+	if (linked && !snap_id) {
+		kerr_set(&e, -EINVAL, "linked", "a linked clone needs snapshot_id");
+		goto out;
+	}
+	r = store_begin();
+	if (r < 0) {
+		kerr_set(&e, r, "", "store unavailable");
+		goto out;
+	}
+	r = api_load(&kind_vm, req, http_param(req, "id"), true, &vm, &e);
+	if (r == 0 && snap_id)
+		r = root_snapshot(req, vm, snap_id, &snap, &e);
+	if (r == 0 && !jstr(vm, "host_id"))
+		r = kerr_set(&e, -EBUSY, "", "vm %s is on no host", jstr(vm, "name"));
+	if (r == 0 && !snap && strcmp(jstr(vm, "state"), "stopped") &&
+	    strcmp(jstr(vm, "state"), "running") && strcmp(jstr(vm, "state"), "paused"))
+		r = kerr_set(&e, -EBUSY, "", "vm %s is %s: try again when it is running or stopped",
+		             jstr(vm, "name"), jstr(vm, "state"));
+	store_rollback(); /* read only; the create has its own transaction */
+	if (r < 0)
+		goto out;
+	l3s = json_array();
+	json_array_foreach(json_object_get(vm, "nics"), i, nic)
+	    json_array_append_new(l3s, json_string(jstr(nic, "l3_network_id")));
+	body =
+	    json_pack("{s:s,s:s,s:I,s:I,s:I,s:o,s:O?,s:O?}", "name", jstr(req->body, "name"),
+	              "image_id", jstr(vm, "image_id"), "vcpus", (json_int_t)jint(vm, "vcpus", 1),
+	              "memory_mb", (json_int_t)jint(vm, "memory_mb", 256), "root_disk_gb",
+	              (json_int_t)(snap ? jint(snap, "size_gb", 1) : jint(vm, "root_disk_gb", 1)),
+	              "l3_network_ids", l3s, "user_data", json_object_get(vm, "user_data"),
+	              "ssh_keys", json_object_get(vm, "ssh_keys"));
+	if (json_is_null(json_object_get(body, "user_data")))
+		json_object_del(body, "user_data");
+	extra = json_pack("{s:s,s:s,s:s?,s:b}", "host_id", jstr(vm, "host_id"), "source_vm_id",
+	                  jstr(vm, "id"), "source_snapshot_id", snap ? jstr(snap, "id") : NULL,
+	                  "linked_clone", linked);
+	if (!body || !extra) {
+		kerr_set(&e, -EINVAL, "", "cannot build the clone's request");
+		goto out;
+	}
+	/* the ordinary create, with this body, as the caller */
+	saved = req->body;
+	req->body = body;
+	vm_create_as(req, resp, extra);
+	req->body = saved;
+out:
+	if (e.code)
+		http_reply_kerr(resp, &e);
+	json_decref(vm);
+	json_decref(snap);
+	json_decref(body);
+	json_decref(extra);
+}
+
+const struct route api_clone_routes[] = {
+	{ "POST", "/v1/vms/{id}/actions/clone", vm_clone, ROLE_MEMBER, &vm_clone_schema, HTTP_JOB,
+	  "Clone a VM on its host: full copy, or linked to a snapshot; new NIC addresses "
+	  "(202 + vm.create job of the clone)",
+	  0, "vms" },
+	{ NULL },
+};
