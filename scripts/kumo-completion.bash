@@ -44,7 +44,7 @@ _kumo()
 	--url | --token) return ;;
 	esac
 	if [[ -z $group ]]; then
-		words="login logout whoami zone cluster host image offering l2 l3 vm volume pool sg eip pf account user apikey quota job event completion --url -o --output --token -h --help"
+		words="login logout whoami zone cluster host image offering l2 l3 vm volume pool snapshot sg eip pf account user apikey quota job event completion --url -o --output --token -h --help"
 		COMPREPLY=($(compgen -W "$words" -- "$cur"))
 		return
 	fi
@@ -419,7 +419,7 @@ _kumo()
 			words="--url -o --output --token -h --help" ;;
 		esac ;;
 	"vm ")
-		words="list get create update delete start stop reboot pause resume set-bandwidth console --help" ;;
+		words="list get create update delete start stop reboot pause resume set-bandwidth console resize clone --help" ;;
 	"vm list")
 		case $prev in
 		--q) return ;;
@@ -530,8 +530,26 @@ _kumo()
 			[[ $cur == -* ]] || { words=$(_kumo_names vm); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
 			words="--tail --follow --no-follow --url -o --output --token -h --help" ;;
 		esac ;;
+	"vm resize")
+		case $prev in
+		--vcpus) return ;;
+		--memory-mb) return ;;
+		--timeout) return ;;
+		*)
+			[[ $cur == -* ]] || { words=$(_kumo_names vm); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
+			words="--vcpus --memory-mb --wait --timeout --url -o --output --token -h --help" ;;
+		esac ;;
+	"vm clone")
+		case $prev in
+		--name) return ;;
+		--snapshot|--snapshot-id) words=$(_kumo_names snapshot) ;;
+		--timeout) return ;;
+		*)
+			[[ $cur == -* ]] || { words=$(_kumo_names vm); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
+			words="--name --snapshot --snapshot-id --linked --no-linked --wait --timeout --url -o --output --token -h --help" ;;
+		esac ;;
 	"volume ")
-		words="list get create update delete attach detach --help" ;;
+		words="list get create update delete attach detach resize create-image --help" ;;
 	"volume list")
 		case $prev in
 		--q) return ;;
@@ -591,6 +609,23 @@ _kumo()
 			[[ $cur == -* ]] || { words=$(_kumo_names volume); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
 			words="--wait --timeout --url -o --output --token -h --help" ;;
 		esac ;;
+	"volume resize")
+		case $prev in
+		--size-gb) return ;;
+		--timeout) return ;;
+		*)
+			[[ $cur == -* ]] || { words=$(_kumo_names volume); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
+			words="--size-gb --wait --timeout --url -o --output --token -h --help" ;;
+		esac ;;
+	"volume create-image")
+		case $prev in
+		--name) return ;;
+		--description) return ;;
+		--timeout) return ;;
+		*)
+			[[ $cur == -* ]] || { words=$(_kumo_names volume); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
+			words="--name --description --wait --timeout --url -o --output --token -h --help" ;;
+		esac ;;
 	"pool ")
 		words="list get create update delete --help" ;;
 	"pool list")
@@ -638,6 +673,65 @@ _kumo()
 		*)
 			[[ $cur == -* ]] || { words=$(_kumo_names pool); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
 			words="--url -o --output --token -h --help" ;;
+		esac ;;
+	"snapshot ")
+		words="list get create update delete revert create-image --help" ;;
+	"snapshot list")
+		case $prev in
+		--q) return ;;
+		--sort) return ;;
+		--fields) return ;;
+		--limit) return ;;
+		--offset) return ;;
+		*)
+			words="--q --sort --fields --limit --offset --all --url -o --output --token -h --help" ;;
+		esac ;;
+	"snapshot get")
+		case $prev in
+		*)
+			[[ $cur == -* ]] || { words=$(_kumo_names snapshot); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
+			words="--url -o --output --token -h --help" ;;
+		esac ;;
+	"snapshot create")
+		case $prev in
+		--name) return ;;
+		--volume|--volume-id) words=$(_kumo_names volume) ;;
+		--vm|--vm-id) words=$(_kumo_names vm) ;;
+		--timeout) return ;;
+		--data) return ;;
+		*)
+			words="--name --volume --volume-id --vm --vm-id --wait --timeout --data --url -o --output --token -h --help" ;;
+		esac ;;
+	"snapshot update")
+		case $prev in
+		--name) return ;;
+		--data) return ;;
+		*)
+			[[ $cur == -* ]] || { words=$(_kumo_names snapshot); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
+			words="--name --data --url -o --output --token -h --help" ;;
+		esac ;;
+	"snapshot delete")
+		case $prev in
+		--timeout) return ;;
+		*)
+			[[ $cur == -* ]] || { words=$(_kumo_names snapshot); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
+			words="--wait --timeout --url -o --output --token -h --help" ;;
+		esac ;;
+	"snapshot revert")
+		case $prev in
+		--timeout) return ;;
+		*)
+			[[ $cur == -* ]] || { words=$(_kumo_names snapshot); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
+			words="--wait --timeout --url -o --output --token -h --help" ;;
+		esac ;;
+	"snapshot create-image")
+		case $prev in
+		--name) return ;;
+		--description) return ;;
+		--timeout) return ;;
+		*)
+			[[ $cur == -* ]] || { words=$(_kumo_names snapshot); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
+			words="--name --description --wait --timeout --url -o --output --token -h --help" ;;
 		esac ;;
 	"sg ")
 		words="list get create update delete add-rule delete-rule attach detach --help" ;;

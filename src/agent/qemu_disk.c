@@ -34,7 +34,7 @@
 #define QEMU_IMG_TIMEOUT_MS (10 * 60 * 1000)
 
 /* A VM's root disk (its directory holds it). */
-static char *root_disk_path(struct driver_host *dh, const char *vm_id)
+static char *local_root_path(struct driver_host *dh, const char *vm_id)
 {
 	return xasprintf("%s/vms/%s/disk.qcow2", dh->env->dir, vm_id);
 }
@@ -56,7 +56,7 @@ static char *disk_path(struct driver_host *dh, const json_t *payload, const json
 			driver_fail(e, "InvalidArgument", "root disk %s: no vm_id", id);
 			return NULL;
 		}
-		return root_disk_path(dh, vm_id);
+		return local_root_path(dh, vm_id);
 	}
 	return volume_path(dh, id);
 }
@@ -528,7 +528,7 @@ int clone_root_disk(struct driver_host *dh, struct qvm *vm, struct driver_err *e
 		free(disk);
 		return driver_fail(e, "InvalidArgument", "bad clone source");
 	}
-	src = root_disk_path(dh, src_vm);
+	src = local_root_path(dh, src_vm);
 	if (access(src, R_OK) < 0) {
 		r = driver_fail(e, "NotFound", "the source vm's disk is not on this host");
 		goto out;
