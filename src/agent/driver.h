@@ -120,6 +120,15 @@ struct driver_ops {
 	int (*vm_destroy)(struct driver_host *dh, const struct journal_vm *vm,
 	                  struct driver_err *e);
 
+	/* Migration (qemu_migrate.c; see exec.c for the steps): step is
+	 * "prepare" (destination; jvm is not journaled yet), "send" (source),
+	 * "finish" (destination), "cleanup" (source), "abort" (destination),
+	 * "cancel" (source, an RPC: quick), "export"/"unexport" (source of a
+	 * cold migration), "import" (its destination). data gets the step's
+	 * answer. Optional (NotSupported without it). */
+	int (*vm_migrate)(struct driver_host *dh, const char *step, const struct journal_vm *jvm,
+	                  const json_t *payload, json_t *data, struct driver_err *e);
+
 	/* Volumes: payload is the command's ({"volume_id", "vm_id"?, ...}); vm
 	 * is the VM it names, or NULL. */
 	int (*volume_create)(struct driver_host *dh, const json_t *payload, struct driver_err *e);

@@ -77,7 +77,7 @@ static void qvm_unref_locked(struct driver_host *dh, struct qvm *vm)
 	free(vm);
 }
 
-static struct qvm *qvm_find(struct driver_host *dh, const char *id)
+struct qvm *qvm_find(struct driver_host *dh, const char *id)
 {
 	struct qvm *vm;
 
@@ -98,7 +98,7 @@ struct qvm *vm_get(struct driver_host *dh, const struct journal_vm *jvm, struct 
 	return vm;
 }
 
-static struct qvm *qvm_new(struct driver_host *dh, const char *id, const json_t *spec)
+struct qvm *qvm_new(struct driver_host *dh, const char *id, const json_t *spec)
 {
 	struct qvm *vm = xcalloc(1, sizeof(*vm));
 	pthread_condattr_t ca;
@@ -121,7 +121,7 @@ static struct qvm *qvm_new(struct driver_host *dh, const char *id, const json_t 
 	return vm;
 }
 
-static void qvm_remove(struct driver_host *dh, struct qvm *vm)
+void qvm_remove(struct driver_host *dh, struct qvm *vm)
 {
 	pthread_mutex_lock(&dh->lock);
 	for (struct qvm **p = &dh->vms; *p; p = &(*p)->next) {
@@ -220,7 +220,7 @@ static bool pid_is_vm(pid_t pid, const struct qvm *vm)
 }
 
 /* A QEMU node name (at most 31 characters) for a volume id. */
-static void node_name(const char *vol_id, char out[32])
+void node_name(const char *vol_id, char out[32])
 {
 	size_t n = 0;
 
@@ -266,7 +266,13 @@ static void build_argv(struct driver_host *dh, struct qvm *vm, const struct imag
 	arg(a, "%lld", (long long)jint(vm->spec, "memory_mb", 256));
 	arg(a, "-display");
 	arg(a, "none");
-	arg(a, "-S");
+	if (vm->incoming) {
+		/* a migration's destination: runs as soon as the state is in */
+		arg(a, "-incoming");
+		arg(a, "defer");
+	} else {
+		arg(a, "-S");
+	}
 	arg(a, "-daemonize");
 	arg(a, "-pidfile");
 	arg(a, "qemu.pid");
@@ -322,10 +328,9 @@ static void build_argv(struct driver_host *dh, struct qvm *vm, const struct imag
 	}
 }
 
-static void handle_events(struct qvm *vm);
 
 /* Starts QEMU for vm (vm->lock held): spawn, connect, cont. */
-static int qemu_start(struct driver_host *dh, struct qvm *vm, struct driver_err *e)
+int qemu_start(struct driver_host *dh, struct qvm *vm, struct driver_err *e)
 {
 	struct image_files img = { 0 };
 	struct args a = { 0 };
@@ -379,6 +384,14 @@ static int qemu_start(struct driver_host *dh, struct qvm *vm, struct driver_err 
 	vm->expect_exit = false;
 	vm->guest_shutdown = false;
 	vm->expect_stop = false;
+	if (vm->incoming) {
+		/* qemu_migrate.c starts the migration and watches it */
+		vm->expect_stop = true;
+		snprintf(vm->state, sizeof(vm->state), "paused");
+		vm->reason[0] = '\0';
+		monitor_wake(dh);
+		goto out;
+	}
 	r = qmp_simple(vm->q, "cont", QMP_TIMEOUT_MS, e->message, sizeof(e->message));
 	if (r < 0) {
 		e->code = "QemuFailed";
@@ -431,7 +444,7 @@ static void qemu_gone(struct qvm *vm)
 }
 
 /* Applies the queued QMP events (vm->lock held). */
-static void handle_events(struct qvm *vm)
+void handle_events(struct qvm *vm)
 {
 	json_t *ev;
 
@@ -492,7 +505,7 @@ static bool wait_gone(struct driver_host *dh, struct qvm *vm, int64_t timeout_ms
 }
 
 /* Ends QEMU now (vm->lock held): quit, then SIGKILL. */
-static void qemu_kill(struct driver_host *dh, struct qvm *vm)
+void qemu_kill(struct driver_host *dh, struct qvm *vm)
 {
 	char err[256];
 
@@ -1158,6 +1171,15 @@ static void qemu_vm_restore(struct driver_host *dh, struct journal_vm *jvm)
 	}
 	vm->dirfd = open(vm->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	pid = read_pid(vm);
+	if (!strcmp(jvm->state, "incoming")) {
+		/* a migration's destination cut off by the restart: the source
+		 * keeps the VM; the half-made copy goes (its abort removes it) */
+		if (pid > 0 && pid_is_vm(pid, vm))
+			kill(pid, SIGKILL);
+		snprintf(vm->state, sizeof(vm->state), "error");
+		snprintf(vm->reason, sizeof(vm->reason), "incoming migration interrupted");
+		goto out;
+	}
 	if (pid > 0 && pid_is_vm(pid, vm)) {
 		char status[QMP_STATUS_MAX];
 
@@ -1245,6 +1267,7 @@ const struct driver_ops driver_qemu_ops = {
 	.vm_pause = qemu_vm_pause,
 	.vm_resume = qemu_vm_resume,
 	.vm_destroy = qemu_vm_destroy,
+	.vm_migrate = qemu_vm_migrate,
 	.volume_create = qemu_volume_create,
 	.volume_delete = qemu_volume_delete,
 	.volume_attach = qemu_volume_attach,
