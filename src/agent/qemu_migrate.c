@@ -520,7 +520,6 @@ static int mig_send(struct driver_host *dh, const struct journal_vm *jvm, const 
 	}
 	json_decref(m);
 	m = NULL;
-	__atomic_store_n(&vm->mig_cancel, 0, __ATOMIC_SEQ_CST);
 	if (!shared) {
 		n = disk_nodes(vm, nodes, ids);
 		r = mirrors_start(vm, json_object_get(payload, "nbd"), n, nodes, &ntargets, &njobs,
@@ -608,6 +607,7 @@ static int mig_send(struct driver_host *dh, const struct journal_vm *jvm, const 
 	qemu_kill(dh, vm);
 	snprintf(vm->state, sizeof(vm->state), "migrated");
 	snprintf(vm->reported, sizeof(vm->reported), "migrated");
+	__atomic_store_n(&vm->mig_cancel, 0, __ATOMIC_SEQ_CST);
 	pthread_mutex_unlock(&vm->lock);
 	log_info("vm %s: migrated to %s", vm->id, uri);
 	return 0;
@@ -616,6 +616,7 @@ fail:
 	log_warn("vm %s: migration to %s failed: %s", vm->id, uri, e->message);
 	vm->expect_stop = false;
 	send_undo(vm, njobs, ntargets, was_running);
+	__atomic_store_n(&vm->mig_cancel, 0, __ATOMIC_SEQ_CST);
 	pthread_mutex_unlock(&vm->lock);
 	return -1;
 }
