@@ -537,7 +537,11 @@ static int mig_send(struct driver_host *dh, const struct journal_vm *jvm, const 
 	         NULL, e->message, sizeof(e->message));
 	if (r == 0)
 		r = qmpx(vm, "migrate-set-parameters",
-		         json_pack("{s:I,s:I}", "max-bandwidth", MIG_BANDWIDTH, "downtime-limit",
+		         json_pack("{s:I,s:I}", "max-bandwidth",
+		                   jint(payload, "max_bandwidth", 0) > 0
+		                       ? (json_int_t)jint(payload, "max_bandwidth", 0)
+		                       : MIG_BANDWIDTH,
+		                   "downtime-limit",
 		                   (json_int_t)jint(payload, "downtime_limit_ms", MIG_DOWNTIME_MS)),
 		         NULL, e->message, sizeof(e->message));
 	if (r == 0)

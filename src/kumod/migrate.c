@@ -43,6 +43,8 @@
 static const struct field migrate_fields[] = {
 	{ "host_id", FT_UUID, 0, 0, 0, NULL, NULL,
 	  "the destination; default: the scheduler picks one in the VM's cluster" },
+	{ "max_bandwidth_mbps", FT_INT, 0, 1, 1000000, NULL, NULL,
+	  "live: cap on the memory stream, MiB/s (default: none)" },
 	{ NULL },
 };
 static const struct schema vm_migrate_schema = { "VmMigrate", migrate_fields };
@@ -193,6 +195,8 @@ static void vm_migrate(struct http_request *req, struct http_response *resp)
 	p = json_pack("{s:s,s:s,s:s,s:s,s:s}", "src", jstr(src, "id"), "dst", jstr(dst, "id"),
 	              "mode", cold ? "cold" : "live", "step", cold ? "export" : "prepare", "from",
 	              st);
+	if (req->body && json_object_get(req->body, "max_bandwidth_mbps"))
+		jset_int(p, "max_bandwidth_mbps", jint(req->body, "max_bandwidth_mbps", 0));
 	job = job_new("vm.migrate", "vms", jstr(vm, "id"), jstr(vm, "account_id"), p, NULL);
 	r = job_insert(job);
 	if (r == 0)
@@ -420,6 +424,9 @@ static int mig_result(json_t *job, const json_t *cmd, const char *status, const 
 		} else {
 			p = json_pack("{s:s,s:O?,s:O?}", "vm_id", vm_id, "uri",
 			              json_object_get(data, "uri"), "nbd", json_object_get(data, "nbd"));
+			if (jint(params(job), "max_bandwidth_mbps", 0) > 0)
+				jset_int(p, "max_bandwidth",
+				         jint(params(job), "max_bandwidth_mbps", 0) * 1024 * 1024);
 			r = command(job, P(job, "src"), "vm.migrate_send", p);
 			if (r == 0)
 				r = set_step(job, "send", 10);
