@@ -191,7 +191,7 @@ def test_bad_destinations_are_refused_and_nothing_starts(mw):
     assert r.status_code == 400 and "already" in r.json()["error"]["message"], r.text
     r = mw.api.req("POST", "/v1/vms/%s/actions/migrate" % mw.vms["mig"]["id"],
                    {"host_id": "00000000-0000-4000-8000-000000000000"})
-    assert r.status_code == 404, r.text
+    assert r.status_code == 400 and "no host" in r.json()["error"]["message"], r.text
     mw.api.ok("POST", "/v1/hosts/%s/actions/disable" % mw.hosts["m2"]["id"], {})
     try:
         r = mw.migrate("mig", "m2")
