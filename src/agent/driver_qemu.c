@@ -328,7 +328,6 @@ static void build_argv(struct driver_host *dh, struct qvm *vm, const struct imag
 	}
 }
 
-
 /* Starts QEMU for vm (vm->lock held): spawn, connect, cont. */
 int qemu_start(struct driver_host *dh, struct qvm *vm, struct driver_err *e)
 {

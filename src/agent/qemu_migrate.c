@@ -62,8 +62,7 @@
 #define CONVERT_MS (30 * 60 * 1000)
 
 /* One QMP command on a VM whose lock is held; events are applied after. */
-static int qmpx(struct qvm *vm, const char *cmd, json_t *args, json_t **ret, char *err,
-                size_t len)
+static int qmpx(struct qvm *vm, const char *cmd, json_t *args, json_t **ret, char *err, size_t len)
 {
 	int r;
 
@@ -138,9 +137,9 @@ static json_t *data_volumes(const json_t *spec)
 		if (jstr(v, "kind") && strcmp(jstr(v, "kind"), "data") != 0)
 			continue;
 		if (uuid_valid(jstr(v, "id")))
-			json_array_append_new(list, json_pack("{s:s,s:I}", "id", jstr(v, "id"),
-			                                      "size_gb",
-			                                      (json_int_t)jint(v, "size_gb", 1)));
+			json_array_append_new(list,
+			                      json_pack("{s:s,s:I}", "id", jstr(v, "id"), "size_gb",
+			                                (json_int_t)jint(v, "size_gb", 1)));
 	}
 	return list;
 }
@@ -245,14 +244,13 @@ static int start_nbd(struct qvm *vm, const char *addr, json_t *data, struct driv
 		}
 		json_array_append_new(exports, json_string(nodes[i]));
 	}
-	json_object_set_new(data, "nbd",
-	                    json_pack("{s:s,s:i,s:o}", "host", addr, "port", p, "exports",
-	                              exports));
+	json_object_set_new(
+	    data, "nbd", json_pack("{s:s,s:i,s:o}", "host", addr, "port", p, "exports", exports));
 	return 0;
 }
 
-static int mig_prepare(struct driver_host *dh, const struct journal_vm *jvm,
-                       const json_t *payload, json_t *data, struct driver_err *e)
+static int mig_prepare(struct driver_host *dh, const struct journal_vm *jvm, const json_t *payload,
+                       json_t *data, struct driver_err *e)
 {
 	const char *addr = jstr(payload, "address");
 	bool shared = jbool(payload, "shared_storage", false);
@@ -402,9 +400,9 @@ static void send_undo(struct qvm *vm, int njobs, int ntargets, bool was_running)
 		if (qmpx(vm, "query-migrate", NULL, &m, err, sizeof(err)) < 0)
 			break;
 		s = jstr(m, "status");
-		active = s && (!strcmp(s, "active") || !strcmp(s, "setup") ||
-		               !strcmp(s, "cancelling") || !strcmp(s, "pre-switchover") ||
-		               !strcmp(s, "device"));
+		active =
+		    s && (!strcmp(s, "active") || !strcmp(s, "setup") || !strcmp(s, "cancelling") ||
+		          !strcmp(s, "pre-switchover") || !strcmp(s, "device"));
 		json_decref(m);
 		if (!active)
 			break;
@@ -438,7 +436,8 @@ static int mirrors_start(struct qvm *vm, const json_t *nbd, int n, char nodes[][
 
 	snprintf(port, sizeof(port), "%lld", (long long)jint(nbd, "port", 0));
 	if (!addr_ok(jstr(nbd, "host")) || jint(nbd, "port", 0) <= 0)
-		return driver_fail(e, "InvalidArgument", "the destination's NBD address is missing");
+		return driver_fail(e, "InvalidArgument",
+		                   "the destination's NBD address is missing");
 	for (int i = 0; i < n; i++) {
 		char t[16], job[16];
 
@@ -449,7 +448,8 @@ static int mirrors_start(struct qvm *vm, const json_t *nbd, int n, char nodes[][
 		                   "server", "type", "inet", "host", jstr(nbd, "host"), "port",
 		                   port, "export", nodes[i]),
 		         NULL, e->message, sizeof(e->message)) < 0)
-			return driver_fail(e, "MigrationFailed", "cannot reach the destination's disk %s: %.180s",
+			return driver_fail(e, "MigrationFailed",
+			                   "cannot reach the destination's disk %s: %.180s",
 			                   nodes[i], e->message);
 		(*ret_targets)++;
 		if (qmpx(vm, "blockdev-mirror",
@@ -558,8 +558,8 @@ static int mig_send(struct driver_host *dh, const struct journal_vm *jvm, const 
 		json_decref(m);
 		m = NULL;
 		if (qmpx(vm, "query-migrate", NULL, &m, e->message, sizeof(e->message)) < 0) {
-			r = driver_fail(e, "MigrationFailed", "lost QEMU during the migration: %.180s",
-			                e->message);
+			r = driver_fail(e, "MigrationFailed",
+			                "lost QEMU during the migration: %.180s", e->message);
 			goto fail;
 		}
 		st = jstr(m, "status") ? jstr(m, "status") : "";
@@ -567,7 +567,8 @@ static int mig_send(struct driver_host *dh, const struct journal_vm *jvm, const 
 			break;
 		if (!strcmp(st, "failed") || !strcmp(st, "cancelled")) {
 			r = driver_fail(e, "MigrationFailed", "the migration %s: %.200s", st,
-			                jstr(m, "error-desc") ? jstr(m, "error-desc") : "no reason given");
+			                jstr(m, "error-desc") ? jstr(m, "error-desc")
+			                                      : "no reason given");
 			goto fail;
 		}
 		if (mig_cancelled(vm)) {
@@ -581,8 +582,9 @@ static int mig_send(struct driver_host *dh, const struct journal_vm *jvm, const 
 				goto fail;
 			}
 			njobs = 0;
-			if (qmpx(vm, "migrate-continue", json_pack("{s:s}", "state", "pre-switchover"),
-			         NULL, e->message, sizeof(e->message)) < 0) {
+			if (qmpx(vm, "migrate-continue",
+			         json_pack("{s:s}", "state", "pre-switchover"), NULL, e->message,
+			         sizeof(e->message)) < 0) {
 				r = driver_fail(e, "MigrationFailed", "cannot switch over: %.200s",
 				                e->message);
 				goto fail;
@@ -690,8 +692,8 @@ static void nbd_stop_all(const char *dir)
 	}
 }
 
-static int mig_export(struct driver_host *dh, const struct journal_vm *jvm,
-                      const json_t *payload, json_t *data, struct driver_err *e)
+static int mig_export(struct driver_host *dh, const struct journal_vm *jvm, const json_t *payload,
+                      json_t *data, struct driver_err *e)
 {
 	const char *addr = jstr(payload, "address");
 	char nodes[MIG_DISKS_MAX][32], ids[MIG_DISKS_MAX][40];
@@ -738,10 +740,9 @@ static int mig_export(struct driver_host *dh, const struct journal_vm *jvm,
 			if (run_argv(a.v, vm->dir, errf, NBD_SPAWN_MS, NULL) < 0)
 				r = driver_fail(e, "DiskFailed", "qemu-nbd cannot serve %s", file);
 			else
-				json_array_append_new(disks,
-				                      json_pack("{s:s,s:s?,s:i}", "node", nodes[i],
-				                                "volume_id", i ? ids[i] : NULL,
-				                                "port", port));
+				json_array_append_new(
+				    disks, json_pack("{s:s,s:s?,s:i}", "node", nodes[i],
+				                     "volume_id", i ? ids[i] : NULL, "port", port));
 			args_free(&a);
 		}
 		free(file);
@@ -779,8 +780,8 @@ static int pull_file(const char *host, int64_t port, const char *dest, const cha
 	return r;
 }
 
-static int mig_import(struct driver_host *dh, const struct journal_vm *jvm,
-                      const json_t *payload, struct driver_err *e)
+static int mig_import(struct driver_host *dh, const struct journal_vm *jvm, const json_t *payload,
+                      struct driver_err *e)
 {
 	const json_t *nbd = json_object_get(payload, "nbd"), *d;
 	struct image_files img = { 0 };

@@ -47,7 +47,7 @@ static const struct field migrate_fields[] = {
 	  "live: cap on the memory stream, MiB/s (default: none)" },
 	{ NULL },
 };
-static const struct schema vm_migrate_schema = { "VmMigrate", migrate_fields };
+const struct schema vm_migrate_schema = { "VmMigrate", migrate_fields };
 
 /* --- checks ------------------------------------------------------------------ */
 
@@ -125,8 +125,9 @@ static int pick_dest(const json_t *vm, const json_t *src, const char *want, json
 	idx = sched_place(hosts, n, &sr, &kumod_cfg.sched, e);
 	if (idx < 0) {
 		r = kerr_set(e, -ENOSPC, "host_id", "%s%s",
-		             want ? "the destination cannot take the vm: " : "no host can take "
-		                                                            "the vm: ",
+		             want ? "the destination cannot take the vm: "
+		                  : "no host can take "
+		                    "the vm: ",
 		             e->message[0] ? e->message : "no capacity");
 		free(hosts);
 		return r;
@@ -138,7 +139,7 @@ static int pick_dest(const json_t *vm, const json_t *src, const char *want, json
 
 /* --- the route ------------------------------------------------------------- */
 
-static void vm_migrate(struct http_request *req, struct http_response *resp)
+void vm_migrate(struct http_request *req, struct http_response *resp)
 {
 	const char *want = req->body ? jstr(req->body, "host_id") : NULL;
 	struct kerr e = { 0 };
@@ -170,12 +171,14 @@ static void vm_migrate(struct http_request *req, struct http_response *resp)
 		goto fail;
 	}
 	cold = !strcmp(st, "stopped");
-	if (!jstr(vm, "host_id") || store_get("hosts", jstr(vm, "host_id"), NULL, false, &src) < 0) {
+	if (!jstr(vm, "host_id") ||
+	    store_get("hosts", jstr(vm, "host_id"), NULL, false, &src) < 0) {
 		r = kerr_set(&e, -EBUSY, "", "vm %s is on no host", jstr(vm, "name"));
 		goto fail;
 	}
 	if (!cold && !host_connected(jstr(src, "id"))) {
-		r = kerr_set(&e, -EBUSY, "", "the vm's host %s is not connected", jstr(src, "name"));
+		r = kerr_set(&e, -EBUSY, "", "the vm's host %s is not connected",
+		             jstr(src, "name"));
 		goto fail;
 	}
 	if (want) {
@@ -235,15 +238,6 @@ out:
 	json_decref(job);
 	json_decref(p);
 }
-
-const struct route api_migrate_routes[] = {
-	{ "POST", "/v1/vms/{id}/actions/migrate", vm_migrate, ROLE_ADMIN, &vm_migrate_schema,
-	  HTTP_JOB,
-	  "Migrate a VM to another host of its cluster (admin): live when running, cold when "
-	  "stopped",
-	  0, "vms" },
-	{ NULL },
-};
 
 /* --- the job ------------------------------------------------------------------ */
 
@@ -384,9 +378,9 @@ static int mig_done(json_t *job, json_t *vm, const json_t *error)
 		return r;
 	shown = json_deep_copy(vm);
 	vm_strip_internal(shown);
-	res = json_pack("{s:o,s:s,s:s,s:O?}", "vm", shown, "from_host_id", P(job, "src"),
-	                "to_host_id", P(job, "dst"), "stats",
-	                json_object_get(params(job), "stats"));
+	res =
+	    json_pack("{s:o,s:s,s:s,s:O?}", "vm", shown, "from_host_id", P(job, "src"),
+	              "to_host_id", P(job, "dst"), "stats", json_object_get(params(job), "stats"));
 	if (error)
 		json_object_set_new(res, "cleanup_error", json_deep_copy(error));
 	return job_finish(job, true, NULL, NULL, res);
@@ -415,7 +409,8 @@ static int mig_result(json_t *job, const json_t *cmd, const char *status, const 
 
 	if (!strcmp(type, "vm.migrate_prepare")) {
 		if (!ok) {
-			r = mig_undo(job, vm, code, errmsg(error, "the destination cannot take it"));
+			r = mig_undo(job, vm, code,
+			             errmsg(error, "the destination cannot take it"));
 		} else if (cancel) {
 			r = command(job, P(job, "dst"), "vm.migrate_abort",
 			            json_pack("{s:s}", "vm_id", vm_id));
@@ -423,7 +418,8 @@ static int mig_result(json_t *job, const json_t *cmd, const char *status, const 
 				r = mig_undo(job, vm, "Cancelled", "cancelled");
 		} else {
 			p = json_pack("{s:s,s:O?,s:O?}", "vm_id", vm_id, "uri",
-			              json_object_get(data, "uri"), "nbd", json_object_get(data, "nbd"));
+			              json_object_get(data, "uri"), "nbd",
+			              json_object_get(data, "nbd"));
 			if (jint(params(job), "max_bandwidth_mbps", 0) > 0)
 				jset_int(p, "max_bandwidth",
 				         jint(params(job), "max_bandwidth_mbps", 0) * 1024 * 1024);
@@ -465,7 +461,8 @@ static int mig_result(json_t *job, const json_t *cmd, const char *status, const 
 		}
 	} else if (!strcmp(type, "vm.migrate_export")) {
 		if (!ok) {
-			r = mig_undo(job, vm, code, errmsg(error, "the source cannot serve the disks"));
+			r = mig_undo(job, vm, code,
+			             errmsg(error, "the source cannot serve the disks"));
 		} else if (cancel) {
 			r = command(job, P(job, "src"), "vm.migrate_unexport",
 			            json_pack("{s:s}", "vm_id", vm_id));
@@ -484,8 +481,9 @@ static int mig_result(json_t *job, const json_t *cmd, const char *status, const 
 			r = command(job, P(job, "src"), "vm.migrate_unexport",
 			            json_pack("{s:s}", "vm_id", vm_id));
 			if (r == 0)
-				r = mig_undo(job, vm, code,
-				             errmsg(error, "the destination could not copy the disks"));
+				r = mig_undo(
+				    job, vm, code,
+				    errmsg(error, "the destination could not copy the disks"));
 		} else {
 			r = mig_commit(job, vm);
 			if (r == 0)
@@ -571,7 +569,8 @@ int vm_migrate_cancel(const char *job_id, struct kerr *e)
 		             &data, e);
 		json_decref(data);
 		if (r < 0)
-			log_warn("job %s: cannot tell the source to cancel: %s", job_id, e->message);
+			log_warn("job %s: cannot tell the source to cancel: %s", job_id,
+			         e->message);
 		kerr_clear(e);
 	}
 	json_decref(job);

@@ -24,7 +24,6 @@ const struct route *const api_tables[] = {
 	api_l2_routes,
 	api_l3_routes,
 	api_vm_routes,
-	api_migrate_routes,
 	api_console_routes,
 	api_volume_routes,
 	api_account_routes,
@@ -41,12 +40,14 @@ const struct route *const api_tables[] = {
 };
 
 const struct job_type *const job_types[] = {
-	&job_vm_create,     &job_vm_start,      &job_vm_stop,    &job_vm_reboot, &job_vm_pause,
-	&job_vm_resume,     &job_vm_destroy,    &job_vm_batch,   &job_vm_orphan, &job_volume_attach,
-	&job_volume_detach, &job_volume_delete, &job_net_update,
-	&job_vm_migrate,  NULL,
+	&job_vm_create,     &job_vm_start,      &job_vm_stop,
+	&job_vm_reboot,     &job_vm_pause,      &job_vm_resume,
+	&job_vm_destroy,    &job_vm_batch,      &job_vm_orphan,
+	&job_volume_attach, &job_volume_detach, &job_volume_delete,
+	&job_net_update,    &job_vm_migrate,    NULL,
 };
 
+/* Job types that can be cancelled (jobs.h). */
 const struct job_cancel job_cancels[] = {
 	{ "vm.migrate", vm_migrate_cancel },
 	{ NULL, NULL },
