@@ -507,15 +507,25 @@ static int mig_send(struct driver_host *dh, const struct journal_vm *jvm, const 
 		                   vm->state);
 	}
 	was_running = strcmp(vm->state, "paused") != 0;
-	/* an earlier send cut off by an agent restart: undo what it left */
+	/* an earlier send cut off by an agent restart: undo what it left, or
+	 * if it went through meanwhile (no mirrors to wait for), that is it */
 	if (qmpx(vm, "query-migrate", NULL, &m, e->message, sizeof(e->message)) == 0 &&
-	    jstr(m, "status") &&
+	    jstr(m, "status") && !strcmp(jstr(m, "status"), "completed")) {
+		/* (a QEMU that came in by migration says "completed" too: only
+		 * a source that went through stays in postmigrate) */
+		char rs[QMP_STATUS_MAX];
+
+		if (qmp_query_status(vm->q, QMP_TIMEOUT_MS, rs, sizeof(rs)) == 0 &&
+		    !strcmp(rs, "postmigrate"))
+			goto done;
+	}
+	if (jstr(m, "status") &&
 	    (!strcmp(jstr(m, "status"), "active") || !strcmp(jstr(m, "status"), "pre-switchover") ||
 	     !strcmp(jstr(m, "status"), "setup"))) {
 		send_undo(vm, MIG_DISKS_MAX, MIG_DISKS_MAX, true);
 		json_decref(m);
 		pthread_mutex_unlock(&vm->lock);
-		return driver_fail(e, "Interrupted",
+		return driver_fail(e, "MigrationFailed",
 		                   "an earlier migration of this vm was cut off; it was undone");
 	}
 	json_decref(m);
@@ -597,16 +607,16 @@ static int mig_send(struct driver_host *dh, const struct journal_vm *jvm, const 
 		}
 		mig_nap(vm, MIG_POLL_MS);
 	}
-	{
-		const json_t *ram = json_object_get(m, "ram");
+done : {
+	const json_t *ram = json_object_get(m, "ram");
 
-		jset_int(data, "total_time_ms", jint(m, "total-time", 0));
-		jset_int(data, "downtime_ms", jint(m, "downtime", 0));
-		jset_int(data, "setup_time_ms", jint(m, "setup-time", 0));
-		jset_int(data, "ram_transferred", jint(ram, "transferred", 0));
-		jset_int(data, "ram_total", jint(ram, "total", 0));
-		jset_int(data, "elapsed_ms", mono_ms() - t0);
-	}
+	jset_int(data, "total_time_ms", jint(m, "total-time", 0));
+	jset_int(data, "downtime_ms", jint(m, "downtime", 0));
+	jset_int(data, "setup_time_ms", jint(m, "setup-time", 0));
+	jset_int(data, "ram_transferred", jint(ram, "transferred", 0));
+	jset_int(data, "ram_total", jint(ram, "total", 0));
+	jset_int(data, "elapsed_ms", mono_ms() - t0);
+}
 	json_decref(m);
 	/* the destination runs it now: this QEMU goes, its files stay until
 	 * the cleanup step */

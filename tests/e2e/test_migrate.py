@@ -22,6 +22,8 @@ from test_net import NsAgent
 from test_qemu import BOOT, upload
 
 SCRIPT = r"""#!/bin/sh
+# 32 MiB of guest memory that is not zero: a capped migration takes a while
+head -c 33554432 /dev/urandom >/tmp/ballast
 mkdir -p /mnt/d
 if mount -t vfat /dev/vda /mnt/d 2>/dev/null; then
   [ -f /mnt/d/mig.txt ] || echo "MARK-%(tok)s" >/mnt/d/mig.txt
@@ -236,8 +238,10 @@ def test_live_migration_keeps_the_guest_running_and_its_disk(mw):
     wait_for(lambda: not os.path.exists(mw.vm_dir("m1", "mig")), timeout=30, interval=0.5,
              what="the source's files to go")
     assert os.path.exists(os.path.join(mw.vm_dir("m2", "mig"), "disk.qcow2"))
-    print("live migration: %.1f s through the API, QEMU total %d ms, downtime %d ms" % (
-        took, stats["total_time_ms"], stats["downtime_ms"]))
+    assert stats["ram_transferred"] > 32 << 20, stats  # the ballast went too
+    print("live migration: %.1f s through the API, QEMU total %d ms, downtime %d ms, "
+          "%d MiB" % (took, stats["total_time_ms"], stats["downtime_ms"],
+                      stats["ram_transferred"] >> 20))
 
 
 def test_cancel_leaves_the_vm_running_on_its_source(mw):
@@ -281,16 +285,32 @@ def test_destination_dying_midway_fails_and_keeps_the_vm_on_its_source(mw):
              what="the destination to reconnect")
 
 
+def test_kumod_restarted_midway_carries_the_migration_through(mw):
+    r = mw.migrate("mig", "m1", max_bandwidth_mbps=10)
+    assert r.status_code == 202, r.text
+    job = job_when_sending(mw, r.json())
+    before = mw.counts("mig")[-1]
+    mw.cloud.kumod.kill9()
+    mw.cloud.kumod.start()
+    job = mw.api.job(job, timeout=180)
+    assert job["state"] == "succeeded", job
+    wait_running_on(mw, "mig", "m1")
+    wait_counting(mw, "mig", before)
+    assert "KUMO-GUEST-READY" not in mw.console("mig")
+    wait_for(lambda: not os.path.exists(mw.vm_dir("m2", "mig")), timeout=30, interval=0.5,
+             what="the source's files to go")
+
+
 def test_migration_to_a_host_without_capacity_is_refused(mw):
-    mw.create("cold", "m1", 256)  # m1: 256 of ~400 MiB; mig needs 192
-    r = mw.migrate("mig", "m1")
+    mw.create("cold", "m2", 256)  # m2: 256 of ~400 MiB; mig needs 192
+    r = mw.migrate("mig", "m2")
     assert r.status_code == 409, r.text
     assert "cannot take the vm" in r.json()["error"]["message"], r.text
     r = mw.migrate("mig")
     assert r.status_code == 409, r.text
     vm = mw.vm("mig")
-    assert vm["state"] == "running" and vm["host_id"] == mw.hosts["m2"]["id"], vm
-    r = mw.migrate("cold", "m2")  # mig is there
+    assert vm["state"] == "running" and vm["host_id"] == mw.hosts["m1"]["id"], vm
+    r = mw.migrate("cold", "m1")  # mig is there
     assert r.status_code == 409, r.text
 
 
@@ -303,13 +323,13 @@ def test_cold_migration_of_a_stopped_vm(mw):
     job = api.ok("POST", "/v1/vms/%s/actions/stop?wait=90" % mw.vms["cold"]["id"],
                  {"force": True})
     assert job["state"] == "succeeded", job
-    r = mw.migrate("cold", "m2")
+    r = mw.migrate("cold", "m1")
     assert r.status_code == 202, r.text
     job = api.job(r.json(), timeout=180)
     assert job["state"] == "succeeded", job
     vm = mw.vm("cold")
-    assert vm["state"] == "stopped" and vm["host_id"] == mw.hosts["m2"]["id"], vm
-    wait_for(lambda: not os.path.exists(mw.vm_dir("m1", "cold")), timeout=30, interval=0.5,
+    assert vm["state"] == "stopped" and vm["host_id"] == mw.hosts["m1"]["id"], vm
+    wait_for(lambda: not os.path.exists(mw.vm_dir("m2", "cold")), timeout=30, interval=0.5,
              what="the source's files to go")
     job = api.ok("POST", "/v1/vms/%s/actions/start?wait=%d" % (vm["id"], BOOT), {})
     assert job["state"] == "succeeded", job
@@ -317,5 +337,5 @@ def test_cold_migration_of_a_stopped_vm(mw):
              what="the marker read on the destination after a fresh boot")
     assert "KUMO-GUEST-READY" in mw.console("cold")
     h = {x["id"]: x for x in api.ok("GET", "/v1/hosts")["items"]}
-    assert h[mw.hosts["m1"]["id"]]["memory_mb_allocated"] == 0
-    assert h[mw.hosts["m2"]["id"]]["memory_mb_allocated"] == 256
+    assert h[mw.hosts["m2"]["id"]]["memory_mb_allocated"] == 0
+    assert h[mw.hosts["m1"]["id"]]["memory_mb_allocated"] == 256
