@@ -12,6 +12,7 @@ Capacity: kumod's memory overcommit is set so that each host holds about
 400 MiB of VMs (a 192 and a 256 MiB VM do not fit together)."""
 import os
 import re
+import subprocess
 import time
 
 import pytest
@@ -36,9 +37,14 @@ fi
     fi
     sleep 2
   done ) &
+%(net)s
 i=0
 while :; do echo "COUNT $i"; i=$((i+1)); sleep 0.1; done
 """
+NET = r"""( while :; do
+    if ping -c 1 -W 1 %s >/dev/null 2>&1; then echo PING-OK; else echo PING-FAIL; fi
+    sleep 1
+  done ) &"""
 
 CAPACITY_MB = 400
 
@@ -68,7 +74,7 @@ class MWorld:
         ul.ip("link", "set", "br0", "up")
         for i in (1, 2):
             h = self.ns["m%d" % i]
-            veth(h, "eth0", ul, "u%d" % i)
+            veth(h, "eth0", ul, "u%d" % i, mtu=1550)
             ul.ip("link", "set", "u%d" % i, "master", "br0")
             h.ip("addr", "add", "10.251.0.%d/24" % i, "dev", "eth0")
         over = CAPACITY_MB / mem_total_mb()
@@ -91,12 +97,23 @@ class MWorld:
         assert r.status_code in (200, 201), r.text
         self.image = img["id"]
         self.vms = {}
+        zone = api.ok("GET", "/v1/zones")["items"]
+        zone_id = zone[0]["id"] if zone else api.ok("POST", "/v1/zones", {"name": "z"})["id"]
+        self.l2 = api.ok("POST", "/v1/l2-networks", {
+            "name": "movl", "zone_id": zone_id, "type": "vxlan", "vni": 4343})
+        self.l3 = api.ok("POST", "/v1/l3-networks", {
+            "name": "mnet", "l2_network_id": self.l2["id"], "cidr": "10.62.0.0/24",
+            "services": ["dhcp", "dns"]})
 
-    def create(self, name, host, memory_mb):
-        job = self.api.ok("POST", "/v1/vms", {
+    def create(self, name, host, memory_mb, nic=False):
+        body = {
             "name": name, "image_id": self.image, "vcpus": 1, "memory_mb": memory_mb,
             "root_disk_gb": 1, "host_id": self.hosts[host]["id"],
-            "user_data": SCRIPT % {"tok": name + "-" + str(os.getpid())}})
+            "user_data": SCRIPT % {"tok": name + "-" + str(os.getpid()),
+                                   "net": NET % self.l3["gateway"] if nic else ""}}
+        if nic:
+            body["l3_network_ids"] = [self.l3["id"]]
+        job = self.api.ok("POST", "/v1/vms", body)
         job = self.api.job(job, timeout=BOOT)
         assert job["state"] == "succeeded", job
         self.vms[name] = self.api.ok("GET", "/v1/vms/" + job["resource_id"])
@@ -135,8 +152,24 @@ class MWorld:
             vmdir = os.path.join(a.dir, "hosts", "0", "vms")
             for d in os.listdir(vmdir) if os.path.isdir(vmdir) else []:
                 kill_qemu(os.path.join(vmdir, d))
+        ids = [h["id"][:8] for h in getattr(self, "hosts", {}).values()]
+        for n in netns_list():
+            if any(n.startswith("kumo-" + i) for i in ids):
+                for p in subprocess.run(["ip", "netns", "pids", n], capture_output=True,
+                                        text=True).stdout.split():
+                    try:
+                        os.kill(int(p), 9)
+                    except (OSError, ValueError):
+                        pass
+                subprocess.run(["ip", "netns", "del", n], capture_output=True)
         for ns in self.ns.values():
             ns.remove()
+
+
+def tap_of(mw, host):
+    nic = mw.vms["mig"]["nics"][0]["id"]
+    tap = "ktp-" + nic.replace("-", "")[:8]
+    return tap in mw.ns[host].ip("link", "show", check=False).stdout
 
 
 def kill_qemu(vmdir):
@@ -153,7 +186,7 @@ def kill_qemu(vmdir):
 def mw(guest_image, tmp_path_factory):
     w = MWorld(str(tmp_path_factory.mktemp("mig")), guest_image)
     try:
-        w.create("mig", "m1", 192)
+        w.create("mig", "m1", 192, nic=True)
         yield w
     finally:
         w.stop()
@@ -213,6 +246,9 @@ def test_bad_destinations_are_refused_and_nothing_starts(mw):
 
 
 def test_live_migration_keeps_the_guest_running_and_its_disk(mw):
+    wait_for(lambda: "PING-OK" in mw.console("mig"), timeout=BOOT, interval=1,
+             what="the guest to reach its gateway")
+    assert tap_of(mw, "m1") and not tap_of(mw, "m2")
     before = mw.counts("mig")
     assert before, "the guest does not count"
     t0 = time.monotonic()
@@ -238,6 +274,13 @@ def test_live_migration_keeps_the_guest_running_and_its_disk(mw):
     wait_for(lambda: not os.path.exists(mw.vm_dir("m1", "mig")), timeout=30, interval=0.5,
              what="the source's files to go")
     assert os.path.exists(os.path.join(mw.vm_dir("m2", "mig"), "disk.qcow2"))
+    # its NIC followed it: the tap moved, the guest reaches its gateway from here
+    assert tap_of(mw, "m2")
+    wait_for(lambda: not tap_of(mw, "m1"), timeout=30, interval=0.5,
+             what="the tap to leave the source")
+    mark = len(mw.console("mig"))
+    wait_for(lambda: "PING-OK" in mw.console("mig")[mark:], timeout=30, interval=1,
+             what="the guest to reach its gateway from the destination")
     assert stats["ram_transferred"] > 32 << 20, stats  # the ballast went too
     print("live migration: %.1f s through the API, QEMU total %d ms, downtime %d ms, "
           "%d MiB" % (took, stats["total_time_ms"], stats["downtime_ms"],
