@@ -176,7 +176,7 @@ void vm_migrate(struct http_request *req, struct http_response *resp)
 		r = kerr_set(&e, -EBUSY, "", "vm %s is on no host", jstr(vm, "name"));
 		goto fail;
 	}
-	if (!cold && !host_connected(jstr(src, "id"))) {
+	if (!host_connected(jstr(src, "id"))) {
 		r = kerr_set(&e, -EBUSY, "", "the vm's host %s is not connected",
 		             jstr(src, "name"));
 		goto fail;
@@ -361,6 +361,22 @@ static int mig_commit(json_t *job, json_t *vm)
 	            -jint(vm, "root_disk_gb", 0), -1);
 	jset_str(vm, "host_id", P(job, "dst"));
 	json_object_del(vm, "migrating_to");
+	{
+		/* its volumes live there now too */
+		json_t *id;
+		size_t i;
+
+		json_array_foreach(json_object_get(vm, "volumes"), i, id)
+		{
+			json_t *v = NULL;
+
+			if (store_get("volumes", json_string_value(id), NULL, false, &v) == 0) {
+				jset_str(v, "host_id", P(job, "dst"));
+				store_update("volumes", v, false);
+			}
+			json_decref(v);
+		}
+	}
 	if (json_array_size(json_object_get(vm, "nics")) > 0)
 		netsync_kick(); /* the NICs follow: taps, DHCP, FDB */
 	jset_bool(params(job), "committed", true);

@@ -260,6 +260,8 @@ def test_live_migration_keeps_the_guest_running_and_its_disk(mw):
     stats = job["result"]["stats"]
     assert stats["downtime_ms"] >= 0 and stats["total_time_ms"] > 0, stats
     wait_running_on(mw, "mig", "m2")
+    root = mw.api.ok("GET", "/v1/volumes/" + mw.vm("mig")["volumes"][0])
+    assert root["host_id"] == mw.hosts["m2"]["id"], root
     # the console is the destination's now: the counter goes on, no new boot
     wait_counting(mw, "mig", before[-1])
     after = mw.counts("mig")
@@ -342,6 +344,27 @@ def test_kumod_restarted_midway_carries_the_migration_through(mw):
     assert "KUMO-GUEST-READY" not in mw.console("mig")
     wait_for(lambda: not os.path.exists(mw.vm_dir("m2", "mig")), timeout=30, interval=0.5,
              what="the source's files to go")
+
+
+def test_source_agent_restarted_midway_undoes_the_migration(mw):
+    """The source's agent dies while the memory goes out (QEMU goes on);
+    back, it finds the migration cut off, undoes it and the job fails: the
+    guest never stopped running on its source."""
+    r = mw.migrate("mig", "m2", max_bandwidth_mbps=1)
+    assert r.status_code == 202, r.text
+    job = job_when_sending(mw, r.json())
+    time.sleep(1)
+    a = mw.agents["m1"]
+    a.kill9()
+    a.start()
+    job = mw.api.job(job, timeout=120)
+    assert job["state"] == "failed", job
+    assert "cut off" in job["error"]["message"], job
+    wait_running_on(mw, "mig", "m1")
+    wait_counting(mw, "mig", mw.counts("mig")[-1])
+    assert "KUMO-GUEST-READY" not in mw.console("mig")
+    wait_for(lambda: not os.path.exists(mw.vm_dir("m2", "mig")), timeout=30, interval=0.5,
+             what="the destination's half-made copy to go")
 
 
 def test_migration_to_a_host_without_capacity_is_refused(mw):
