@@ -67,6 +67,10 @@ struct driver_env {
 	 * host, into the file dest (created 0600, replaced whole). 0, or -errno
 	 * with e filled. Blocks; call it without locks held. */
 	int (*fetch)(void *cls, const char *path, const char *dest, struct driver_err *e);
+	/* Progress (0-100) of the command of type cmd_type now running on
+	 * vm_id, sent to kumod at once as a "running" result (best effort: not
+	 * journaled). May be NULL; call it without locks held. */
+	void (*progress)(void *cls, const char *vm_id, const char *cmd_type, int progress);
 	void *cls;
 };
 

@@ -329,13 +329,28 @@ static bool mig_cancelled(struct qvm *vm)
 	return __atomic_load_n(&vm->mig_cancel, __ATOMIC_SEQ_CST) != 0;
 }
 
-/* How many of our jobs (mig0..mig<n-1>) exist; all_ready: every one is. -1
- * with err on a QMP failure or a job that failed. */
-static int mirrors_state(struct qvm *vm, int n, bool *all_ready, char *err, size_t len)
+/* Tells kumod how far the send is, once a second at most (vm->lock held;
+ * let go around the call). */
+static void mig_progress(struct driver_host *dh, struct qvm *vm, int64_t *next, int pct)
+{
+	if (!dh->env->progress || mono_ms() < *next)
+		return;
+	*next = mono_ms() + 1000;
+	pthread_mutex_unlock(&vm->lock);
+	dh->env->progress(dh->env->cls, vm->id, "vm.migrate_send", pct < 99 ? pct : 99);
+	pthread_mutex_lock(&vm->lock);
+}
+
+/* How many of our jobs (mig0..mig<n-1>) exist; all_ready: every one is;
+ * ret_done/ret_total (may be NULL): bytes copied and to copy. -1 with err
+ * on a QMP failure or a job that failed. */
+static int mirrors_state_bytes(struct qvm *vm, int n, bool *all_ready, int64_t *ret_done,
+                               int64_t *ret_total, char *err, size_t len)
 {
 	json_t *jobs = NULL, *j;
 	size_t i;
 	int found = 0;
+	int64_t done = 0, total = 0;
 
 	*all_ready = true;
 	if (qmpx(vm, "query-block-jobs", NULL, &jobs, err, len) < 0)
@@ -354,9 +369,21 @@ static int mirrors_state(struct qvm *vm, int n, bool *all_ready, char *err, size
 		}
 		if (!jbool(j, "ready", false))
 			*all_ready = false;
+		done += jint(j, "offset", 0);
+		total += jint(j, "len", 0);
 	}
 	json_decref(jobs);
+	if (ret_done)
+		*ret_done = done;
+	if (ret_total)
+		*ret_total = total;
 	return found;
+}
+
+/* How many of our jobs exist (see mirrors_state_bytes). */
+static int mirrors_state(struct qvm *vm, int n, bool *all_ready, char *err, size_t len)
+{
+	return mirrors_state_bytes(vm, n, all_ready, NULL, NULL, err, len);
 }
 
 /* Cancels our mirrors and waits until they are gone (force: drop at once,
@@ -467,9 +494,13 @@ static int mirrors_start(struct qvm *vm, const json_t *nbd, int n, char nodes[][
 /* Waits until every mirror is ready (the bulk of the disks copied). */
 static int mirrors_wait_ready(struct driver_host *dh, struct qvm *vm, int n, struct driver_err *e)
 {
+	int64_t next = mono_ms() + 1000;
+
 	for (;;) {
+		int64_t done = 0, total = 0;
 		bool ready;
-		int found = mirrors_state(vm, n, &ready, e->message, sizeof(e->message));
+		int found = mirrors_state_bytes(vm, n, &ready, &done, &total, e->message,
+		                                sizeof(e->message));
 
 		if (found < 0)
 			return driver_fail(e, "MigrationFailed", "%.240s", e->message);
@@ -481,6 +512,8 @@ static int mirrors_wait_ready(struct driver_host *dh, struct qvm *vm, int n, str
 			return driver_fail(e, "Cancelled", "the migration was cancelled");
 		if (dh->stopping)
 			return driver_fail(e, "Interrupted", "the agent is stopping");
+		/* disks: 10..40 of the job */
+		mig_progress(dh, vm, &next, 10 + (int)(total > 0 ? 30 * done / total : 0));
 		mig_nap(vm, 50);
 	}
 }
@@ -492,7 +525,7 @@ static int mig_send(struct driver_host *dh, const struct journal_vm *jvm, const 
 	const char *uri = jstr(payload, "uri");
 	char nodes[MIG_DISKS_MAX][32], ids[MIG_DISKS_MAX][40];
 	int n = 0, ntargets = 0, njobs = 0, r = 0;
-	int64_t t0 = mono_ms();
+	int64_t t0 = mono_ms(), next = 0;
 	struct qvm *vm = vm_get(dh, jvm, e);
 	json_t *m = NULL;
 
@@ -562,6 +595,7 @@ static int mig_send(struct driver_host *dh, const struct journal_vm *jvm, const 
 		goto fail;
 	}
 	vm->expect_stop = true; /* the switchover stops the guest here */
+	next = mono_ms() + 1000;
 	for (;;) {
 		const char *st;
 
@@ -604,6 +638,15 @@ static int mig_send(struct driver_host *dh, const struct journal_vm *jvm, const 
 		if (dh->stopping) {
 			r = driver_fail(e, "Interrupted", "the agent is stopping");
 			goto fail;
+		}
+		{
+			/* memory: 40..79 of the job */
+			const json_t *ram = json_object_get(m, "ram");
+			int64_t total = jint(ram, "total", 0), left = jint(ram, "remaining", 0);
+
+			if (!strcmp(st, "active") && total > 0 && left <= total)
+				mig_progress(dh, vm, &next,
+				             40 + (int)(39 * (total - left) / total));
 		}
 		mig_nap(vm, MIG_POLL_MS);
 	}

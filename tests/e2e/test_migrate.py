@@ -293,7 +293,9 @@ def test_cancel_leaves_the_vm_running_on_its_source(mw):
     r = mw.migrate("mig", "m1", max_bandwidth_mbps=1)
     assert r.status_code == 202, r.text
     job = job_when_sending(mw, r.json())
-    time.sleep(1)
+    # the source reports how far the memory is (the job's progress: 40..79)
+    wait_for(lambda: 40 < mw.api.ok("GET", "/v1/jobs/" + job["id"])["progress"] < 80,
+             timeout=30, interval=0.2, what="progress of the memory transfer")
     r = mw.api.req("POST", "/v1/jobs/%s/actions/cancel" % job["id"], {})
     assert r.status_code == 202, r.text
     job = mw.api.job(job, timeout=60)
