@@ -1171,10 +1171,27 @@ static void qemu_vm_restore(struct driver_host *dh, struct journal_vm *jvm)
 	vm->dirfd = open(vm->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	pid = read_pid(vm);
 	if (!strcmp(jvm->state, "incoming")) {
-		/* a migration's destination cut off by the restart: the source
-		 * keeps the VM; the half-made copy goes (its abort removes it) */
-		if (pid > 0 && pid_is_vm(pid, vm))
+		/* a migration's destination when the agent stopped: a guest that
+		 * arrived runs here now (the source's QEMU is gone); a half-made
+		 * copy goes (kumod's abort removes its files) */
+		char status[QMP_STATUS_MAX] = "";
+
+		if (pid > 0 && pid_is_vm(pid, vm)) {
+			qmp_path(vm, path, sizeof(path));
+			vm->pid = pid;
+			if (qmp_connect(path, 5000, &vm->q) == 0 &&
+			    qmp_query_status(vm->q, QMP_TIMEOUT_MS, status, sizeof(status)) == 0 &&
+			    strcmp(status, "inmigrate") != 0) {
+				snprintf(vm->state, sizeof(vm->state), "%s",
+				         !strcmp(status, "paused") ? "paused" : "running");
+				log_info("vm %s: reattached to QEMU %d, arrived by migration (%s)",
+				         vm->id, (int)pid, status);
+				goto out;
+			}
+			vm->q = qmp_close(vm->q);
 			kill(pid, SIGKILL);
+			vm->pid = 0;
+		}
 		snprintf(vm->state, sizeof(vm->state), "error");
 		snprintf(vm->reason, sizeof(vm->reason), "incoming migration interrupted");
 		goto out;
