@@ -10,7 +10,9 @@ cleanup), and QEMU's own total-time and downtime from query-migrate on the
 source.
 
 Plain QEMU, same run, same image, devices, memory, accelerator and guest
-script, two qemu-system-x86_64 processes driven over QMP by this script:
+script: one guest migrated as many times between fresh qemu-system-x86_64
+processes driven over QMP by this script (as Kumo's VM goes back and
+forth, each migration to a new process):
   local storage: destination started with -incoming defer, an empty overlay
       on the same base image exported by its NBD server; the source mirrors
       its disk into it (blockdev-mirror, sync top, write-blocking), then
@@ -135,68 +137,79 @@ def wait_text(path, text, timeout=300):
         time.sleep(0.1)
 
 
-def plain_round(image, accel, work, shared):
-    """One plain migration; returns (end to end s, qemu total ms, downtime ms)."""
-    src_d, dst_d = os.path.join(work, "src"), os.path.join(work, "dst")
-    for d in (src_d, dst_d):
-        os.makedirs(d)
-        seed(d, "plain")
-    src_disk = os.path.join(src_d, "disk.qcow2")
+def plain_series(image, accel, work, shared, rounds):
+    """One plain guest migrated `rounds` times between fresh QEMU processes
+    (as Kumo's VM is); returns [(end to end s, qemu total ms, downtime ms)]."""
+    d = os.path.join(work, "s0")
+    os.makedirs(d)
+    seed(d, "plain")
+    disk = os.path.join(d, "disk.qcow2")
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", image,
-                    src_disk, "1G"], check=True)
-    src, sq = qemu(src_d, accel, src_disk)
-    procs = [src]
+                    disk, "1G"], check=True)
+    src, sq = qemu(d, accel, disk)
+    procs, out = [src], []
     try:
         sq.cmd("cont")
-        wait_text(os.path.join(src_d, "console.log"), b"COUNT 20")
-        t0 = time.time()
-        if shared:
-            dst, dq = qemu(dst_d, accel, src_disk, incoming=True)
-        else:
-            dst_disk = os.path.join(dst_d, "disk.qcow2")
-            subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b",
-                            image, dst_disk, "1G"], check=True)
-            dst, dq = qemu(dst_d, accel, dst_disk, incoming=True)
-        procs.append(dst)
-        if not shared:
-            nbd = free_port()
-            dq.cmd("nbd-server-start", addr={"type": "inet", "data": {
-                "host": "127.0.0.1", "port": str(nbd)}})
-            dq.cmd("block-export-add", type="nbd", id="root", **{"node-name": "root"},
-                   name="root", writable=True)
-        port = free_port()
-        dq.cmd("migrate-incoming", uri="tcp:127.0.0.1:%d" % port)
-        if not shared:
-            sq.cmd("blockdev-add", driver="nbd", **{"node-name": "t0"}, server={
-                "type": "inet", "host": "127.0.0.1", "port": str(nbd)}, export="root")
-            sq.cmd("blockdev-mirror", **{"job-id": "mig0", "copy-mode": "write-blocking"},
-                   device="root", target="t0", sync="top")
-            while not all(j.get("ready") for j in sq.cmd("query-block-jobs")):
+        wait_text(os.path.join(d, "console.log"), b"COUNT 20")
+        for rnd in range(rounds):
+            d = os.path.join(work, "s%d" % (rnd + 1))
+            os.makedirs(d)
+            seed(d, "plain")
+            t0 = time.time()
+            if not shared:
+                disk = os.path.join(d, "disk.qcow2")
+                subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2",
+                                "-b", image, disk, "1G"], check=True)
+            dst, dq = qemu(d, accel, disk, incoming=True)
+            procs.append(dst)
+            if not shared:
+                nbd = free_port()
+                dq.cmd("nbd-server-start", addr={"type": "inet", "data": {
+                    "host": "127.0.0.1", "port": str(nbd)}})
+                dq.cmd("block-export-add", type="nbd", id="root", **{"node-name": "root"},
+                       name="root", writable=True)
+            port = free_port()
+            dq.cmd("migrate-incoming", uri="tcp:127.0.0.1:%d" % port)
+            if not shared:
+                sq.cmd("blockdev-add", driver="nbd", **{"node-name": "t0"}, server={
+                    "type": "inet", "host": "127.0.0.1", "port": str(nbd)}, export="root")
+                sq.cmd("blockdev-mirror", **{"job-id": "mig0", "copy-mode": "write-blocking"},
+                       device="root", target="t0", sync="top")
+                while True:
+                    jobs = sq.cmd("query-block-jobs")
+                    assert jobs, "the mirror ended early"
+                    if all(j.get("ready") for j in jobs):
+                        break
+                    time.sleep(0.01)
+            sq.cmd("migrate-set-capabilities", capabilities=[
+                {"capability": "auto-converge", "state": True},
+                {"capability": "pause-before-switchover", "state": not shared}])
+            sq.cmd("migrate-set-parameters", **{"max-bandwidth": 10 << 30,
+                                                 "downtime-limit": 300})
+            sq.cmd("migrate", uri="tcp:127.0.0.1:%d" % port)
+            while True:
+                m = sq.cmd("query-migrate")
+                st = m.get("status")
+                if st == "completed":
+                    break
+                assert st not in ("failed", "cancelled"), m
+                if st == "pre-switchover":
+                    sq.cmd("block-job-cancel", device="mig0")
+                    while sq.cmd("query-block-jobs"):
+                        time.sleep(0.002)
+                    sq.cmd("migrate-continue", state="pre-switchover")
+                    continue
                 time.sleep(0.01)
-        sq.cmd("migrate-set-capabilities", capabilities=[
-            {"capability": "auto-converge", "state": True},
-            {"capability": "pause-before-switchover", "state": not shared}])
-        sq.cmd("migrate-set-parameters", **{"max-bandwidth": 10 << 30, "downtime-limit": 300})
-        sq.cmd("migrate", uri="tcp:127.0.0.1:%d" % port)
-        while True:
-            m = sq.cmd("query-migrate")
-            st = m.get("status")
-            if st == "completed":
-                break
-            assert st not in ("failed", "cancelled"), m
-            if st == "pre-switchover":
-                sq.cmd("block-job-cancel", device="mig0")
-                while sq.cmd("query-block-jobs"):
-                    time.sleep(0.002)
-                sq.cmd("migrate-continue", state="pre-switchover")
-                continue
-            time.sleep(0.01)
-        e2e = time.time() - t0
-        if not shared:
-            dq.cmd("nbd-server-stop")
-        if dq.cmd("query-status")["status"] != "running":
-            dq.cmd("cont")
-        return e2e, m["total-time"], m["downtime"]
+            out.append((time.time() - t0, m["total-time"], m["downtime"]))
+            if not shared:
+                dq.cmd("nbd-server-stop")
+            if dq.cmd("query-status")["status"] != "running":
+                dq.cmd("cont")
+            src.kill()
+            src.wait()
+            sq.close()
+            src, sq = dst, dq
+        return out
     finally:
         for p in procs:
             p.kill()
@@ -242,20 +255,20 @@ def main():
             secs = time.time() - t0
             assert j["state"] == "succeeded", j
             st = j["result"]["stats"]
-            kumo.append((secs, st["total_time_ms"], st["downtime_ms"]))
+            kumo.append((secs, st["total_time_ms"], st["downtime_ms"], st["elapsed_ms"],
+                         st["disks_ready_ms"]))
             where = to
             deadline = time.time() + 10
             while not re.search(r"COUNT \d+", api.ok(
                     "GET", "/v1/vms/%s/console?tail=50" % vm["id"])["output"]):
                 assert time.time() < deadline, "the guest does not count after migrating"
                 time.sleep(0.2)
-            d = os.path.join(work, "p%d" % rnd)
-            plain.append(plain_round(image, accel, d, shared=False))
-            shutil.rmtree(d, ignore_errors=True)
-            plain_mem.append(plain_round(image, accel, d, shared=True))
-            shutil.rmtree(d, ignore_errors=True)
         out = api.ok("GET", "/v1/vms/%s/console?tail=4000" % vm["id"])["output"]
         assert "KUMO-GUEST-READY" not in out, "the guest booted again"
+        for shared, rows in ((False, plain), (True, plain_mem)):
+            d = os.path.join(work, "shared" if shared else "local")
+            rows.extend(plain_series(image, accel, d, shared, ROUNDS * 2))
+            shutil.rmtree(d, ignore_errors=True)
 
         def med(rows, i):
             return statistics.median(r[i] for r in rows)
@@ -275,6 +288,11 @@ def main():
                                           med(kumo, 1), med(kumo, 2),
                                           ", ".join(str(r[2]) for r in kumo)))
         print("| shared (memory only) | Kumo | n/a: storage pools are not merged yet | | |")
+        print()
+        print("Kumo's job, median: the source's send step %d ms (disks mirrored and ready "
+              "after %d ms), the rest (prepare on the destination, finish, cleanup, kumod "
+              "and channel round trips) %d ms" % (
+                  med(kumo, 3), med(kumo, 4), med(kumo, 0) * 1000 - med(kumo, 3)))
         print()
         ratio = med(kumo, 0) / med(plain, 0)
         ddiff = med(kumo, 2) - med(plain, 2)

@@ -514,14 +514,14 @@ static int mirrors_wait_ready(struct driver_host *dh, struct qvm *vm, int n, str
 			return driver_fail(e, "Interrupted", "the agent is stopping");
 		/* disks: 10..40 of the job */
 		mig_progress(dh, vm, &next, 10 + (int)(total > 0 ? 30 * done / total : 0));
-		mig_nap(vm, 50);
+		mig_nap(vm, MIG_POLL_MS);
 	}
 }
 
 static int mig_send(struct driver_host *dh, const struct journal_vm *jvm, const json_t *payload,
                     json_t *data, struct driver_err *e)
 {
-	bool shared = jbool(payload, "shared_storage", false), was_running;
+	bool shared = jbool(payload, "shared_storage", false), was_running, cut;
 	const char *uri = jstr(payload, "uri");
 	char nodes[MIG_DISKS_MAX][32], ids[MIG_DISKS_MAX][40];
 	int n = 0, ntargets = 0, njobs = 0, r = 0;
@@ -552,9 +552,14 @@ static int mig_send(struct driver_host *dh, const struct journal_vm *jvm, const 
 		    !strcmp(rs, "postmigrate"))
 			goto done;
 	}
-	if (jstr(m, "status") &&
-	    (!strcmp(jstr(m, "status"), "active") || !strcmp(jstr(m, "status"), "pre-switchover") ||
-	     !strcmp(jstr(m, "status"), "setup"))) {
+	{
+		bool ready;
+
+		cut = mirrors_state(vm, MIG_DISKS_MAX, &ready, e->message, sizeof(e->message)) > 0;
+	}
+	if (cut || (jstr(m, "status") && (!strcmp(jstr(m, "status"), "active") ||
+	                                  !strcmp(jstr(m, "status"), "pre-switchover") ||
+	                                  !strcmp(jstr(m, "status"), "setup")))) {
 		send_undo(vm, MIG_DISKS_MAX, MIG_DISKS_MAX, true);
 		json_decref(m);
 		pthread_mutex_unlock(&vm->lock);
@@ -563,6 +568,14 @@ static int mig_send(struct driver_host *dh, const struct journal_vm *jvm, const 
 	}
 	json_decref(m);
 	m = NULL;
+	for (int i = 0; i < MIG_DISKS_MAX; i++) {
+		/* a target a cut-off run added before its mirror started */
+		char node[16], ignore[256];
+
+		snprintf(node, sizeof(node), "t%d", i);
+		qmpx(vm, "blockdev-del", json_pack("{s:s}", "node-name", node), NULL, ignore,
+		     sizeof(ignore));
+	}
 	if (!shared) {
 		n = disk_nodes(vm, nodes, ids);
 		r = mirrors_start(vm, json_object_get(payload, "nbd"), n, nodes, &ntargets, &njobs,

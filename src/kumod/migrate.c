@@ -13,8 +13,11 @@
  * The job is a chain of host commands, each queued from the previous one's
  * result (the step is kept in the job's params, so a restarted kumod goes
  * on where it was):
- *   live  prepare (dst) -> send (src) -> finish (dst) -> cleanup (src)
- *   cold  export (src)  -> import (dst)               -> cleanup (src)
+ *   live  prepare (dst) -> send (src) -> finish (dst), then cleanup (src)
+ *   cold  export (src)  -> import (dst),               then cleanup (src)
+ * The job succeeds when the VM runs (live) or is stored (cold) on the
+ * destination; the cleanup command that removes the source's copy is
+ * queued in the same transaction (if it fails, the old copy stays there).
  * The commit point is send's (import's) success: from then on the VM is on
  * the destination (host_id, allocations); before it, any failure or a
  * cancel puts it back as it was on the source and the destination's
@@ -470,10 +473,11 @@ static int mig_result(json_t *job, const json_t *cmd, const char *status, const 
 				               errmsg(error, "the destination failed to resume it"),
 				               NULL);
 		} else {
+			/* it runs there: done; the source's copy goes right after */
 			r = command(job, P(job, "src"), "vm.migrate_cleanup",
 			            json_pack("{s:s}", "vm_id", vm_id));
 			if (r == 0)
-				r = set_step(job, "cleanup", 90);
+				r = mig_done(job, vm, NULL);
 		}
 	} else if (!strcmp(type, "vm.migrate_export")) {
 		if (!ok) {
@@ -506,13 +510,8 @@ static int mig_result(json_t *job, const json_t *cmd, const char *status, const 
 				r = command(job, P(job, "src"), "vm.migrate_cleanup",
 				            json_pack("{s:s}", "vm_id", vm_id));
 			if (r == 0)
-				r = set_step(job, "cleanup", 90);
+				r = mig_done(job, vm, NULL);
 		}
-	} else if (!strcmp(type, "vm.migrate_cleanup")) {
-		if (!ok)
-			log_warn("vm %s: migrated, but its old host could not remove its copy: %s",
-			         vm_id, errmsg(error, "failed"));
-		r = mig_done(job, vm, ok ? NULL : error);
 	} else {
 		r = 0; /* abort, unexport: answers to a finished job never get here */
 	}

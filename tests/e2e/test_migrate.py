@@ -355,7 +355,8 @@ def test_source_agent_restarted_midway_undoes_the_migration(mw):
     r = mw.migrate("mig", "m2", max_bandwidth_mbps=1)
     assert r.status_code == 202, r.text
     job = job_when_sending(mw, r.json())
-    time.sleep(1)
+    wait_for(lambda: 40 < mw.api.ok("GET", "/v1/jobs/" + job["id"])["progress"] < 80,
+             timeout=30, interval=0.2, what="the memory transfer to start")
     a = mw.agents["m1"]
     a.kill9()
     a.start()
