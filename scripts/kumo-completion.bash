@@ -419,7 +419,7 @@ _kumo()
 			words="--url -o --output --token -h --help" ;;
 		esac ;;
 	"vm ")
-		words="list get create update delete start stop reboot pause resume set-bandwidth console resize clone --help" ;;
+		words="list get create update delete start stop reboot pause resume migrate set-bandwidth console resize clone --help" ;;
 	"vm list")
 		case $prev in
 		--q) return ;;
@@ -512,6 +512,15 @@ _kumo()
 		*)
 			[[ $cur == -* ]] || { words=$(_kumo_names vm); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
 			words="--wait --timeout --url -o --output --token -h --help" ;;
+		esac ;;
+	"vm migrate")
+		case $prev in
+		--host|--host-id) words=$(_kumo_names host) ;;
+		--max-bandwidth-mbps) return ;;
+		--timeout) return ;;
+		*)
+			[[ $cur == -* ]] || { words=$(_kumo_names vm); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
+			words="--host --host-id --max-bandwidth-mbps --wait --timeout --url -o --output --token -h --help" ;;
 		esac ;;
 	"vm set-bandwidth")
 		case $prev in
@@ -1069,7 +1078,7 @@ _kumo()
 			words="--vm-count --vcpus --memory-mb --data --url -o --output --token -h --help" ;;
 		esac ;;
 	"job ")
-		words="list get wait --help" ;;
+		words="list get wait cancel --help" ;;
 	"job list")
 		case $prev in
 		--q) return ;;
@@ -1090,6 +1099,11 @@ _kumo()
 		--timeout) return ;;
 		*)
 			words="--timeout --url -o --output --token -h --help" ;;
+		esac ;;
+	"job cancel")
+		case $prev in
+		*)
+			words="--url -o --output --token -h --help" ;;
 		esac ;;
 	"event ")
 		words="list follow --help" ;;

@@ -1200,6 +1200,50 @@ static char *host_name(const struct agent *a, unsigned index)
 	return xasprintf("%s-%s-%u", a->hostname, a->driver->name, index + 1);
 }
 
+struct find_cmd {
+	const char *vm_id, *type; /* weak */
+	char id[64];
+};
+
+static void find_cmd(void *cls, const char *id, const char *type, const json_t *payload)
+{
+	struct find_cmd *f = cls;
+	const char *vm = exec_vm_id(payload);
+
+	if (!f->id[0] && type && !strcmp(type, f->type) && vm && !strcmp(vm, f->vm_id))
+		snprintf(f->id, sizeof(f->id), "%s", id);
+}
+
+/* driver_env.progress: a "running" result, posted now on a connection of
+ * its own (a lost one is harmless: the next one, or the result, follows). */
+static void env_progress(void *cls, const char *vm_id, const char *cmd_type, int progress)
+{
+	struct agent_host *h = cls;
+	struct find_cmd f = { vm_id, cmd_type, "" };
+	struct http_client *c = NULL;
+	struct http_result res;
+	char path[256];
+	json_t *body;
+
+	pthread_mutex_lock(&h->lock);
+	if (h->have_id) {
+		journal_cmd_each_queued(h->j, find_cmd, &f);
+		snprintf(path, sizeof(path), "/agent/v1/hosts/%s/results", h->host_id);
+		if (f.id[0] && (c = http_client_new(h->a->server)))
+			http_client_set_token(c, h->secret);
+	}
+	pthread_mutex_unlock(&h->lock);
+	if (!c)
+		return;
+	body = json_pack("{s:[{s:s,s:s,s:{s:i}}]}", "results", "command_id", f.id, "status",
+	                 "running", "data", "progress", progress);
+	if (http_client_request(c, "POST", path, body, CALL_TIMEOUT_S, &res) < 0)
+		log_debug("host %s: cannot send the progress of %s", h->name, f.id);
+	http_result_clear(&res);
+	json_decref(body);
+	http_client_free(c);
+}
+
 /* driver_env.vm_changed */
 static void env_vm_changed(void *cls, const char *vm_id, const char *state, const char *reason)
 {
@@ -1370,6 +1414,7 @@ int agent_host_new(struct agent *a, unsigned index, struct agent_host **ret)
 		                      .vm_changed = env_vm_changed,
 		                      .fetch = env_fetch,
 		                      .upload = env_upload,
+		                      .progress = env_progress,
 		                      .cls = h };
 
 	r = mkdir_p(h->dir, 0700);

@@ -70,6 +70,10 @@ struct driver_env {
 	/* POSTs the file src to path ("/agent/v1/...") on kumod as this host.
 	 * 0, or -1 with e filled. Blocks; call it without locks held. */
 	int (*upload)(void *cls, const char *path, const char *src, struct driver_err *e);
+	/* Progress (0-100) of the command of type cmd_type now running on
+	 * vm_id, sent to kumod at once as a "running" result (best effort: not
+	 * journaled). May be NULL; call it without locks held. */
+	void (*progress)(void *cls, const char *vm_id, const char *cmd_type, int progress);
 	void *cls;
 };
 
@@ -125,6 +129,15 @@ struct driver_ops {
 	/* The VM runs on another host now: stop it here and drop its files,
 	 * but keep its disks on a shared pool. Optional (vm_destroy without). */
 	int (*vm_forget)(struct driver_host *dh, const struct journal_vm *vm, struct driver_err *e);
+
+	/* Migration (qemu_migrate.c; see exec.c for the steps): step is
+	 * "prepare" (destination; jvm is not journaled yet), "send" (source),
+	 * "finish" (destination), "cleanup" (source), "abort" (destination),
+	 * "cancel" (source, an RPC: quick), "export"/"unexport" (source of a
+	 * cold migration), "import" (its destination). data gets the step's
+	 * answer. Optional (NotSupported without it). */
+	int (*vm_migrate)(struct driver_host *dh, const char *step, const struct journal_vm *jvm,
+	                  const json_t *payload, json_t *data, struct driver_err *e);
 
 	/* Volumes: payload is the command's ({"volume_id", "vm_id"?, ...}); vm
 	 * is the VM it names, or NULL. */

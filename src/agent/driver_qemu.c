@@ -77,7 +77,7 @@ static void qvm_unref_locked(struct driver_host *dh, struct qvm *vm)
 	free(vm);
 }
 
-static struct qvm *qvm_find(struct driver_host *dh, const char *id)
+struct qvm *qvm_find(struct driver_host *dh, const char *id)
 {
 	struct qvm *vm;
 
@@ -98,7 +98,7 @@ struct qvm *vm_get(struct driver_host *dh, const struct journal_vm *jvm, struct 
 	return vm;
 }
 
-static struct qvm *qvm_new(struct driver_host *dh, const char *id, const json_t *spec)
+struct qvm *qvm_new(struct driver_host *dh, const char *id, const json_t *spec)
 {
 	struct qvm *vm = xcalloc(1, sizeof(*vm));
 	pthread_condattr_t ca;
@@ -121,7 +121,7 @@ static struct qvm *qvm_new(struct driver_host *dh, const char *id, const json_t 
 	return vm;
 }
 
-static void qvm_remove(struct driver_host *dh, struct qvm *vm)
+void qvm_remove(struct driver_host *dh, struct qvm *vm)
 {
 	pthread_mutex_lock(&dh->lock);
 	for (struct qvm **p = &dh->vms; *p; p = &(*p)->next) {
@@ -266,7 +266,13 @@ static void build_argv(struct driver_host *dh, struct qvm *vm, const struct imag
 	arg(a, "%lld", (long long)jint(vm->spec, "memory_mb", 256));
 	arg(a, "-display");
 	arg(a, "none");
-	arg(a, "-S");
+	if (vm->incoming) {
+		/* a migration's destination: runs as soon as the state is in */
+		arg(a, "-incoming");
+		arg(a, "defer");
+	} else {
+		arg(a, "-S");
+	}
 	arg(a, "-daemonize");
 	arg(a, "-pidfile");
 	arg(a, "qemu.pid");
@@ -328,7 +334,7 @@ static void build_argv(struct driver_host *dh, struct qvm *vm, const struct imag
 }
 
 /* Starts QEMU for vm (vm->lock held): spawn, connect, cont. */
-static int qemu_start(struct driver_host *dh, struct qvm *vm, struct driver_err *e)
+int qemu_start(struct driver_host *dh, struct qvm *vm, struct driver_err *e)
 {
 	struct image_files img = { 0 };
 	struct args a = { 0 };
@@ -382,6 +388,14 @@ static int qemu_start(struct driver_host *dh, struct qvm *vm, struct driver_err 
 	vm->expect_exit = false;
 	vm->guest_shutdown = false;
 	vm->expect_stop = false;
+	if (vm->incoming) {
+		/* qemu_migrate.c starts the migration and watches it */
+		vm->expect_stop = true;
+		snprintf(vm->state, sizeof(vm->state), "paused");
+		vm->reason[0] = '\0';
+		monitor_wake(dh);
+		goto out;
+	}
 	r = qmp_simple(vm->q, "cont", QMP_TIMEOUT_MS, e->message, sizeof(e->message));
 	if (r < 0) {
 		e->code = "QemuFailed";
@@ -495,7 +509,7 @@ static bool wait_gone(struct driver_host *dh, struct qvm *vm, int64_t timeout_ms
 }
 
 /* Ends QEMU now (vm->lock held): quit, then SIGKILL. */
-static void qemu_kill(struct driver_host *dh, struct qvm *vm)
+void qemu_kill(struct driver_host *dh, struct qvm *vm)
 {
 	char err[256];
 
@@ -1189,6 +1203,32 @@ static void qemu_vm_restore(struct driver_host *dh, struct journal_vm *jvm)
 	}
 	vm->dirfd = open(vm->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	pid = read_pid(vm);
+	if (!strcmp(jvm->state, "incoming")) {
+		/* a migration's destination when the agent stopped: a guest that
+		 * arrived runs here now (the source's QEMU is gone); a half-made
+		 * copy goes (kumod's abort removes its files) */
+		char status[QMP_STATUS_MAX] = "";
+
+		if (pid > 0 && pid_is_vm(pid, vm)) {
+			qmp_path(vm, path, sizeof(path));
+			vm->pid = pid;
+			if (qmp_connect(path, 5000, &vm->q) == 0 &&
+			    qmp_query_status(vm->q, QMP_TIMEOUT_MS, status, sizeof(status)) == 0 &&
+			    strcmp(status, "inmigrate") != 0) {
+				snprintf(vm->state, sizeof(vm->state), "%s",
+				         !strcmp(status, "paused") ? "paused" : "running");
+				log_info("vm %s: reattached to QEMU %d, arrived by migration (%s)",
+				         vm->id, (int)pid, status);
+				goto out;
+			}
+			vm->q = qmp_close(vm->q);
+			kill(pid, SIGKILL);
+			vm->pid = 0;
+		}
+		snprintf(vm->state, sizeof(vm->state), "error");
+		snprintf(vm->reason, sizeof(vm->reason), "incoming migration interrupted");
+		goto out;
+	}
 	if (pid > 0 && pid_is_vm(pid, vm)) {
 		char status[QMP_STATUS_MAX];
 
@@ -1289,6 +1329,7 @@ const struct driver_ops driver_qemu_ops = {
 	.vm_resume = qemu_vm_resume,
 	.vm_destroy = qemu_vm_destroy,
 	.vm_forget = qemu_vm_forget,
+	.vm_migrate = qemu_vm_migrate,
 	.volume_create = qemu_volume_create,
 	.volume_delete = qemu_volume_delete,
 	.volume_attach = qemu_volume_attach,

@@ -29,6 +29,16 @@
  * disk is its VM's disk, "snapshot" the qcow2 internal snapshot name; vm_id
  * names the VM the disks are attached to on this host (then the command runs
  * in turn with that VM's others, and a running VM is snapshotted over QMP).
+ *   vm.migrate_prepare {"vm","image","volumes","address","net"?}
+ *                                         -> an incoming copy ("incoming"):
+ *                                            {"uri","nbd":{"host","port"}}
+ *   vm.migrate_send    {"vm_id","uri","nbd"} -> "migrated" (its QEMU gone)
+ *   vm.migrate_finish  {"vm_id"}          -> running (the destination)
+ *   vm.migrate_cleanup {"vm_id"}          -> removed from the source
+ *   vm.migrate_abort   {"vm_id"}          -> the incoming copy removed
+ *   vm.migrate_export  {"vm_id","address"} -> disks served read-only (cold)
+ *   vm.migrate_import  {"vm","image","volumes","nbd"} -> a stopped copy
+ *   (RPC) vm.migrate_cancel {"vm_id"}     -> the running send gives up
  * vm.create may carry "net": SPEC, applied before the VM is made (its taps
  * must exist); when that fails, so does the vm.create.
  * A VM action on a VM this host does not have fails with NotFound.
@@ -224,6 +234,127 @@ static int run_vm_forget(struct exec_ctx *x, json_t *data, struct driver_err *e)
 	return vm_remove(x, true, data, e);
 }
 
+/* --- migration (the driver's vm_migrate op does the work) --- */
+
+static int migrate_call(struct exec_ctx *x, const char *step, const struct journal_vm *vm,
+                        json_t *data, struct driver_err *e)
+{
+	if (!x->ops->vm_migrate)
+		return driver_fail(e, "NotSupported", "the %s driver cannot migrate VMs",
+		                   x->ops->name);
+	op_begin(x);
+	return op_end(x, x->ops->vm_migrate(x->dh, step, vm, x->payload, data, e));
+}
+
+/* prepare and import: a new VM on this host, journaled in state. */
+static int migrate_new_vm(struct exec_ctx *x, const char *step, const char *state, json_t *data,
+                          struct driver_err *e)
+{
+	const json_t *spec = json_object_get(x->payload, "vm");
+	struct journal_vm tmp = { 0 };
+	int r;
+
+	if (!x->vm_id || !json_is_object(spec))
+		return driver_fail(e, "InvalidArgument", "vm.migrate_%s: payload has no vm", step);
+	if (x->vm)
+		return driver_fail(e, "AlreadyExists", "vm %s is on this host already (%s)",
+		                   x->vm_id, x->vm->state);
+	if (json_object_get(x->payload, "net") &&
+	    apply_net(x, json_object_get(x->payload, "net"), e) < 0)
+		return -1;
+	tmp.id = (char *)x->vm_id;
+	tmp.name = (char *)(jstr(spec, "name") ? jstr(spec, "name") : x->vm_id);
+	snprintf(tmp.state, sizeof(tmp.state), "%s", state);
+	tmp.spec = json_deep_copy(spec);
+	if (json_object_get(x->payload, "image"))
+		json_object_set(tmp.spec, "image", json_object_get(x->payload, "image"));
+	if (json_object_get(x->payload, "volumes"))
+		json_object_set(tmp.spec, "attached_volumes",
+		                json_object_get(x->payload, "volumes"));
+	r = migrate_call(x, step, &tmp, data, e);
+	if (r == 0 && !journal_vm_add(x->j, tmp.id, tmp.name, state, tmp.spec))
+		r = driver_fail(e, "Internal", "vm %s: the host's journal is full", x->vm_id);
+	json_decref(tmp.spec);
+	if (r < 0)
+		return -1;
+	jset_str(data, "state", state);
+	return 0;
+}
+
+static int run_migrate_prepare(struct exec_ctx *x, json_t *data, struct driver_err *e)
+{
+	return migrate_new_vm(x, "prepare", "incoming", data, e);
+}
+
+static int run_migrate_import(struct exec_ctx *x, json_t *data, struct driver_err *e)
+{
+	return migrate_new_vm(x, "import", "stopped", data, e);
+}
+
+/* send, finish, export: a step on a VM of this host, then its new state. */
+static int migrate_step(struct exec_ctx *x, const char *step, const char *state, json_t *data,
+                        struct driver_err *e)
+{
+	if (migrate_call(x, step, x->vm, data, e) < 0)
+		return -1;
+	if (state)
+		journal_vm_set_state(x->j, x->vm, state);
+	jset_str(data, "state", state ? state : x->vm->state);
+	return 0;
+}
+
+static int run_migrate_send(struct exec_ctx *x, json_t *data, struct driver_err *e)
+{
+	return migrate_step(x, "send", "migrated", data, e);
+}
+
+static int run_migrate_finish(struct exec_ctx *x, json_t *data, struct driver_err *e)
+{
+	return migrate_step(x, "finish", "running", data, e);
+}
+
+static int run_migrate_export(struct exec_ctx *x, json_t *data, struct driver_err *e)
+{
+	return migrate_step(x, "export", NULL, data, e);
+}
+
+/* cleanup, abort, unexport: idempotent; the VM may be gone already. */
+static int migrate_drop(struct exec_ctx *x, const char *step, bool remove, json_t *data,
+                        struct driver_err *e)
+{
+	struct journal_vm tmp = { 0 };
+
+	if (!x->vm_id)
+		return driver_fail(e, "InvalidArgument", "vm.migrate_%s: payload has no vm_id",
+		                   step);
+	tmp.id = (char *)x->vm_id;
+	tmp.name = (char *)x->vm_id;
+	snprintf(tmp.state, sizeof(tmp.state), "unknown");
+	if (migrate_call(x, step, x->vm ? x->vm : &tmp, data, e) < 0)
+		return -1;
+	if (remove && x->vm) {
+		journal_vm_remove(x->j, x->vm);
+		x->vm = NULL;
+	}
+	jset_str(data, "state", remove ? "removed" : "stopped");
+	return 0;
+}
+
+static int run_migrate_cleanup(struct exec_ctx *x, json_t *data, struct driver_err *e)
+{
+	return migrate_drop(x, "cleanup", true, data, e);
+}
+
+static int run_migrate_abort(struct exec_ctx *x, json_t *data, struct driver_err *e)
+{
+	return migrate_drop(x, "abort", true, data, e);
+}
+
+static int run_migrate_unexport(struct exec_ctx *x, json_t *data, struct driver_err *e)
+{
+	return migrate_drop(x, "unexport", false, data, e);
+}
+
 /* Volumes: volume_id required; a vm_id, when given, must name a VM here. */
 static int volume_check(struct exec_ctx *x, const char *type, struct driver_err *e)
 {
@@ -367,6 +498,14 @@ static const struct exec_type exec_types[] = {
 	{ .type = "volume.resize", .run = run_volume_resize },
 	{ .type = "image.export", .run = run_image_export },
 	{ .type = "vm.resize", .needs_vm = true, .run = run_vm_resize },
+	{ .type = "vm.migrate_prepare", .run = run_migrate_prepare },
+	{ .type = "vm.migrate_send", .needs_vm = true, .run = run_migrate_send },
+	{ .type = "vm.migrate_finish", .needs_vm = true, .run = run_migrate_finish },
+	{ .type = "vm.migrate_cleanup", .run = run_migrate_cleanup },
+	{ .type = "vm.migrate_abort", .run = run_migrate_abort },
+	{ .type = "vm.migrate_export", .needs_vm = true, .run = run_migrate_export },
+	{ .type = "vm.migrate_unexport", .run = run_migrate_unexport },
+	{ .type = "vm.migrate_import", .run = run_migrate_import },
 };
 
 /* The result of command id: its data (stolen) when r == 0, else e. */
@@ -442,7 +581,11 @@ json_t *exec_rpc(const struct driver_ops *ops, struct driver_host *dh, const str
 
 	if (!strcmp(type, "pool.heartbeat_age"))
 		r = fence_heartbeat_age(jstr(payload, "path"), jstr(payload, "host_id"), data, &e);
-	else if (strcmp(type, "vm.console") != 0)
+	else if (!strcmp(type, "vm.migrate_cancel") && vm && ops->vm_migrate)
+		r = ops->vm_migrate(dh, "cancel", vm, payload, data, &e);
+	else if (!strcmp(type, "vm.migrate_cancel") && vm)
+		r = driver_fail(&e, "NotSupported", "the %s driver cannot migrate VMs", ops->name);
+	else if (strcmp(type, "vm.console") != 0 && strcmp(type, "vm.migrate_cancel") != 0)
 		r = driver_fail(&e, "NotSupported", "unknown request type %s", type);
 	else if (!vm)
 		r = driver_fail(&e, "NotFound", "vm %s is not on this host", vm_id ? vm_id : "");

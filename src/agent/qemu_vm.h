@@ -48,6 +48,8 @@ struct qvm {
 	char deleted_dev[64]; /* the last DEVICE_DELETED device id */
 	char reported[16];    /* the state last told to the agent */
 	json_t *spec;         /* owned; the VM as created */
+	bool incoming;        /* a migration's destination (-incoming defer) */
+	int mig_cancel;       /* atomic: cancel the outgoing migration (qemu_migrate.c) */
 	struct qvm *next;     /* under dh->lock */
 };
 
@@ -74,8 +76,18 @@ struct args {
 
 /* driver_qemu.c */
 struct qvm *vm_get(struct driver_host *dh, const struct journal_vm *jvm, struct driver_err *e);
-/* Applies the QMP events queued while a command ran (vm->lock held); call
- * after every qmp_execute(). */
+/* The VM of that id, or NULL (dh->lock taken inside). */
+struct qvm *qvm_find(struct driver_host *dh, const char *id);
+/* A new VM record on the host's list (no files, no QEMU). */
+struct qvm *qvm_new(struct driver_host *dh, const char *id, const json_t *spec);
+/* Off the list; freed when the last reference goes. */
+void qvm_remove(struct driver_host *dh, struct qvm *vm);
+/* Starts QEMU (vm->lock held); with vm->incoming it waits for a migration
+ * instead of running the guest. */
+int qemu_start(struct driver_host *dh, struct qvm *vm, struct driver_err *e);
+/* Ends QEMU now (vm->lock held). */
+void qemu_kill(struct driver_host *dh, struct qvm *vm);
+/* Applies the queued QMP events (vm->lock held). */
 void handle_events(struct qvm *vm);
 /* A QEMU node name (at most 31 characters) for a volume id. */
 void node_name(const char *vol_id, char out[32]);
@@ -100,6 +112,9 @@ int qemu_vm_resize(struct driver_host *dh, const struct journal_vm *jvm, const j
  * on a flattened export of the snapshot (vms/<source>/export-<snapshot>.qcow2). */
 bool clone_wanted(const struct qvm *vm);
 int clone_root_disk(struct driver_host *dh, struct qvm *vm, struct driver_err *e);
+/* qemu_migrate.c: the driver's vm_migrate op (driver.h) */
+int qemu_vm_migrate(struct driver_host *dh, const char *step, const struct journal_vm *jvm,
+                    const json_t *payload, json_t *data, struct driver_err *e);
 
 /* qemu_files.c: running programs (argv, never a shell) */
 void arg(struct args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -233,6 +233,11 @@ static const struct cli_field vm_bandwidth[] = {
 	{ "out_kbps", CF_INT, 0, NULL, NULL, "from the VM, 0 = no limit" },
 	F_END,
 };
+static const struct cli_field vm_migrate[] = {
+	{ "host_id", CF_REF, 0, "host", "host", "destination (default: the scheduler picks)" },
+	{ "max_bandwidth_mbps", CF_INT, 0, NULL, NULL, "cap on the memory stream, MiB/s" },
+	F_END,
+};
 static const struct cli_verb vm_verbs[] = {
 	VERB_LIST(NULL), VERB_GET, VERB_CREATE(CO_WAIT), VERB_UPDATE(0), VERB_DELETE(CO_WAIT),
 	VERB_ACTION("start", NULL, "start a stopped VM"),
@@ -240,6 +245,7 @@ static const struct cli_verb vm_verbs[] = {
 	VERB_ACTION("reboot", NULL, "reboot"),
 	VERB_ACTION("pause", NULL, "pause the vCPUs"),
 	VERB_ACTION("resume", NULL, "resume a paused VM"),
+	VERB_ACTION("migrate", vm_migrate, "move to another host (admin; --host NAME|ID)"),
 	{ "set-bandwidth", CV_ACTION, CO_WAIT, 1, "NAME|ID", vm_bandwidth, "set_bandwidth", NULL,
 	  "limit a NIC's bandwidth (--nic ID --in-kbps N --out-kbps N)" },
 	{ "console", CV_CUSTOM, 0, 1, "NAME|ID", vm_console, NULL, cli_cmd_vm_console,
@@ -473,6 +479,7 @@ static const struct cli_verb job_verbs[] = {
 	{ "get", CV_GET, 0, 1, "ID", NULL, NULL, NULL, "show one" },
 	{ "wait", CV_CUSTOM, CO_TIMEOUT, 1, "ID", NULL, NULL, cli_cmd_job_wait,
 	  "wait until the job is finished" },
+	{ "cancel", CV_ACTION, 0, 1, "ID", NULL, "cancel", NULL, "cancel (vm.migrate jobs)" },
 	VERB_END,
 };
 

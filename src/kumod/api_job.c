@@ -83,9 +83,48 @@ static void job_get(struct http_request *req, struct http_response *resp)
 	json_decref(doc);
 }
 
+static const struct field no_fields[] = { { NULL } };
+static const struct schema job_cancel_schema = { "JobCancel", no_fields };
+
+/* Asks a job to stop, through its type's on_cancel hook; answers the job
+ * (202: it ends "cancelled" once its hosts have stopped). */
+static void job_cancel(struct http_request *req, struct http_response *resp)
+{
+	const struct job_cancel *t;
+	struct kerr e = { 0 };
+	json_t *doc = NULL;
+
+	if (api_load(&kind_job, req, http_param(req, "id"), false, &doc, &e) < 0)
+		goto out;
+	t = job_cancel_find(jstr(doc, "type"));
+	if (job_state_final(jstr(doc, "state"))) {
+		kerr_set(&e, -EALREADY, "", "job is %s already", jstr(doc, "state"));
+		goto out;
+	}
+	if (!t) {
+		kerr_set(&e, -ESTALE, "", "this job cannot be cancelled (%s)", jstr(doc, "type"));
+		goto out;
+	}
+	if (t->on_cancel(jstr(doc, "id"), &e) < 0)
+		goto out;
+	json_decref(doc);
+	doc = NULL;
+	if (job_load(http_param(req, "id"), &doc) < 0) {
+		kerr_set(&e, -ENOENT, "", "job not found");
+		goto out;
+	}
+	api_reply_job(req, resp, doc);
+out:
+	if (e.code)
+		http_reply_kerr(resp, &e);
+	json_decref(doc);
+}
+
 const struct route api_job_routes[] = {
 	{ "GET", "/v1/jobs", job_list, ROLE_VIEWER, NULL, HTTP_LIST, "List jobs", 0, "jobs" },
 	{ "GET", "/v1/jobs/{id}", job_get, ROLE_VIEWER, NULL, HTTP_JOB,
 	  "Get a job; ?wait=S waits up to S seconds for it to finish", 0, "jobs" },
+	{ "POST", "/v1/jobs/{id}/actions/cancel", job_cancel, ROLE_MEMBER, &job_cancel_schema,
+	  HTTP_JOB, "Cancel a job (jobs whose type can be cancelled: vm.migrate)", 0, "jobs" },
 	{ NULL },
 };

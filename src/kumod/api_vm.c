@@ -18,6 +18,7 @@
 #include "kumod/ipam.h"
 #include "kumod/jobs.h"
 #include "kumod/kumod.h"
+#include "kumod/migrate.h"
 #include "kumod/netapi.h"
 #include "kumod/pool.h"
 #include "kumod/quota.h"
@@ -761,5 +762,7 @@ const struct route api_vm_routes[] = {
 	{ "POST", "/v1/vms/{id}/actions/set_bandwidth", vm_set_bandwidth, ROLE_MEMBER,
 	  &vm_bandwidth_schema, HTTP_JOB, "Limit a NIC's bandwidth (202 + net.update job)", 0,
 	  "vms" },
+	{ "POST", "/v1/vms/{id}/actions/migrate", vm_migrate, ROLE_ADMIN, &vm_migrate_schema,
+	  HTTP_JOB, "Migrate a VM to another host of its cluster (admin; migrate.c)", 0, "vms" },
 	{ NULL },
 };

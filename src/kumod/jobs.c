@@ -57,6 +57,14 @@ const struct job_type *job_type_find(const char *type)
 	return NULL;
 }
 
+const struct job_cancel *job_cancel_find(const char *type)
+{
+	for (int i = 0; type && job_cancels[i].type; i++)
+		if (strcmp(job_cancels[i].type, type) == 0)
+			return &job_cancels[i];
+	return NULL;
+}
+
 bool job_state_final(const char *state)
 {
 	return state && (!strcmp(state, "succeeded") || !strcmp(state, "failed") ||

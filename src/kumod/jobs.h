@@ -36,6 +36,18 @@ struct job_type {
 	void (*on_abort)(json_t *job, const char *code, const char *message);
 };
 
+/* Job types that can be cancelled (POST /v1/jobs/{id}/actions/cancel): the
+ * hook runs outside any transaction and asks the work to stop; the job
+ * ends "cancelled" once it has. 0, or -errno with e. A type not listed
+ * cannot be cancelled (409). Kept beside struct job_type rather than in
+ * it, so that the positional job_type initializers stay as they are. */
+struct job_cancel {
+	const char *type;
+	int (*on_cancel)(const char *job_id, struct kerr *e);
+};
+extern const struct job_cancel job_cancels[];
+const struct job_cancel *job_cancel_find(const char *type);
+
 /* A new pending job doc (not stored). params borrowed. */
 json_t *job_new(const char *type, const char *resource_kind, const char *resource_id,
                 const char *account_id, const json_t *params, const char *parent_id);

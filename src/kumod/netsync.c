@@ -524,7 +524,13 @@ static int l3_spec(struct pass *p, const json_t *l3, const char *host_id, json_t
 
 static void host_vms_sorted(const char *host_id, json_t **ret)
 {
+	/* a VM migrating here needs its taps here before it arrives */
+	json_t *in = list_all("vms", "migrating_to", host_id), *v;
+	size_t i;
+
 	*ret = list_all("vms", "host_id", host_id);
+	json_array_foreach(in, i, v) json_array_append(*ret, v);
+	json_decref(in);
 }
 
 static int build_spec(struct pass *p, const json_t *host, json_t **ret, struct kerr *e)

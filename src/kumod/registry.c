@@ -8,6 +8,7 @@
 #include "kumod/api.h"
 #include "kumod/ha.h"
 #include "kumod/jobs.h"
+#include "kumod/migrate.h"
 #include "kumod/vm.h"
 
 extern const struct job_type job_volume_attach, job_volume_detach, job_volume_delete, job_vm_orphan;
@@ -47,11 +48,10 @@ const struct route *const api_tables[] = {
 };
 
 const struct job_type *const job_types[] = {
-	&job_vm_create,     &job_vm_start,      &job_vm_stop,
-	&job_vm_reboot,     &job_vm_pause,      &job_vm_resume,
-	&job_vm_destroy,    &job_vm_batch,      &job_vm_orphan,
-	&job_vm_ha_restart, &job_volume_attach, &job_volume_detach,
-	&job_volume_delete, &job_net_update,    NULL,
+	&job_vm_create,     &job_vm_start,      &job_vm_stop,       &job_vm_reboot,
+	&job_vm_pause,      &job_vm_resume,     &job_vm_destroy,    &job_vm_batch,
+	&job_vm_orphan,     &job_vm_ha_restart, &job_volume_attach, &job_volume_detach,
+	&job_volume_delete, &job_net_update,    &job_vm_migrate,    NULL,
 };
 
 /* Issue 6, snapshots and resizes (api_snapshot.c, api_resize.c): looked up
@@ -64,4 +64,10 @@ const struct job_type *const job_types_disk[] = {
 	&job_vm_resize,
 	&job_image_export,
 	NULL,
+};
+
+/* Job types that can be cancelled (jobs.h). */
+const struct job_cancel job_cancels[] = {
+	{ "vm.migrate", vm_migrate_cancel },
+	{ NULL, NULL },
 };

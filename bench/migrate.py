@@ -1,0 +1,315 @@
+# SPDX-License-Identifier: MIT
+"""Live migration of a 256 MiB guest (issue 6): Kumo beside plain QEMU.
+
+Kumo: kumod and two kumo-agents (qemu driver, both on 127.0.0.1) on this
+machine; a VM of 256 MiB whose user-data fills 64 MiB of its memory with
+random bytes and prints a counter every 100 ms; it migrates from one host
+to the other and back, ROUNDS times each way. Measured: the job's time
+from the API call to "succeeded" (prepare, disk mirror, memory, finish,
+cleanup), and QEMU's own total-time and downtime from query-migrate on the
+source.
+
+Plain QEMU, same run, same image, devices, memory, accelerator and guest
+script: one guest migrated as many times between fresh qemu-system-x86_64
+processes driven over QMP by this script (as Kumo's VM goes back and
+forth, each migration to a new process):
+  local storage: destination started with -incoming defer, an empty overlay
+      on the same base image exported by its NBD server; the source mirrors
+      its disk into it (blockdev-mirror, sync top, write-blocking), then
+      migrates with auto-converge and pause-before-switchover, cancels the
+      mirror at the switchover and continues (what Kumo does);
+  memory only: both processes use the same disk file (shared storage).
+Plain "end to end" is from starting the destination QEMU to the migration's
+completion (the same span a Kumo job covers, minus the API).
+
+Targets: Kumo's job time at most 1.2x plain end to end (local storage);
+downtime within 50 ms of plain's.
+
+usage: migrate.py [ROUNDS=3]
+"""
+import hashlib
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import requests
+
+from benchlib import new_cloud
+
+ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+MEM = 256
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCRIPT = r"""#!/bin/sh
+head -c 67108864 /dev/urandom >/tmp/ballast
+echo BALLAST-DONE
+i=0
+while :; do echo "COUNT $i"; i=$((i+1)); sleep 0.1; done
+"""
+
+
+class Qmp:
+    def __init__(self, path, timeout=30):
+        deadline = time.time() + timeout
+        while True:
+            try:
+                self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.s.connect(path)
+                break
+            except OSError:
+                self.s.close()
+                assert time.time() < deadline, "no QMP at " + path
+                time.sleep(0.02)
+        self.f = self.s.makefile("rwb")
+        json.loads(self.f.readline())
+        self.cmd("qmp_capabilities")
+
+    def cmd(self, _cmd, **args):
+        name = _cmd
+        msg = {"execute": name}
+        if args:
+            msg["arguments"] = args
+        self.f.write(json.dumps(msg).encode() + b"\n")
+        self.f.flush()
+        while True:
+            r = json.loads(self.f.readline())
+            if "return" in r:
+                return r["return"]
+            if "error" in r:
+                raise RuntimeError("%s: %s" % (name, r["error"]))
+
+    def close(self):
+        self.s.close()
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def seed(d, name):
+    with open(os.path.join(d, "meta-data"), "w") as f:
+        f.write("instance-id: %s\nlocal-hostname: %s\n" % (name, name))
+    with open(os.path.join(d, "user-data"), "w") as f:
+        f.write(SCRIPT)
+    subprocess.run(["mkfs.vfat", "-C", "-n", "cidata", os.path.join(d, "seed.img"), "1024"],
+                   check=True, capture_output=True)
+    subprocess.run(["mcopy", "-o", "-i", os.path.join(d, "seed.img"),
+                    os.path.join(d, "meta-data"), os.path.join(d, "user-data"), "::"],
+                   check=True)
+
+
+def qemu(d, accel, disk, incoming=False):
+    args = ["qemu-system-x86_64", "-nodefaults", "-no-user-config", "-machine",
+            "pc,accel=" + accel, "-cpu", "host" if accel == "kvm" else "max", "-smp", "1",
+            "-m", str(MEM), "-display", "none", "-qmp", "unix:qmp.sock,server=on,wait=off",
+            "-chardev", "file,id=console,path=console.log,append=on",
+            "-serial", "chardev:console",
+            "-blockdev", "driver=qcow2,node-name=root,file.driver=file,file.filename=" + disk,
+            "-device", "virtio-blk-pci,drive=root,id=root,bootindex=0",
+            "-blockdev", "driver=raw,node-name=seed,read-only=on,file.driver=file,"
+            "file.filename=seed.img", "-device", "virtio-blk-pci,drive=seed,id=seed"]
+    if incoming:
+        args += ["-incoming", "defer"]
+    p = subprocess.Popen(args, cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return p, Qmp(os.path.join(d, "qmp.sock"))
+
+
+def wait_text(path, text, timeout=300):
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with open(path, "rb") as f:
+                if text in f.read():
+                    return
+        except OSError:
+            pass
+        assert time.time() < deadline, "no %r in %s" % (text, path)
+        time.sleep(0.1)
+
+
+def plain_series(image, accel, work, shared, rounds):
+    """One plain guest migrated `rounds` times between fresh QEMU processes
+    (as Kumo's VM is); returns [(end to end s, qemu total ms, downtime ms)]."""
+    d = os.path.join(work, "s0")
+    os.makedirs(d)
+    seed(d, "plain")
+    disk = os.path.join(d, "disk.qcow2")
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", image,
+                    disk, "1G"], check=True)
+    src, sq = qemu(d, accel, disk)
+    procs, out = [src], []
+    try:
+        sq.cmd("cont")
+        wait_text(os.path.join(d, "console.log"), b"COUNT 20")
+        for rnd in range(rounds):
+            d = os.path.join(work, "s%d" % (rnd + 1))
+            os.makedirs(d)
+            seed(d, "plain")
+            t0 = time.time()
+            if not shared:
+                disk = os.path.join(d, "disk.qcow2")
+                subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2",
+                                "-b", image, disk, "1G"], check=True)
+            dst, dq = qemu(d, accel, disk, incoming=True)
+            procs.append(dst)
+            if not shared:
+                nbd = free_port()
+                dq.cmd("nbd-server-start", addr={"type": "inet", "data": {
+                    "host": "127.0.0.1", "port": str(nbd)}})
+                dq.cmd("block-export-add", type="nbd", id="root", **{"node-name": "root"},
+                       name="root", writable=True)
+            port = free_port()
+            dq.cmd("migrate-incoming", uri="tcp:127.0.0.1:%d" % port)
+            if not shared:
+                sq.cmd("blockdev-add", driver="nbd", **{"node-name": "t0"}, server={
+                    "type": "inet", "host": "127.0.0.1", "port": str(nbd)}, export="root")
+                sq.cmd("blockdev-mirror", **{"job-id": "mig0", "copy-mode": "write-blocking"},
+                       device="root", target="t0", sync="top")
+                while True:
+                    jobs = sq.cmd("query-block-jobs")
+                    assert jobs, "the mirror ended early"
+                    if all(j.get("ready") for j in jobs):
+                        break
+                    time.sleep(0.01)
+            sq.cmd("migrate-set-capabilities", capabilities=[
+                {"capability": "auto-converge", "state": True},
+                {"capability": "pause-before-switchover", "state": not shared}])
+            sq.cmd("migrate-set-parameters", **{"max-bandwidth": 10 << 30,
+                                                 "downtime-limit": 300})
+            sq.cmd("migrate", uri="tcp:127.0.0.1:%d" % port)
+            while True:
+                m = sq.cmd("query-migrate")
+                st = m.get("status")
+                if st == "completed":
+                    break
+                assert st not in ("failed", "cancelled"), m
+                if st == "pre-switchover":
+                    sq.cmd("block-job-cancel", device="mig0")
+                    while sq.cmd("query-block-jobs"):
+                        time.sleep(0.002)
+                    sq.cmd("migrate-continue", state="pre-switchover")
+                    continue
+                time.sleep(0.01)
+            out.append((time.time() - t0, m["total-time"], m["downtime"]))
+            if not shared:
+                dq.cmd("nbd-server-stop")
+            if dq.cmd("query-status")["status"] != "running":
+                dq.cmd("cont")
+            src.kill()
+            src.wait()
+            sq.close()
+            src, sq = dst, dq
+        return out
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+def main():
+    image_dir = subprocess.run(["bash", os.path.join(HERE, "..", "tests", "images", "build.sh")],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    image = os.path.join(image_dir, "demo.qcow2")
+    cloud, tmp = new_cloud()
+    work = tempfile.mkdtemp(prefix="kumo-bench-mig-")
+    try:
+        api = cloud.admin
+        a1 = cloud.add_agent("ma", extra=["--driver", "qemu"])
+        cloud.add_agent("mb", extra=["--driver", "qemu"])
+        hosts = {h["name"][:2]: h for h in api.ok("GET", "/v1/hosts")["items"]}
+        accel = hosts["ma"]["accel"]
+        data = open(image, "rb").read()
+        img = api.ok("POST", "/v1/images", {"name": "demo", "format": "qcow2",
+                                            "visibility": "public",
+                                            "sha256": hashlib.sha256(data).hexdigest()})
+        r = requests.post(api.url + "/v1/images/%s/upload" % img["id"], data=data,
+                          headers={"Authorization": "Bearer " + api.token,
+                                   "Content-Type": "application/octet-stream"})
+        assert r.status_code in (200, 201), r.text
+        job = api.ok("POST", "/v1/vms", {"name": "m", "image_id": img["id"], "vcpus": 1,
+                                         "memory_mb": MEM, "root_disk_gb": 1,
+                                         "host_id": hosts["ma"]["id"], "user_data": SCRIPT})
+        job = api.job(job, timeout=300)
+        assert job["state"] == "succeeded", job
+        vm = job["result"]
+        wait_text(os.path.join(a1.dir, "hosts", "0", "vms", vm["id"], "console.log"),
+                  b"COUNT 20")
+        kumo, plain, plain_mem = [], [], []
+        where = "ma"
+        for rnd in range(ROUNDS * 2):
+            to = "mb" if where == "ma" else "ma"
+            t0 = time.time()
+            j = api.ok("POST", "/v1/vms/%s/actions/migrate" % vm["id"],
+                       {"host_id": hosts[to]["id"]})
+            j = api.job(j, timeout=300)
+            secs = time.time() - t0
+            assert j["state"] == "succeeded", j
+            st = j["result"]["stats"]
+            kumo.append((secs, st["total_time_ms"], st["downtime_ms"], st["elapsed_ms"],
+                         st["disks_ready_ms"]))
+            where = to
+            deadline = time.time() + 10
+            while not re.search(r"COUNT \d+", api.ok(
+                    "GET", "/v1/vms/%s/console?tail=50" % vm["id"])["output"]):
+                assert time.time() < deadline, "the guest does not count after migrating"
+                time.sleep(0.2)
+        out = api.ok("GET", "/v1/vms/%s/console?tail=4000" % vm["id"])["output"]
+        assert "KUMO-GUEST-READY" not in out, "the guest booted again"
+        for shared, rows in ((False, plain), (True, plain_mem)):
+            d = os.path.join(work, "shared" if shared else "local")
+            rows.extend(plain_series(image, accel, d, shared, ROUNDS * 2))
+            shutil.rmtree(d, ignore_errors=True)
+
+        def med(rows, i):
+            return statistics.median(r[i] for r in rows)
+
+        print("Live migration, %d MiB guest (64 MiB of it random), accel %s, %d migrations "
+              "each (medians; all runs in brackets)" % (MEM, accel, len(kumo)))
+        print()
+        print("| storage | what | end to end | QEMU total-time | downtime |")
+        print("| --- | --- | --- | --- | --- |")
+        for label, rows in (("local (mirror + memory)", plain),
+                            ("shared (memory only)", plain_mem)):
+            print("| %s | plain QEMU | %.3f s [%s] | %d ms | %d ms [%s] |" % (
+                label, med(rows, 0), ", ".join("%.2f" % r[0] for r in rows), med(rows, 1),
+                med(rows, 2), ", ".join(str(r[2]) for r in rows)))
+        print("| local (mirror + memory) | Kumo job (API call to succeeded) | %.3f s [%s] | "
+              "%d ms | %d ms [%s] |" % (med(kumo, 0), ", ".join("%.2f" % r[0] for r in kumo),
+                                          med(kumo, 1), med(kumo, 2),
+                                          ", ".join(str(r[2]) for r in kumo)))
+        print("| shared (memory only) | Kumo | n/a: storage pools are not merged yet | | |")
+        print()
+        print("Kumo's job, median: the source's send step %d ms (disks mirrored and ready "
+              "after %d ms), the rest (prepare on the destination, finish, cleanup, kumod "
+              "and channel round trips) %d ms" % (
+                  med(kumo, 3), med(kumo, 4), med(kumo, 0) * 1000 - med(kumo, 3)))
+        print()
+        ratio = med(kumo, 0) / med(plain, 0)
+        ddiff = med(kumo, 2) - med(plain, 2)
+        print("Kumo / plain, end to end: %.2fx (target <= 1.2x): %s" % (
+            ratio, "met" if ratio <= 1.2 else "NOT met"))
+        print("downtime, Kumo - plain: %+d ms (target within 50 ms): %s" % (
+            ddiff, "met" if abs(ddiff) <= 50 else "NOT met"))
+    finally:
+        try:
+            for v in cloud.admin.ok("GET", "/v1/vms")["items"]:
+                cloud.admin.req("DELETE", "/v1/vms/%s?wait=60" % v["id"])
+        except Exception:  # noqa: BLE001 - best effort
+            pass
+        cloud.stop()
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

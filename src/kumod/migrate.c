@@ -1,0 +1,600 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Migration of a VM to another host of its cluster: the route
+ * POST /v1/vms/{id}/actions/migrate and the job type vm.migrate.
+ *
+ * The route checks everything that can be checked before a host is asked
+ * (state, destination: same cluster, connected, enabled, same accel and
+ * arch, capacity) and answers 4xx with nothing started; then, in one
+ * transaction, the VM goes to "migrating" (with "migrating_to": the
+ * destination, so that netsync gives the destination its taps), the
+ * destination's allocations take the VM, and a vm.migrate job is queued.
+ *
+ * The job is a chain of host commands, each queued from the previous one's
+ * result (the step is kept in the job's params, so a restarted kumod goes
+ * on where it was):
+ *   live  prepare (dst) -> send (src) -> finish (dst), then cleanup (src)
+ *   cold  export (src)  -> import (dst),               then cleanup (src)
+ * The job succeeds when the VM runs (live) or is stored (cold) on the
+ * destination; the cleanup command that removes the source's copy is
+ * queued in the same transaction (if it fails, the old copy stays there).
+ * The commit point is send's (import's) success: from then on the VM is on
+ * the destination (host_id, allocations); before it, any failure or a
+ * cancel puts it back as it was on the source and the destination's
+ * half-made copy is removed (abort), the source's disk servers stopped
+ * (unexport). Only cleanup, after the commit, removes the source's copy.
+ *
+ * Not for: what the agents do in each step (src/agent/qemu_migrate.c).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/json.h"
+#include "common/log.h"
+#include "kumod/api.h"
+#include "kumod/events.h"
+#include "kumod/host.h"
+#include "kumod/jobs.h"
+#include "kumod/kumod.h"
+#include "kumod/migrate.h"
+#include "kumod/netsync.h"
+#include "kumod/rpc.h"
+#include "kumod/store.h"
+#include "kumod/vm.h"
+
+static const struct field migrate_fields[] = {
+	{ "host_id", FT_UUID, 0, 0, 0, NULL, NULL,
+	  "the destination; default: the scheduler picks one in the VM's cluster" },
+	{ "max_bandwidth_mbps", FT_INT, 0, 1, 1000000, NULL, NULL,
+	  "live: cap on the memory stream, MiB/s (default: none)" },
+	{ NULL },
+};
+const struct schema vm_migrate_schema = { "VmMigrate", migrate_fields };
+
+/* --- checks ------------------------------------------------------------------ */
+
+static int check_dest(const json_t *vm, const json_t *src, const json_t *dst, struct kerr *e)
+{
+	const char *name = jstr(dst, "name");
+
+	if (!strcmp(jstr(dst, "id"), jstr(src, "id")))
+		return kerr_set(e, -EINVAL, "host_id", "vm %s is on host %s already",
+		                jstr(vm, "name"), name);
+	if (!jstr(dst, "cluster_id") || !jstr(vm, "cluster_id") ||
+	    strcmp(jstr(dst, "cluster_id"), jstr(vm, "cluster_id")) != 0)
+		return kerr_set(e, -EINVAL, "host_id",
+		                "host %s is in another cluster than the vm: a vm migrates only "
+		                "within its cluster",
+		                name);
+	if (!jstr(dst, "status") || strcmp(jstr(dst, "status"), "connected") != 0 ||
+	    !host_connected(jstr(dst, "id")))
+		return kerr_set(e, -EBUSY, "host_id", "host %s is not connected (%s)", name,
+		                jstr(dst, "status") ? jstr(dst, "status") : "unknown");
+	if (!jstr(dst, "state") || strcmp(jstr(dst, "state"), "enabled") != 0)
+		return kerr_set(e, -EBUSY, "host_id", "host %s is %s: it takes no vms", name,
+		                jstr(dst, "state") ? jstr(dst, "state") : "not enabled");
+	if (!jstr(dst, "accel") || !jstr(src, "accel") ||
+	    strcmp(jstr(dst, "accel"), jstr(src, "accel")) != 0)
+		return kerr_set(e, -EINVAL, "host_id",
+		                "host %s runs vms with %s, the vm's host with %s: a running vm "
+		                "cannot change its accelerator",
+		                name, jstr(dst, "accel") ? jstr(dst, "accel") : "?",
+		                jstr(src, "accel") ? jstr(src, "accel") : "?");
+	if (jstr(dst, "arch") && jstr(src, "arch") && strcmp(jstr(dst, "arch"), jstr(src, "arch")))
+		return kerr_set(e, -EINVAL, "host_id", "host %s is %s, the vm's host %s", name,
+		                jstr(dst, "arch"), jstr(src, "arch"));
+	if (!jstr(dst, "address") || !jstr(src, "address"))
+		return kerr_set(e, -EINVAL, "host_id",
+		                "host %s has no address for migration traffic",
+		                jstr(dst, "address") ? jstr(src, "name") : name);
+	return 0;
+}
+
+/* Picks (or checks) the destination: capacity through the scheduler, the
+ * source never a candidate. *ret: the host doc. */
+static int pick_dest(const json_t *vm, const json_t *src, const char *want, json_t **ret,
+                     struct kerr *e)
+{
+	struct sched_host *hosts = NULL;
+	struct sched_request sr = { 0 };
+	int n = 0, idx, r;
+
+	r = host_load_sched(&hosts, &n);
+	if (r < 0)
+		return kerr_set(e, r, "", "cannot read hosts");
+	for (int i = 0; i < n; i++) {
+		json_t *h = NULL;
+
+		if (!strcmp(hosts[i].id, jstr(src, "id"))) {
+			hosts[i].enabled = false; /* never back where it is */
+			continue;
+		}
+		if (want)
+			continue;
+		/* only hosts the vm may go to */
+		if (store_get("hosts", hosts[i].id, NULL, false, &h) < 0 ||
+		    check_dest(vm, src, h, e) < 0)
+			hosts[i].enabled = false;
+		kerr_clear(e);
+		json_decref(h);
+	}
+	sr.cluster_id = jstr(vm, "cluster_id");
+	sr.host_id = want;
+	sr.vcpus = jint(vm, "vcpus", 1);
+	sr.memory_mb = jint(vm, "memory_mb", 256);
+	sr.disk_gb = jint(vm, "root_disk_gb", 1);
+	sr.strategy = SCHED_SPREAD;
+	idx = sched_place(hosts, n, &sr, &kumod_cfg.sched, e);
+	if (idx < 0) {
+		r = kerr_set(e, -ENOSPC, "host_id", "%s%s",
+		             want ? "the destination cannot take the vm: "
+		                  : "no host can take "
+		                    "the vm: ",
+		             e->message[0] ? e->message : "no capacity");
+		free(hosts);
+		return r;
+	}
+	r = store_get("hosts", hosts[idx].id, NULL, false, ret);
+	free(hosts);
+	return r < 0 ? kerr_set(e, r, "", "cannot read host") : 0;
+}
+
+/* --- the route ------------------------------------------------------------- */
+
+void vm_migrate(struct http_request *req, struct http_response *resp)
+{
+	const char *want = req->body ? jstr(req->body, "host_id") : NULL;
+	struct kerr e = { 0 };
+	json_t *vm = NULL, *src = NULL, *dst = NULL, *job = NULL, *p = NULL;
+	const char *st;
+	bool cold;
+	int r;
+
+	if (api_check_wait(req, &e) < 0 || api_idem_replay(req, resp))
+		goto out;
+	r = store_begin();
+	if (r < 0) {
+		kerr_set(&e, r, "", "store unavailable");
+		goto out;
+	}
+	r = api_load(&kind_vm, req, http_param(req, "id"), true, &vm, &e);
+	if (r < 0)
+		goto fail;
+	st = jstr(vm, "state") ? jstr(vm, "state") : "";
+	if (strcmp(st, "running") != 0 && strcmp(st, "stopped") != 0) {
+		int s = vm_state_parse(st);
+
+		r = kerr_set(&e, s >= 0 && vm_state_transitional(s) ? -EBUSY : -ESTALE, "",
+		             s >= 0 && vm_state_transitional(s)
+		                 ? "another operation is in progress (state %s)"
+		                 : "cannot migrate a vm in state %s: only running (live) or "
+		                   "stopped (cold) vms migrate",
+		             st);
+		goto fail;
+	}
+	cold = !strcmp(st, "stopped");
+	if (!jstr(vm, "host_id") ||
+	    store_get("hosts", jstr(vm, "host_id"), NULL, false, &src) < 0) {
+		r = kerr_set(&e, -EBUSY, "", "vm %s is on no host", jstr(vm, "name"));
+		goto fail;
+	}
+	if (!host_connected(jstr(src, "id"))) {
+		r = kerr_set(&e, -EBUSY, "", "the vm's host %s is not connected",
+		             jstr(src, "name"));
+		goto fail;
+	}
+	if (want) {
+		r = api_ref(&kind_host, req, want, "host_id", &dst, &e);
+		if (r == 0)
+			r = check_dest(vm, src, dst, &e);
+		json_decref(dst);
+		dst = NULL;
+		if (r < 0)
+			goto fail;
+	}
+	r = pick_dest(vm, src, want, &dst, &e);
+	if (r < 0)
+		goto fail;
+	if (!want && (r = check_dest(vm, src, dst, &e)) < 0)
+		goto fail;
+	p = json_pack("{s:s,s:s,s:s,s:s,s:s}", "src", jstr(src, "id"), "dst", jstr(dst, "id"),
+	              "mode", cold ? "cold" : "live", "step", cold ? "export" : "prepare", "from",
+	              st);
+	if (req->body && json_object_get(req->body, "max_bandwidth_mbps"))
+		jset_int(p, "max_bandwidth_mbps", jint(req->body, "max_bandwidth_mbps", 0));
+	job = job_new("vm.migrate", "vms", jstr(vm, "id"), jstr(vm, "account_id"), p, NULL);
+	r = job_insert(job);
+	if (r == 0)
+		r = host_adjust(jstr(dst, "id"), jint(vm, "vcpus", 0), jint(vm, "memory_mb", 0),
+		                jint(vm, "root_disk_gb", 0), 1);
+	if (r == 0) {
+		jset_str(vm, "job_id", jstr(job, "id"));
+		jset_str(vm, "migrating_to", jstr(dst, "id"));
+		r = vm_set_state(vm, VM_MIGRATING, NULL);
+	}
+	if (r == 0)
+		r = api_idem_save_job(req, job);
+	if (r < 0) {
+		kerr_set(&e, r, "", "cannot store the migration");
+		goto fail;
+	}
+	r = store_commit();
+	if (r < 0) {
+		store_rollback();
+		kerr_set(&e, r, "", "cannot store the migration");
+		goto out;
+	}
+	if (!cold && json_array_size(json_object_get(vm, "nics")) > 0)
+		netsync_kick(); /* the destination gets the taps */
+	jobs_notify();
+	api_reply_job(req, resp, job);
+	goto out;
+fail:
+	store_rollback();
+out:
+	if (e.code)
+		http_reply_kerr(resp, &e);
+	json_decref(vm);
+	json_decref(src);
+	json_decref(dst);
+	json_decref(job);
+	json_decref(p);
+}
+
+/* --- the job ------------------------------------------------------------------ */
+
+static json_t *params(json_t *job)
+{
+	return json_object_get(job, "params");
+}
+
+static const char *P(json_t *job, const char *k)
+{
+	return jstr(params(job), k);
+}
+
+static bool is_cold(json_t *job)
+{
+	return P(job, "mode") && !strcmp(P(job, "mode"), "cold");
+}
+
+static int set_step(json_t *job, const char *step, int progress)
+{
+	jset_str(params(job), "step", step);
+	return job_set_running(job, progress);
+}
+
+/* The VM with its image and volumes, as vm.create carries it. */
+static json_t *vm_payload(json_t *vm, const char *host_id)
+{
+	json_t *p = json_pack("{s:O}", "vm", vm), *vols = json_array(), *img = NULL, *id;
+	size_t i;
+
+	json_array_foreach(json_object_get(vm, "volumes"), i, id)
+	{
+		json_t *v = NULL;
+
+		if (store_get("volumes", json_string_value(id), NULL, false, &v) == 0)
+			json_array_append_new(vols, v);
+	}
+	json_object_set_new(p, "volumes", vols);
+	if (store_get("images", jstr(vm, "image_id"), NULL, false, &img) == 0)
+		json_object_set_new(p, "image", img);
+	if (json_array_size(json_object_get(vm, "nics")) > 0) {
+		json_t *spec = NULL;
+
+		if (netsync_spec(host_id, &spec) == 0)
+			json_object_set_new(p, "net", spec);
+	}
+	return p;
+}
+
+static json_t *host_doc(const char *id)
+{
+	json_t *h = NULL;
+
+	store_get("hosts", id, NULL, false, &h);
+	return h;
+}
+
+static int command(json_t *job, const char *host_id, const char *type, json_t *payload)
+{
+	int r = job_command(job, host_id, type, payload);
+
+	json_decref(payload);
+	return r;
+}
+
+static int mig_run(json_t *job, struct kerr *e)
+{
+	json_t *vm = NULL, *h = NULL, *p;
+	int r;
+
+	if (store_get("vms", jstr(job, "resource_id"), NULL, false, &vm) < 0)
+		return kerr_set(e, -ENOENT, "", "the vm no longer exists");
+	if (is_cold(job)) {
+		h = host_doc(P(job, "src"));
+		p = json_pack("{s:s,s:s?}", "vm_id", jstr(vm, "id"), "address", jstr(h, "address"));
+		r = command(job, P(job, "src"), "vm.migrate_export", p);
+	} else {
+		h = host_doc(P(job, "dst"));
+		p = vm_payload(vm, P(job, "dst"));
+		jset_str(p, "address", jstr(h, "address"));
+		r = command(job, P(job, "dst"), "vm.migrate_prepare", p);
+	}
+	json_decref(vm);
+	json_decref(h);
+	return r < 0 ? kerr_set(e, r, "", "cannot queue the command") : 0;
+}
+
+/* Ends the job with the VM where it was (before the commit point). */
+static int mig_undo(json_t *job, json_t *vm, const char *code, const char *msg)
+{
+	bool cancelled = code && !strcmp(code, "Cancelled");
+	const char *from = P(job, "from") ? P(job, "from") : "running";
+	int r;
+
+	if (vm) {
+		host_adjust(P(job, "dst"), -jint(vm, "vcpus", 0), -jint(vm, "memory_mb", 0),
+		            -jint(vm, "root_disk_gb", 0), -1);
+		json_object_del(vm, "job_id");
+		json_object_del(vm, "migrating_to");
+		r = vm_set_state(vm, vm_state_parse(from) >= 0 ? vm_state_parse(from) : VM_RUNNING,
+		                 cancelled ? NULL : msg);
+		if (r < 0)
+			return r;
+		if (json_array_size(json_object_get(vm, "nics")) > 0)
+			netsync_kick();
+	}
+	log_info("vm %s: migration %s: %s", jstr(job, "resource_id"),
+	         cancelled ? "cancelled" : "failed", msg);
+	r = job_finish(job, false, code ? code : "MigrationFailed", msg, NULL);
+	if (r == 0 && cancelled) {
+		jset_str(job, "state", "cancelled");
+		r = store_update("jobs", job, false);
+	}
+	return r;
+}
+
+/* The commit point: the VM is on the destination now. */
+static int mig_commit(json_t *job, json_t *vm)
+{
+	host_adjust(P(job, "src"), -jint(vm, "vcpus", 0), -jint(vm, "memory_mb", 0),
+	            -jint(vm, "root_disk_gb", 0), -1);
+	jset_str(vm, "host_id", P(job, "dst"));
+	json_object_del(vm, "migrating_to");
+	{
+		/* its volumes live there now too */
+		json_t *id;
+		size_t i;
+
+		json_array_foreach(json_object_get(vm, "volumes"), i, id)
+		{
+			json_t *v = NULL;
+
+			if (store_get("volumes", json_string_value(id), NULL, false, &v) == 0) {
+				jset_str(v, "host_id", P(job, "dst"));
+				store_update("volumes", v, false);
+			}
+			json_decref(v);
+		}
+	}
+	if (json_array_size(json_object_get(vm, "nics")) > 0)
+		netsync_kick(); /* the NICs follow: taps, DHCP, FDB */
+	jset_bool(params(job), "committed", true);
+	return store_update("vms", vm, false);
+}
+
+static int mig_done(json_t *job, json_t *vm, const json_t *error)
+{
+	json_t *shown, *res;
+	int r;
+
+	json_object_del(vm, "job_id");
+	r = vm_set_state(vm, is_cold(job) ? VM_STOPPED : VM_RUNNING, NULL);
+	if (r < 0)
+		return r;
+	shown = json_deep_copy(vm);
+	vm_strip_internal(shown);
+	res =
+	    json_pack("{s:o,s:s,s:s,s:O?}", "vm", shown, "from_host_id", P(job, "src"),
+	              "to_host_id", P(job, "dst"), "stats", json_object_get(params(job), "stats"));
+	if (error)
+		json_object_set_new(res, "cleanup_error", json_deep_copy(error));
+	return job_finish(job, true, NULL, NULL, res);
+}
+
+static const char *errmsg(const json_t *error, const char *dflt)
+{
+	return error && jstr(error, "message") ? jstr(error, "message") : dflt;
+}
+
+static int mig_result(json_t *job, const json_t *cmd, const char *status, const json_t *data,
+                      const json_t *error)
+{
+	const char *type = jstr(cmd, "type") ? jstr(cmd, "type") : "";
+	bool ok = !strcmp(status, "succeeded");
+	bool cancel = jbool(params(job), "cancel_requested", false);
+	json_t *vm = NULL, *p;
+	int r;
+
+	if (!strcmp(status, "running"))
+		return job_set_running(job, (int)jint(data, "progress", jint(job, "progress", 0)));
+	if (store_get("vms", jstr(job, "resource_id"), NULL, false, &vm) < 0)
+		return job_finish(job, false, "NotFound", "the vm no longer exists", NULL);
+	const char *vm_id = jstr(vm, "id");
+	const char *code = error && jstr(error, "code") ? jstr(error, "code") : "MigrationFailed";
+
+	if (!strcmp(type, "vm.migrate_prepare")) {
+		if (!ok) {
+			r = mig_undo(job, vm, code,
+			             errmsg(error, "the destination cannot take it"));
+		} else if (cancel) {
+			r = command(job, P(job, "dst"), "vm.migrate_abort",
+			            json_pack("{s:s}", "vm_id", vm_id));
+			if (r == 0)
+				r = mig_undo(job, vm, "Cancelled", "cancelled");
+		} else {
+			p = json_pack("{s:s,s:O?,s:O?}", "vm_id", vm_id, "uri",
+			              json_object_get(data, "uri"), "nbd",
+			              json_object_get(data, "nbd"));
+			if (jint(params(job), "max_bandwidth_mbps", 0) > 0)
+				jset_int(p, "max_bandwidth",
+				         jint(params(job), "max_bandwidth_mbps", 0) * 1024 * 1024);
+			r = command(job, P(job, "src"), "vm.migrate_send", p);
+			if (r == 0)
+				r = set_step(job, "send", 10);
+		}
+	} else if (!strcmp(type, "vm.migrate_send")) {
+		if (!ok) {
+			r = command(job, P(job, "dst"), "vm.migrate_abort",
+			            json_pack("{s:s}", "vm_id", vm_id));
+			if (r == 0)
+				r = mig_undo(job, vm, code,
+				             errmsg(error, "the source could not send the vm"));
+		} else {
+			json_object_set(params(job), "stats", (json_t *)data);
+			json_object_del(json_object_get(params(job), "stats"), "state");
+			r = mig_commit(job, vm);
+			if (r == 0)
+				r = command(job, P(job, "dst"), "vm.migrate_finish",
+				            json_pack("{s:s}", "vm_id", vm_id));
+			if (r == 0)
+				r = set_step(job, "finish", 80);
+		}
+	} else if (!strcmp(type, "vm.migrate_finish")) {
+		if (!ok) {
+			/* it runs there (or nowhere): the source's files stay */
+			json_object_del(vm, "job_id");
+			r = vm_set_state(vm, VM_ERROR, errmsg(error, "the destination failed"));
+			if (r == 0)
+				r = job_finish(job, false, code,
+				               errmsg(error, "the destination failed to resume it"),
+				               NULL);
+		} else {
+			/* it runs there: done; the source's copy goes right after */
+			r = command(job, P(job, "src"), "vm.migrate_cleanup",
+			            json_pack("{s:s}", "vm_id", vm_id));
+			if (r == 0)
+				r = mig_done(job, vm, NULL);
+		}
+	} else if (!strcmp(type, "vm.migrate_export")) {
+		if (!ok) {
+			r = mig_undo(job, vm, code,
+			             errmsg(error, "the source cannot serve the disks"));
+		} else if (cancel) {
+			r = command(job, P(job, "src"), "vm.migrate_unexport",
+			            json_pack("{s:s}", "vm_id", vm_id));
+			if (r == 0)
+				r = mig_undo(job, vm, "Cancelled", "cancelled");
+		} else {
+			p = vm_payload(vm, P(job, "dst"));
+			json_object_del(p, "net");
+			json_object_set(p, "nbd", json_object_get(data, "nbd"));
+			r = command(job, P(job, "dst"), "vm.migrate_import", p);
+			if (r == 0)
+				r = set_step(job, "import", 10);
+		}
+	} else if (!strcmp(type, "vm.migrate_import")) {
+		if (!ok) {
+			r = command(job, P(job, "src"), "vm.migrate_unexport",
+			            json_pack("{s:s}", "vm_id", vm_id));
+			if (r == 0)
+				r = mig_undo(
+				    job, vm, code,
+				    errmsg(error, "the destination could not copy the disks"));
+		} else {
+			r = mig_commit(job, vm);
+			if (r == 0)
+				r = command(job, P(job, "src"), "vm.migrate_cleanup",
+				            json_pack("{s:s}", "vm_id", vm_id));
+			if (r == 0)
+				r = mig_done(job, vm, NULL);
+		}
+	} else {
+		r = 0; /* abort, unexport: answers to a finished job never get here */
+	}
+	json_decref(vm);
+	return r;
+}
+
+/* No host answered (timeout, host deleted) or kumod restarted between steps. */
+static void mig_abort(json_t *job, const char *code, const char *message)
+{
+	json_t *vm = NULL;
+
+	if (store_get("vms", jstr(job, "resource_id"), NULL, false, &vm) < 0) {
+		job_finish(job, false, code, message, NULL);
+		return;
+	}
+	if (jbool(params(job), "committed", false)) {
+		/* on the destination already: only the source's leftovers may stay */
+		json_object_del(vm, "job_id");
+		vm_set_state(vm, is_cold(job) ? VM_STOPPED : VM_RUNNING, NULL);
+		job_finish(job, false, code, message, NULL);
+	} else {
+		if (is_cold(job))
+			command(job, P(job, "src"), "vm.migrate_unexport",
+			        json_pack("{s:s}", "vm_id", jstr(vm, "id")));
+		else
+			command(job, P(job, "dst"), "vm.migrate_abort",
+			        json_pack("{s:s}", "vm_id", jstr(vm, "id")));
+		mig_undo(job, vm, code, message);
+	}
+	json_decref(vm);
+}
+
+/* POST /v1/jobs/{id}/actions/cancel: remembered in the job; a running send
+ * is told at once (an RPC), the other steps look at the flag when they
+ * answer. Called outside any transaction. */
+int vm_migrate_cancel(const char *job_id, struct kerr *e)
+{
+	json_t *job = NULL;
+	bool send;
+	int r;
+
+	r = store_begin();
+	if (r < 0)
+		return kerr_set(e, r, "", "store unavailable");
+	r = job_load(job_id, &job);
+	if (r == 0 && job_state_final(jstr(job, "state")))
+		r = kerr_set(e, -EALREADY, "", "job is %s already", jstr(job, "state"));
+	else if (r == 0 && jbool(params(job), "committed", false))
+		r = kerr_set(e, -ESTALE, "",
+		             "too late to cancel: the vm runs on its new host already");
+	if (r == 0) {
+		jset_bool(params(job), "cancel_requested", true);
+		r = store_update("jobs", job, false);
+	}
+	if (r == 0)
+		r = store_commit();
+	else
+		store_rollback();
+	if (r < 0) {
+		json_decref(job);
+		return e->code ? r : kerr_set(e, r, "", "cannot store the job");
+	}
+	send = P(job, "step") && !strcmp(P(job, "step"), "send");
+	if (send) {
+		json_t *data = NULL;
+
+		r = rpc_call(P(job, "src"), "vm.migrate_cancel",
+		             json_pack("{s:s}", "vm_id", jstr(job, "resource_id")), RPC_TIMEOUT_MS,
+		             &data, e);
+		json_decref(data);
+		if (r < 0)
+			log_warn("job %s: cannot tell the source to cancel: %s", job_id,
+			         e->message);
+		kerr_clear(e);
+	}
+	json_decref(job);
+	return 0;
+}
+
+const struct job_type job_vm_migrate = {
+	.type = "vm.migrate",
+	.run = mig_run,
+	.on_result = mig_result,
+	.on_abort = mig_abort,
+};

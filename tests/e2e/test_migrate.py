@@ -1,0 +1,410 @@
+# SPDX-License-Identifier: MIT
+"""Migration (issue 6), end to end: kumod and two kumo-agents with the qemu
+driver, each in a network namespace of this test (m1 10.251.0.1, m2
+10.251.0.2 on one bridge); migration traffic (NBD disk copies, the memory
+stream, cold copies) runs between those addresses. The guests run under
+TCG and print a counter every 100 ms; at boot they write a marker file to
+their root disk and every 2 s read it back from the disk (page cache
+dropped, filesystem mounted afresh), so a console line "DISK <marker>"
+printed on the destination proves the disk arrived intact.
+
+Capacity: kumod's memory overcommit is set so that each host holds about
+400 MiB of VMs (a 192 and a 256 MiB VM do not fit together)."""
+import os
+import re
+import subprocess
+import time
+
+import pytest
+
+from conftest import Cloud, wait_for
+from netns import Forwarder, Netns, netns_list, veth
+from test_net import NsAgent
+from test_qemu import BOOT, upload
+
+SCRIPT = r"""#!/bin/sh
+# 32 MiB of guest memory that is not zero: a capped migration takes a while
+head -c 33554432 /dev/urandom >/tmp/ballast
+mkdir -p /mnt/d
+if mount -t vfat /dev/vda /mnt/d 2>/dev/null; then
+  [ -f /mnt/d/mig.txt ] || echo "MARK-%(tok)s" >/mnt/d/mig.txt
+  sync; umount /mnt/d
+fi
+( while :; do
+    sync; echo 3 >/proc/sys/vm/drop_caches
+    if mount -t vfat -o ro /dev/vda /mnt/d 2>/dev/null; then
+      echo "DISK $(cat /mnt/d/mig.txt)"; umount /mnt/d
+    fi
+    sleep 2
+  done ) &
+%(net)s
+i=0
+while :; do echo "COUNT $i"; i=$((i+1)); sleep 0.1; done
+"""
+NET = r"""( while :; do
+    if ping -c 1 -W 1 %s >/dev/null 2>&1; then echo PING-OK; else echo PING-FAIL; fi
+    sleep 1
+  done ) &"""
+
+CAPACITY_MB = 400
+
+
+def mem_total_mb():
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) // 1024
+    raise AssertionError("no MemTotal")
+
+
+class MWorld:
+    def __init__(self, tmp, image_dir):
+        self.ns, self.fwd, self.cloud, self.agents = {}, [], None, {}
+        try:
+            self._build(tmp, image_dir)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _build(self, tmp, image_dir):
+        for n in ("mul", "m1", "m2"):
+            self.ns[n] = Netns(n)
+        ul = self.ns["mul"]
+        ul.ip("link", "add", "br0", "type", "bridge")
+        ul.ip("link", "set", "br0", "up")
+        for i in (1, 2):
+            h = self.ns["m%d" % i]
+            veth(h, "eth0", ul, "u%d" % i, mtu=1550)
+            ul.ip("link", "set", "u%d" % i, "master", "br0")
+            h.ip("addr", "add", "10.251.0.%d/24" % i, "dev", "eth0")
+        over = CAPACITY_MB / mem_total_mb()
+        self.cloud = Cloud(tmp, config="[scheduler]\nmem_overcommit = %.6f\n" % over).start()
+        api = self.api = self.cloud.admin
+        for i in (1, 2):
+            self.fwd.append(Forwarder(self.ns["m%d" % i].name, self.cloud.kumod.port))
+            a = NsAgent(self.cloud.kumod, tmp, "mig%d" % i, self.ns["m%d" % i],
+                        "10.251.0.%d" % i).start()
+            self.cloud.agents.append(a)
+            self.agents["m%d" % i] = a
+        wait_for(lambda: self.cloud.connected_hosts("mig") >= 2, timeout=30,
+                 what="both test hosts to connect")
+        self.hosts = {}
+        for h in api.ok("GET", "/v1/hosts")["items"]:
+            for i in (1, 2):
+                if h["name"].startswith("mig%d" % i):
+                    self.hosts["m%d" % i] = h
+        img, r = upload(api, os.path.join(image_dir, "demo.qcow2"), "demo", "qcow2")
+        assert r.status_code in (200, 201), r.text
+        self.image = img["id"]
+        self.vms = {}
+        zone = api.ok("GET", "/v1/zones")["items"]
+        zone_id = zone[0]["id"] if zone else api.ok("POST", "/v1/zones", {"name": "z"})["id"]
+        self.l2 = api.ok("POST", "/v1/l2-networks", {
+            "name": "movl", "zone_id": zone_id, "type": "vxlan", "vni": 4343})
+        self.l3 = api.ok("POST", "/v1/l3-networks", {
+            "name": "mnet", "l2_network_id": self.l2["id"], "cidr": "10.62.0.0/24",
+            "services": ["dhcp", "dns"]})
+
+    def create(self, name, host, memory_mb, nic=False):
+        body = {
+            "name": name, "image_id": self.image, "vcpus": 1, "memory_mb": memory_mb,
+            "root_disk_gb": 1, "host_id": self.hosts[host]["id"],
+            "user_data": SCRIPT % {"tok": name + "-" + str(os.getpid()),
+                                   "net": NET % self.l3["gateway"] if nic else ""}}
+        if nic:
+            body["l3_network_ids"] = [self.l3["id"]]
+        job = self.api.ok("POST", "/v1/vms", body)
+        job = self.api.job(job, timeout=BOOT)
+        assert job["state"] == "succeeded", job
+        self.vms[name] = self.api.ok("GET", "/v1/vms/" + job["resource_id"])
+        return self.vms[name]
+
+    def vm(self, name):
+        return self.api.ok("GET", "/v1/vms/" + self.vms[name]["id"])
+
+    def console(self, name, tail=3000):
+        return self.api.ok("GET", "/v1/vms/%s/console?tail=%d" % (
+            self.vms[name]["id"], tail))["output"].replace("\r", "")
+
+    def counts(self, name):
+        return [int(m) for m in re.findall(r"^COUNT (\d+)$", self.console(name), re.M)]
+
+    def vm_dir(self, host, name):
+        return os.path.join(self.agents[host].dir, "hosts", "0", "vms", self.vms[name]["id"])
+
+    def migrate(self, name, host=None, **extra):
+        body = dict(extra)
+        if host:
+            body["host_id"] = self.hosts[host]["id"]
+        return self.api.req("POST", "/v1/vms/%s/actions/migrate" % self.vms[name]["id"], body)
+
+    def stop(self):
+        if self.cloud:
+            try:
+                for vm in self.api.ok("GET", "/v1/vms?limit=1000")["items"]:
+                    self.api.req("DELETE", "/v1/vms/%s?wait=30" % vm["id"])
+            except Exception:  # noqa: BLE001 - best effort, the kill below is sure
+                pass
+            self.cloud.stop()
+        for f in self.fwd:
+            f.close()
+        for a in self.agents.values():
+            vmdir = os.path.join(a.dir, "hosts", "0", "vms")
+            for d in os.listdir(vmdir) if os.path.isdir(vmdir) else []:
+                kill_qemu(os.path.join(vmdir, d))
+        ids = [h["id"][:8] for h in getattr(self, "hosts", {}).values()]
+        for n in netns_list():
+            if any(n.startswith("kumo-" + i) for i in ids):
+                for p in subprocess.run(["ip", "netns", "pids", n], capture_output=True,
+                                        text=True).stdout.split():
+                    try:
+                        os.kill(int(p), 9)
+                    except (OSError, ValueError):
+                        pass
+                subprocess.run(["ip", "netns", "del", n], capture_output=True)
+        for ns in self.ns.values():
+            ns.remove()
+
+
+def tap_of(mw, host):
+    nic = mw.vms["mig"]["nics"][0]["id"]
+    tap = "ktp-" + nic.replace("-", "")[:8]
+    return tap in mw.ns[host].ip("link", "show", check=False).stdout
+
+
+def kill_qemu(vmdir):
+    try:
+        pid = int(open(os.path.join(vmdir, "qemu.pid")).read().strip())
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            if os.path.basename(vmdir).encode() in f.read():
+                os.kill(pid, 9)
+    except (OSError, ValueError):
+        pass
+
+
+@pytest.fixture(scope="module")
+def mw(guest_image, tmp_path_factory):
+    w = MWorld(str(tmp_path_factory.mktemp("mig")), guest_image)
+    try:
+        w.create("mig", "m1", 192, nic=True)
+        yield w
+    finally:
+        w.stop()
+    leftovers = [n for n in netns_list() if n.startswith("kt%d-m" % os.getpid())]
+    assert not leftovers, leftovers
+
+
+def wait_running_on(mw, name, host, timeout=30):
+    def ok():
+        vm = mw.vm(name)
+        return vm["state"] == "running" and vm["host_id"] == mw.hosts[host]["id"]
+    wait_for(ok, timeout=timeout, interval=0.5, what="%s running on %s" % (name, host))
+
+
+def wait_counting(mw, name, past, timeout=30):
+    """The counter goes on past `past` (on whatever host runs it now)."""
+    wait_for(lambda: mw.counts(name) and mw.counts(name)[-1] > past + 10, timeout=timeout,
+             interval=0.5, what="the counter of %s to go on past %d" % (name, past))
+
+
+def job_when_sending(mw, job):
+    """Waits until a migration job is in its send step (progress 10)."""
+    box = {}
+
+    def sending():
+        box["j"] = mw.api.ok("GET", "/v1/jobs/" + job["id"])
+        assert box["j"]["state"] in ("pending", "running"), box["j"]
+        return box["j"]["progress"] >= 10
+    wait_for(sending, timeout=120, interval=0.2, what="the migration to start sending")
+    return box["j"]
+
+
+def test_bad_destinations_are_refused_and_nothing_starts(mw):
+    wait_for(lambda: "DISK MARK-mig" in mw.console("mig"), timeout=BOOT, interval=1,
+             what="the guest's marker on its disk")
+    r = mw.migrate("mig", "m1")
+    assert r.status_code == 400 and "already" in r.json()["error"]["message"], r.text
+    r = mw.api.req("POST", "/v1/vms/%s/actions/migrate" % mw.vms["mig"]["id"],
+                   {"host_id": "00000000-0000-4000-8000-000000000000"})
+    assert r.status_code == 400 and "no host" in r.json()["error"]["message"], r.text
+    mw.api.ok("POST", "/v1/hosts/%s/actions/disable" % mw.hosts["m2"]["id"], {})
+    try:
+        r = mw.migrate("mig", "m2")
+        assert r.status_code == 409 and "disabled" in r.json()["error"]["message"], r.text
+        r = mw.migrate("mig")  # the scheduler finds no other host
+        assert r.status_code == 409, r.text
+    finally:
+        mw.api.ok("POST", "/v1/hosts/%s/actions/enable" % mw.hosts["m2"]["id"], {})
+    r = mw.migrate("mig", "m2", bogus=1)
+    assert r.status_code == 400, r.text
+    # a job whose type cannot be cancelled
+    create_job = mw.api.ok("GET", "/v1/jobs?q=type=vm.create")["items"][0]
+    r = mw.api.req("POST", "/v1/jobs/%s/actions/cancel" % create_job["id"], {})
+    assert r.status_code == 409, r.text
+    vm = mw.vm("mig")
+    assert vm["state"] == "running" and vm["host_id"] == mw.hosts["m1"]["id"], vm
+
+
+def test_live_migration_keeps_the_guest_running_and_its_disk(mw):
+    wait_for(lambda: "PING-OK" in mw.console("mig"), timeout=BOOT, interval=1,
+             what="the guest to reach its gateway")
+    assert tap_of(mw, "m1") and not tap_of(mw, "m2")
+    before = mw.counts("mig")
+    assert before, "the guest does not count"
+    t0 = time.monotonic()
+    r = mw.migrate("mig", "m2")
+    assert r.status_code == 202, r.text
+    job = mw.api.job(r.json(), timeout=180)
+    took = time.monotonic() - t0
+    assert job["state"] == "succeeded", job
+    stats = job["result"]["stats"]
+    assert stats["downtime_ms"] >= 0 and stats["total_time_ms"] > 0, stats
+    wait_running_on(mw, "mig", "m2")
+    root = mw.api.ok("GET", "/v1/volumes/" + mw.vm("mig")["volumes"][0])
+    assert root["host_id"] == mw.hosts["m2"]["id"], root
+    # the console is the destination's now: the counter goes on, no new boot
+    wait_counting(mw, "mig", before[-1])
+    after = mw.counts("mig")
+    out = mw.console("mig")
+    assert "KUMO-GUEST-READY" not in out, "the guest booted again:\n" + out[-2000:]
+    assert after[0] >= before[-1] - 50, (before[-5:], after[:5])
+    assert after == list(range(after[0], after[0] + len(after))), "the counter jumped"
+    # read back from the destination's disk (page cache dropped, remounted)
+    wait_for(lambda: "DISK MARK-mig" in mw.console("mig"), timeout=30, interval=1,
+             what="the marker read from the destination's disk")
+    # the source's copy is gone, the destination has one
+    wait_for(lambda: not os.path.exists(mw.vm_dir("m1", "mig")), timeout=30, interval=0.5,
+             what="the source's files to go")
+    assert os.path.exists(os.path.join(mw.vm_dir("m2", "mig"), "disk.qcow2"))
+    # its NIC followed it: the tap moved, the guest reaches its gateway from here
+    assert tap_of(mw, "m2")
+    wait_for(lambda: not tap_of(mw, "m1"), timeout=30, interval=0.5,
+             what="the tap to leave the source")
+    mark = len(mw.console("mig"))
+    wait_for(lambda: "PING-OK" in mw.console("mig")[mark:], timeout=30, interval=1,
+             what="the guest to reach its gateway from the destination")
+    assert stats["ram_transferred"] > 32 << 20, stats  # the ballast went too
+    print("live migration: %.1f s through the API, QEMU total %d ms, downtime %d ms, "
+          "%d MiB" % (took, stats["total_time_ms"], stats["downtime_ms"],
+                      stats["ram_transferred"] >> 20))
+
+
+def test_cancel_leaves_the_vm_running_on_its_source(mw):
+    r = mw.migrate("mig", "m1", max_bandwidth_mbps=1)
+    assert r.status_code == 202, r.text
+    job = job_when_sending(mw, r.json())
+    # the source reports how far the memory is (the job's progress: 40..79)
+    wait_for(lambda: 40 < mw.api.ok("GET", "/v1/jobs/" + job["id"])["progress"] < 80,
+             timeout=30, interval=0.2, what="progress of the memory transfer")
+    r = mw.api.req("POST", "/v1/jobs/%s/actions/cancel" % job["id"], {})
+    assert r.status_code == 202, r.text
+    job = mw.api.job(job, timeout=60)
+    assert job["state"] == "cancelled", job
+    wait_running_on(mw, "mig", "m2")
+    wait_counting(mw, "mig", mw.counts("mig")[-1])
+    assert "KUMO-GUEST-READY" not in mw.console("mig")
+    wait_for(lambda: not os.path.exists(mw.vm_dir("m1", "mig")), timeout=30, interval=0.5,
+             what="the destination's half-made copy to go")
+    r = mw.api.req("POST", "/v1/jobs/%s/actions/cancel" % job["id"], {})
+    assert r.status_code == 409, r.text
+
+
+def test_destination_dying_midway_fails_and_keeps_the_vm_on_its_source(mw):
+    r = mw.migrate("mig", "m1", max_bandwidth_mbps=1)
+    assert r.status_code == 202, r.text
+    job = job_when_sending(mw, r.json())
+    time.sleep(1)
+    a = mw.agents["m1"]
+    a.kill9()
+    kill_qemu(mw.vm_dir("m1", "mig"))  # the host is gone, its QEMU with it
+    try:
+        job = mw.api.job(job, timeout=90)
+        assert job["state"] == "failed", job
+        wait_running_on(mw, "mig", "m2")
+        wait_counting(mw, "mig", mw.counts("mig")[-1])
+        assert "KUMO-GUEST-READY" not in mw.console("mig")
+    finally:
+        a.start()
+    # back, the agent removes the half-made copy (its abort was waiting)
+    wait_for(lambda: not os.path.exists(mw.vm_dir("m1", "mig")), timeout=60, interval=0.5,
+             what="the dead destination's copy to go after its restart")
+    wait_for(lambda: mw.cloud.connected_hosts("mig1") == 1, timeout=30,
+             what="the destination to reconnect")
+
+
+def test_kumod_restarted_midway_carries_the_migration_through(mw):
+    r = mw.migrate("mig", "m1", max_bandwidth_mbps=10)
+    assert r.status_code == 202, r.text
+    job = job_when_sending(mw, r.json())
+    before = mw.counts("mig")[-1]
+    mw.cloud.kumod.kill9()
+    mw.cloud.kumod.start()
+    job = mw.api.job(job, timeout=180)
+    assert job["state"] == "succeeded", job
+    wait_running_on(mw, "mig", "m1")
+    wait_counting(mw, "mig", before)
+    assert "KUMO-GUEST-READY" not in mw.console("mig")
+    wait_for(lambda: not os.path.exists(mw.vm_dir("m2", "mig")), timeout=30, interval=0.5,
+             what="the source's files to go")
+
+
+def test_source_agent_restarted_midway_undoes_the_migration(mw):
+    """The source's agent dies while the memory goes out (QEMU goes on);
+    back, it finds the migration cut off, undoes it and the job fails: the
+    guest never stopped running on its source."""
+    r = mw.migrate("mig", "m2", max_bandwidth_mbps=1)
+    assert r.status_code == 202, r.text
+    job = job_when_sending(mw, r.json())
+    wait_for(lambda: 40 < mw.api.ok("GET", "/v1/jobs/" + job["id"])["progress"] < 80,
+             timeout=30, interval=0.2, what="the memory transfer to start")
+    a = mw.agents["m1"]
+    a.kill9()
+    a.start()
+    job = mw.api.job(job, timeout=120)
+    assert job["state"] == "failed", job
+    assert "cut off" in job["error"]["message"], job
+    wait_running_on(mw, "mig", "m1")
+    wait_counting(mw, "mig", mw.counts("mig")[-1])
+    assert "KUMO-GUEST-READY" not in mw.console("mig")
+    wait_for(lambda: not os.path.exists(mw.vm_dir("m2", "mig")), timeout=30, interval=0.5,
+             what="the destination's half-made copy to go")
+
+
+def test_migration_to_a_host_without_capacity_is_refused(mw):
+    mw.create("cold", "m2", 256)  # m2: 256 of ~400 MiB; mig needs 192
+    r = mw.migrate("mig", "m2")
+    assert r.status_code == 409, r.text
+    assert "cannot take the vm" in r.json()["error"]["message"], r.text
+    r = mw.migrate("mig")
+    assert r.status_code == 409, r.text
+    vm = mw.vm("mig")
+    assert vm["state"] == "running" and vm["host_id"] == mw.hosts["m1"]["id"], vm
+    r = mw.migrate("cold", "m1")  # mig is there
+    assert r.status_code == 409, r.text
+
+
+def test_cold_migration_of_a_stopped_vm(mw):
+    api = mw.api
+    wait_for(lambda: "DISK MARK-cold" in mw.console("cold"), timeout=BOOT, interval=1,
+             what="the marker on the cold vm's disk")
+    job = api.ok("DELETE", "/v1/vms/%s?wait=60" % mw.vms["mig"]["id"])
+    assert job["state"] == "succeeded", job
+    job = api.ok("POST", "/v1/vms/%s/actions/stop?wait=90" % mw.vms["cold"]["id"],
+                 {"force": True})
+    assert job["state"] == "succeeded", job
+    r = mw.migrate("cold", "m1")
+    assert r.status_code == 202, r.text
+    job = api.job(r.json(), timeout=180)
+    assert job["state"] == "succeeded", job
+    vm = mw.vm("cold")
+    assert vm["state"] == "stopped" and vm["host_id"] == mw.hosts["m1"]["id"], vm
+    wait_for(lambda: not os.path.exists(mw.vm_dir("m2", "cold")), timeout=30, interval=0.5,
+             what="the source's files to go")
+    job = api.ok("POST", "/v1/vms/%s/actions/start?wait=%d" % (vm["id"], BOOT), {})
+    assert job["state"] == "succeeded", job
+    wait_for(lambda: "DISK MARK-cold" in mw.console("cold"), timeout=BOOT, interval=1,
+             what="the marker read on the destination after a fresh boot")
+    assert "KUMO-GUEST-READY" in mw.console("cold")
+    h = {x["id"]: x for x in api.ok("GET", "/v1/hosts")["items"]}
+    assert h[mw.hosts["m2"]["id"]]["memory_mb_allocated"] == 0
+    assert h[mw.hosts["m1"]["id"]]["memory_mb_allocated"] == 256
