@@ -137,9 +137,10 @@ static json_t *data_volumes(const json_t *spec)
 		if (jstr(v, "kind") && strcmp(jstr(v, "kind"), "data") != 0)
 			continue;
 		if (uuid_valid(jstr(v, "id")))
-			json_array_append_new(list,
-			                      json_pack("{s:s,s:I}", "id", jstr(v, "id"), "size_gb",
-			                                (json_int_t)jint(v, "size_gb", 1)));
+			json_array_append_new(list, json_pack("{s:s,s:I,s:s?}", "id", jstr(v, "id"),
+			                                      "size_gb",
+			                                      (json_int_t)jint(v, "size_gb", 1),
+			                                      "pool_path", pool_shared_path(v)));
 	}
 	return list;
 }
@@ -166,7 +167,7 @@ static void vm_files_drop(struct driver_host *dh, struct qvm *vm, const char *id
 
 		json_array_foreach(vols, i, v)
 		{
-			if (!uuid_valid(jstr(v, "id")))
+			if (!uuid_valid(jstr(v, "id")) || jstr(v, "pool_path"))
 				continue;
 			char *p = volume_path(dh, jstr(v, "id"));
 
@@ -174,9 +175,11 @@ static void vm_files_drop(struct driver_host *dh, struct qvm *vm, const char *id
 			free(p);
 		}
 		json_decref(vols);
-		if (uuid_valid(id))
-			rm_rf(dir);
 	}
+	/* the VM's own directory goes either way; on a shared pool its disks
+	 * are elsewhere (<pool>/vms/<id>) and stay, the other copy's now */
+	if (uuid_valid(id))
+		rm_rf(dir);
 	free(dir);
 	if (vm)
 		qvm_remove(dh, vm);
@@ -851,6 +854,7 @@ static int mig_import(struct driver_host *dh, const struct journal_vm *jvm, cons
                       struct driver_err *e)
 {
 	const json_t *nbd = json_object_get(payload, "nbd"), *d;
+	bool shared = jbool(payload, "shared_storage", false);
 	struct image_files img = { 0 };
 	json_t *vols = NULL;
 	struct qvm *vm;
@@ -860,7 +864,24 @@ static int mig_import(struct driver_host *dh, const struct journal_vm *jvm, cons
 
 	if (!uuid_valid(jvm->id))
 		return driver_fail(e, "InvalidArgument", "bad vm id");
-	if (!addr_ok(jstr(nbd, "host")) || !json_is_array(json_object_get(nbd, "disks")))
+	if (shared) {
+		/* its disks are on the shared pool: nothing to copy */
+		const char *pool = pool_shared_path(jvm->spec);
+		char *disk;
+
+		if (!pool)
+			return driver_fail(e, "InvalidArgument",
+			                   "shared storage but no shared pool");
+		if (pool_check(pool, NULL, e) < 0)
+			return -1;
+		disk = xasprintf("%s/vms/%s/disk.qcow2", pool, jvm->id);
+		r = access(disk, R_OK);
+		free(disk);
+		if (r < 0)
+			return driver_fail(e, "NotFound", "the vm's disk is not on the pool %s",
+			                   pool);
+		nbd = NULL;
+	} else if (!addr_ok(jstr(nbd, "host")) || !json_is_array(json_object_get(nbd, "disks")))
 		return driver_fail(e, "InvalidArgument", "vm.migrate_import: no source disks");
 	if (qvm_find(dh, jvm->id))
 		return driver_fail(e, "AlreadyExists", "vm %s has files on this host already",

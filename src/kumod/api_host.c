@@ -16,6 +16,7 @@
 #include "common/json.h"
 #include "kumod/api.h"
 #include "kumod/events.h"
+#include "kumod/maintenance.h"
 #include "kumod/host.h"
 #include "kumod/store.h"
 #include "kumod/telemetry.h"
@@ -303,6 +304,11 @@ const struct route api_host_routes[] = {
 	  "Let the host take new VMs", 0, "hosts" },
 	{ "POST", "/v1/hosts/{id}/actions/disable", host_disable, ROLE_ADMIN, &host_action_schema,
 	  0, "Stop placing new VMs on the host", 0, "hosts" },
+	{ "POST", "/v1/hosts/{id}/actions/maintenance", host_maintenance, ROLE_ADMIN,
+	  &host_action_schema, HTTP_JOB,
+	  "Maintenance: no new VMs; running VMs live-migrate away (those that cannot are "
+	  "stopped); enable ends it",
+	  0, "hosts" },
 	{ "GET", "/v1/hosts/{id}/sensors", host_sensors, ROLE_ADMIN, NULL, 0,
 	  "The host's sensors as last reported, with its thermal summary", 0, "hosts" },
 	{ "GET", "/v1/hosts/{id}/sensors/{sensor_id}/history", host_sensor_history, ROLE_ADMIN,

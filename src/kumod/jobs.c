@@ -653,7 +653,12 @@ void jobs_recover(void)
 		}
 		json_array_foreach(items, i, it)
 		{
-			if (jint(it, "children_total", 0) > 0 || has_job(cmds, jstr(it, "id"))) {
+			bool resumable = false;
+
+			for (int k = 0; job_resumables[k]; k++)
+				resumable |= !strcmp(job_resumables[k], jstr(it, "type"));
+			if (jint(it, "children_total", 0) > 0 || has_job(cmds, jstr(it, "id")) ||
+			    resumable) {
 				offset++;
 				continue;
 			}

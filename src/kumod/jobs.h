@@ -36,6 +36,11 @@ struct job_type {
 	void (*on_abort)(json_t *job, const char *code, const char *message);
 };
 
+/* Types of jobs that run on without a host command of their own (a tick of
+ * their type moves them on): a restart of kumod leaves them running.
+ * NULL-terminated (registry.c). */
+extern const char *const job_resumables[];
+
 /* Job types that can be cancelled (POST /v1/jobs/{id}/actions/cancel): the
  * hook runs outside any transaction and asks the work to stop; the job
  * ends "cancelled" once it has. 0, or -errno with e. A type not listed

@@ -23,6 +23,7 @@
 #include "kumod/auth.h"
 #include "kumod/events.h"
 #include "kumod/ha.h"
+#include "kumod/maintenance.h"
 #include "kumod/host.h"
 #include "kumod/jobs.h"
 #include "kumod/kumod.h"
@@ -242,6 +243,7 @@ int main(int argc, char **argv)
 		usleep(500 * 1000);
 		host_check_liveness();
 		jobs_check_timeouts();
+		maintenance_tick();
 		store_checkpoint();
 		store_release();
 		housekeeping(&last_house);

@@ -39,6 +39,7 @@
 #include "kumod/kumod.h"
 #include "kumod/migrate.h"
 #include "kumod/netsync.h"
+#include "kumod/pool.h"
 #include "kumod/rpc.h"
 #include "kumod/store.h"
 #include "kumod/vm.h"
@@ -53,6 +54,12 @@ static const struct field migrate_fields[] = {
 const struct schema vm_migrate_schema = { "VmMigrate", migrate_fields };
 
 /* --- checks ------------------------------------------------------------------ */
+
+/* The disk a VM takes on its host: none when its pool is shared. */
+static int64_t host_disk(const json_t *vm)
+{
+	return pool_is_shared(jstr(vm, "pool_id")) ? 0 : jint(vm, "root_disk_gb", 0);
+}
 
 static int check_dest(const json_t *vm, const json_t *src, const json_t *dst, struct kerr *e)
 {
@@ -123,7 +130,7 @@ static int pick_dest(const json_t *vm, const json_t *src, const char *want, json
 	sr.host_id = want;
 	sr.vcpus = jint(vm, "vcpus", 1);
 	sr.memory_mb = jint(vm, "memory_mb", 256);
-	sr.disk_gb = jint(vm, "root_disk_gb", 1);
+	sr.disk_gb = host_disk(vm);
 	sr.strategy = SCHED_SPREAD;
 	idx = sched_place(hosts, n, &sr, &kumod_cfg.sched, e);
 	if (idx < 0) {
@@ -142,13 +149,104 @@ static int pick_dest(const json_t *vm, const json_t *src, const char *want, json
 
 /* --- the route ------------------------------------------------------------- */
 
+int vm_migrate_begin(json_t *vm, const char *want, const json_t *opts, json_t **ret_job,
+                     struct kerr *e)
+{
+	json_t *src = NULL, *dst = NULL, *job = NULL, *p = NULL;
+	const char *st = jstr(vm, "state") ? jstr(vm, "state") : "";
+	bool cold;
+	int r;
+
+	if (strcmp(st, "running") != 0 && strcmp(st, "stopped") != 0) {
+		int s = vm_state_parse(st);
+
+		return kerr_set(e, s >= 0 && vm_state_transitional(s) ? -EBUSY : -ESTALE, "",
+		                s >= 0 && vm_state_transitional(s)
+		                    ? "another operation is in progress (state %s)"
+		                    : "cannot migrate a vm in state %s: only running (live) or "
+		                      "stopped (cold) vms migrate",
+		                st);
+	}
+	cold = !strcmp(st, "stopped");
+	{
+		/* all its disks on shared storage, or all on the host's own */
+		bool shared = pool_is_shared(jstr(vm, "pool_id"));
+		json_t *id;
+		size_t i;
+
+		json_array_foreach(json_object_get(vm, "volumes"), i, id)
+		{
+			json_t *v = NULL;
+			bool vs = false;
+
+			if (store_get("volumes", json_string_value(id), NULL, false, &v) == 0)
+				vs = jstr(v, "kind") && !strcmp(jstr(v, "kind"), "root")
+				         ? shared
+				         : pool_is_shared(jstr(v, "pool_id"));
+			json_decref(v);
+			if (vs != shared)
+				return kerr_set(e, -EBUSY, "",
+				                "vm %s has disks both on a shared pool and on its "
+				                "host's own storage: detach volume %s first",
+				                jstr(vm, "name"), json_string_value(id));
+		}
+	}
+	if (!jstr(vm, "host_id") || store_get("hosts", jstr(vm, "host_id"), NULL, false, &src) < 0)
+		return kerr_set(e, -EBUSY, "", "vm %s is on no host", jstr(vm, "name"));
+	if (!host_connected(jstr(src, "id"))) {
+		r = kerr_set(e, -EBUSY, "", "the vm's host %s is not connected", jstr(src, "name"));
+		goto out;
+	}
+	if (want) {
+		if (store_get("hosts", want, NULL, false, &dst) < 0) {
+			r = kerr_set(e, -EINVAL, "host_id", "host %s does not exist", want);
+			goto out;
+		}
+		r = check_dest(vm, src, dst, e);
+		json_decref(dst);
+		dst = NULL;
+		if (r < 0)
+			goto out;
+	}
+	r = pick_dest(vm, src, want, &dst, e);
+	if (r < 0)
+		goto out;
+	if (!want && (r = check_dest(vm, src, dst, e)) < 0)
+		goto out;
+	p = json_pack("{s:s,s:s,s:s,s:s,s:s,s:b}", "src", jstr(src, "id"), "dst", jstr(dst, "id"),
+	              "mode", cold ? "cold" : "live", "step", cold ? "export" : "prepare", "from",
+	              st, "shared", pool_is_shared(jstr(vm, "pool_id")));
+	if (opts && json_object_get(opts, "max_bandwidth_mbps"))
+		jset_int(p, "max_bandwidth_mbps", jint(opts, "max_bandwidth_mbps", 0));
+	job = job_new("vm.migrate", "vms", jstr(vm, "id"), jstr(vm, "account_id"), p, NULL);
+	r = job_insert(job);
+	if (r == 0)
+		r = host_adjust(jstr(dst, "id"), jint(vm, "vcpus", 0), jint(vm, "memory_mb", 0),
+		                host_disk(vm), 1);
+	if (r == 0) {
+		jset_str(vm, "job_id", jstr(job, "id"));
+		jset_str(vm, "migrating_to", jstr(dst, "id"));
+		r = vm_set_state(vm, VM_MIGRATING, NULL);
+	}
+	if (r < 0) {
+		kerr_set(e, r, "", "cannot store the migration");
+		goto out;
+	}
+	*ret_job = job; /* the caller kicks netsync after its commit */
+	job = NULL;
+out:
+	json_decref(src);
+	json_decref(dst);
+	json_decref(job);
+	json_decref(p);
+	return r;
+}
+
 void vm_migrate(struct http_request *req, struct http_response *resp)
 {
 	const char *want = req->body ? jstr(req->body, "host_id") : NULL;
 	struct kerr e = { 0 };
-	json_t *vm = NULL, *src = NULL, *dst = NULL, *job = NULL, *p = NULL;
-	const char *st;
-	bool cold;
+	json_t *vm = NULL, *job = NULL;
 	int r;
 
 	if (api_check_wait(req, &e) < 0 || api_idem_replay(req, resp))
@@ -159,74 +257,24 @@ void vm_migrate(struct http_request *req, struct http_response *resp)
 		goto out;
 	}
 	r = api_load(&kind_vm, req, http_param(req, "id"), true, &vm, &e);
-	if (r < 0)
-		goto fail;
-	st = jstr(vm, "state") ? jstr(vm, "state") : "";
-	if (strcmp(st, "running") != 0 && strcmp(st, "stopped") != 0) {
-		int s = vm_state_parse(st);
-
-		r = kerr_set(&e, s >= 0 && vm_state_transitional(s) ? -EBUSY : -ESTALE, "",
-		             s >= 0 && vm_state_transitional(s)
-		                 ? "another operation is in progress (state %s)"
-		                 : "cannot migrate a vm in state %s: only running (live) or "
-		                   "stopped (cold) vms migrate",
-		             st);
-		goto fail;
-	}
-	cold = !strcmp(st, "stopped");
-	if (!jstr(vm, "host_id") ||
-	    store_get("hosts", jstr(vm, "host_id"), NULL, false, &src) < 0) {
-		r = kerr_set(&e, -EBUSY, "", "vm %s is on no host", jstr(vm, "name"));
-		goto fail;
-	}
-	if (!host_connected(jstr(src, "id"))) {
-		r = kerr_set(&e, -EBUSY, "", "the vm's host %s is not connected",
-		             jstr(src, "name"));
-		goto fail;
-	}
-	if (want) {
-		r = api_ref(&kind_host, req, want, "host_id", &dst, &e);
-		if (r == 0)
-			r = check_dest(vm, src, dst, &e);
-		json_decref(dst);
-		dst = NULL;
-		if (r < 0)
-			goto fail;
-	}
-	r = pick_dest(vm, src, want, &dst, &e);
-	if (r < 0)
-		goto fail;
-	if (!want && (r = check_dest(vm, src, dst, &e)) < 0)
-		goto fail;
-	p = json_pack("{s:s,s:s,s:s,s:s,s:s}", "src", jstr(src, "id"), "dst", jstr(dst, "id"),
-	              "mode", cold ? "cold" : "live", "step", cold ? "export" : "prepare", "from",
-	              st);
-	if (req->body && json_object_get(req->body, "max_bandwidth_mbps"))
-		jset_int(p, "max_bandwidth_mbps", jint(req->body, "max_bandwidth_mbps", 0));
-	job = job_new("vm.migrate", "vms", jstr(vm, "id"), jstr(vm, "account_id"), p, NULL);
-	r = job_insert(job);
+	if (r == 0 && want)
+		r = api_ref(&kind_host, req, want, "host_id", NULL, &e);
 	if (r == 0)
-		r = host_adjust(jstr(dst, "id"), jint(vm, "vcpus", 0), jint(vm, "memory_mb", 0),
-		                jint(vm, "root_disk_gb", 0), 1);
+		r = vm_migrate_begin(vm, want, req->body, &job, &e);
 	if (r == 0) {
-		jset_str(vm, "job_id", jstr(job, "id"));
-		jset_str(vm, "migrating_to", jstr(dst, "id"));
-		r = vm_set_state(vm, VM_MIGRATING, NULL);
-	}
-	if (r == 0)
 		r = api_idem_save_job(req, job);
-	if (r < 0) {
-		kerr_set(&e, r, "", "cannot store the migration");
-		goto fail;
+		if (r < 0)
+			kerr_set(&e, r, "", "cannot store the migration");
 	}
+	if (r < 0)
+		goto fail;
 	r = store_commit();
 	if (r < 0) {
 		store_rollback();
 		kerr_set(&e, r, "", "cannot store the migration");
 		goto out;
 	}
-	if (!cold && json_array_size(json_object_get(vm, "nics")) > 0)
-		netsync_kick(); /* the destination gets the taps */
+	netsync_kick(); /* the destination gets the taps */
 	jobs_notify();
 	api_reply_job(req, resp, job);
 	goto out;
@@ -236,10 +284,7 @@ out:
 	if (e.code)
 		http_reply_kerr(resp, &e);
 	json_decref(vm);
-	json_decref(src);
-	json_decref(dst);
 	json_decref(job);
-	json_decref(p);
 }
 
 /* --- the job ------------------------------------------------------------------ */
@@ -265,29 +310,11 @@ static int set_step(json_t *job, const char *step, int progress)
 	return job_set_running(job, progress);
 }
 
-/* The VM with its image and volumes, as vm.create carries it. */
+/* The VM with its image, volumes and pools, as vm.create carries it, with
+ * the network spec of host_id. */
 static json_t *vm_payload(json_t *vm, const char *host_id)
 {
-	json_t *p = json_pack("{s:O}", "vm", vm), *vols = json_array(), *img = NULL, *id;
-	size_t i;
-
-	json_array_foreach(json_object_get(vm, "volumes"), i, id)
-	{
-		json_t *v = NULL;
-
-		if (store_get("volumes", json_string_value(id), NULL, false, &v) == 0)
-			json_array_append_new(vols, v);
-	}
-	json_object_set_new(p, "volumes", vols);
-	if (store_get("images", jstr(vm, "image_id"), NULL, false, &img) == 0)
-		json_object_set_new(p, "image", img);
-	if (json_array_size(json_object_get(vm, "nics")) > 0) {
-		json_t *spec = NULL;
-
-		if (netsync_spec(host_id, &spec) == 0)
-			json_object_set_new(p, "net", spec);
-	}
-	return p;
+	return vm_payload_for(vm, host_id);
 }
 
 static json_t *host_doc(const char *id)
@@ -300,7 +327,11 @@ static json_t *host_doc(const char *id)
 
 static int command(json_t *job, const char *host_id, const char *type, json_t *payload)
 {
-	int r = job_command(job, host_id, type, payload);
+	int r;
+
+	if (jbool(params(job), "shared", false))
+		jset_bool(payload, "shared_storage", true); /* both hosts see the disks */
+	r = job_command(job, host_id, type, payload);
 
 	json_decref(payload);
 	return r;
@@ -313,7 +344,14 @@ static int mig_run(json_t *job, struct kerr *e)
 
 	if (store_get("vms", jstr(job, "resource_id"), NULL, false, &vm) < 0)
 		return kerr_set(e, -ENOENT, "", "the vm no longer exists");
-	if (is_cold(job)) {
+	if (is_cold(job) && jbool(params(job), "shared", false)) {
+		/* the disks are on the pool: the destination only takes the vm */
+		p = vm_payload(vm, P(job, "dst"));
+		json_object_del(p, "net");
+		r = command(job, P(job, "dst"), "vm.migrate_import", p);
+		if (r == 0)
+			r = set_step(job, "import", 10);
+	} else if (is_cold(job)) {
 		h = host_doc(P(job, "src"));
 		p = json_pack("{s:s,s:s?}", "vm_id", jstr(vm, "id"), "address", jstr(h, "address"));
 		r = command(job, P(job, "src"), "vm.migrate_export", p);
@@ -337,7 +375,7 @@ static int mig_undo(json_t *job, json_t *vm, const char *code, const char *msg)
 
 	if (vm) {
 		host_adjust(P(job, "dst"), -jint(vm, "vcpus", 0), -jint(vm, "memory_mb", 0),
-		            -jint(vm, "root_disk_gb", 0), -1);
+		            -host_disk(vm), -1);
 		json_object_del(vm, "job_id");
 		json_object_del(vm, "migrating_to");
 		r = vm_set_state(vm, vm_state_parse(from) >= 0 ? vm_state_parse(from) : VM_RUNNING,
@@ -360,8 +398,8 @@ static int mig_undo(json_t *job, json_t *vm, const char *code, const char *msg)
 /* The commit point: the VM is on the destination now. */
 static int mig_commit(json_t *job, json_t *vm)
 {
-	host_adjust(P(job, "src"), -jint(vm, "vcpus", 0), -jint(vm, "memory_mb", 0),
-	            -jint(vm, "root_disk_gb", 0), -1);
+	host_adjust(P(job, "src"), -jint(vm, "vcpus", 0), -jint(vm, "memory_mb", 0), -host_disk(vm),
+	            -1);
 	jset_str(vm, "host_id", P(job, "dst"));
 	json_object_del(vm, "migrating_to");
 	{

@@ -12,5 +12,12 @@
 void vm_migrate(struct http_request *req, struct http_response *resp);
 extern const struct schema vm_migrate_schema;
 extern const struct job_type job_vm_migrate;
+/* Starts migrating vm (inside the caller's transaction): checks the state
+ * and the destination (want, or the scheduler's pick in its cluster),
+ * takes the destination's allocations, sets the vm migrating and queues the
+ * vm.migrate job (*ret_job). opts: {"max_bandwidth_mbps"?} or NULL.
+ * 0, or -errno with e (nothing changed then). */
+int vm_migrate_begin(json_t *vm, const char *want, const json_t *opts, json_t **ret_job,
+                     struct kerr *e);
 /* The cancel hook of vm.migrate (struct job_cancel). */
 int vm_migrate_cancel(const char *job_id, struct kerr *e);

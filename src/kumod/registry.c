@@ -8,6 +8,7 @@
 #include "kumod/api.h"
 #include "kumod/ha.h"
 #include "kumod/jobs.h"
+#include "kumod/maintenance.h"
 #include "kumod/migrate.h"
 #include "kumod/vm.h"
 
@@ -48,10 +49,23 @@ const struct route *const api_tables[] = {
 };
 
 const struct job_type *const job_types[] = {
-	&job_vm_create,     &job_vm_start,      &job_vm_stop,       &job_vm_reboot,
-	&job_vm_pause,      &job_vm_resume,     &job_vm_destroy,    &job_vm_batch,
-	&job_vm_orphan,     &job_vm_ha_restart, &job_volume_attach, &job_volume_detach,
-	&job_volume_delete, &job_net_update,    &job_vm_migrate,    NULL,
+	&job_vm_create,
+	&job_vm_start,
+	&job_vm_stop,
+	&job_vm_reboot,
+	&job_vm_pause,
+	&job_vm_resume,
+	&job_vm_destroy,
+	&job_vm_batch,
+	&job_vm_orphan,
+	&job_vm_ha_restart,
+	&job_volume_attach,
+	&job_volume_detach,
+	&job_volume_delete,
+	&job_net_update,
+	&job_vm_migrate,
+	&job_host_maintenance,
+	NULL,
 };
 
 /* Issue 6, snapshots and resizes (api_snapshot.c, api_resize.c): looked up
@@ -65,6 +79,9 @@ const struct job_type *const job_types_disk[] = {
 	&job_image_export,
 	NULL,
 };
+
+/* Jobs moved on by a tick, not by host results (jobs.h). */
+const char *const job_resumables[] = { "host.maintenance", NULL };
 
 /* Job types that can be cancelled (jobs.h). */
 const struct job_cancel job_cancels[] = {

@@ -211,6 +211,11 @@ static int load_vm(json_t *job, json_t **ret)
 
 json_t *vm_create_payload(json_t *vm)
 {
+	return vm_payload_for(vm, jstr(vm, "host_id"));
+}
+
+json_t *vm_payload_for(json_t *vm, const char *host_id)
+{
 	json_t *p = json_pack("{s:o}", "vm", json_deep_copy(vm)), *vols = json_array(), *img = NULL;
 	json_t *ids = json_object_get(vm, "volumes"), *id;
 	size_t i;
@@ -241,7 +246,7 @@ json_t *vm_create_payload(json_t *vm)
 		 * comes with it; other hosts learn of it (DNS, peers) soon */
 		json_t *spec = NULL;
 
-		if (netsync_spec(jstr(vm, "host_id"), &spec) == 0)
+		if (netsync_spec(host_id, &spec) == 0)
 			json_object_set_new(p, "net", spec);
 		netsync_kick();
 	}

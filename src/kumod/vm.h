@@ -35,6 +35,8 @@ int vm_begin_action(json_t *vm, enum vm_action a, const json_t *params, json_t *
 /* The payload of a vm.create command for the VM on its host: the VM (with
  * its pool), its volumes, its image, the host's network spec. */
 json_t *vm_create_payload(json_t *vm);
+/* The same for host_id (the destination of a migration). */
+json_t *vm_payload_for(json_t *vm, const char *host_id);
 
 /* At start, after jobs_recover(): no VM stays in a transitional state
  * without an operation that will end it. */

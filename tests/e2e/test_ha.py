@@ -13,6 +13,7 @@ pool, and demo guests under TCG.
   - a host cut off from kumod whose pool heartbeat cannot be written either
     kills its own HA VM (self-fencing) before kumod starts it elsewhere."""
 import calendar
+import re
 import os
 import signal
 import time
@@ -20,13 +21,13 @@ import time
 import pytest
 
 from conftest import Cloud, wait_for
-from netns import Forwarder, Netns, assert_no_test_netns, remove_kumo_netns
+from netns import Forwarder, Netns, assert_no_test_netns, remove_kumo_netns, veth
 from test_net import NsAgent
 from test_qemu import BOOT, upload
 
 COUNTER = r"""#!/bin/sh
 i=0
-while :; do echo "TICK $i"; i=$((i+1)); sleep 1; done
+while :; do echo "TICK $i"; i=$((i+1)); sleep 0.1; done
 """
 
 
@@ -65,6 +66,14 @@ class HaWorld:
     def _build(self, image_dir):
         for h in ("h1", "h2"):
             self.ns[h] = Netns(h)
+        # the hosts' network, for migration traffic: a bridge in a namespace
+        ul = self.ns["ul"] = Netns("ul")
+        ul.ip("link", "add", "br0", "type", "bridge")
+        ul.ip("link", "set", "br0", "up")
+        for i, h in ((1, "h1"), (2, "h2")):
+            veth(self.ns[h], "eth0", ul, "u%d" % i)
+            ul.ip("link", "set", "u%d" % i, "master", "br0")
+            self.ns[h].ip("addr", "add", "10.251.0.%d/24" % i, "dev", "eth0")
         self.cloud = Cloud(self.tmp).start()
         api = self.api = self.cloud.admin
         for i, h in ((1, "h1"), (2, "h2")):
@@ -91,7 +100,8 @@ class HaWorld:
             "path": self.shared_dir, "capacity_gb": 20})
 
     def start_agent(self, h):
-        a = NsAgent(self.cloud.kumod, self.tmp, "ha" + h, self.ns[h], "127.0.0.1")
+        a = NsAgent(self.cloud.kumod, self.tmp, "ha" + h, self.ns[h],
+                    "10.251.0.%s" % h[1:])
         a.start()
         old = self.agents.get(h)
         if old in self.cloud.agents:
@@ -320,3 +330,86 @@ def test_cut_off_host_fences_itself_before_restart(world):
              timeout=60, what="h2 to forget the vm")
     vm = world.vm(vm_id)
     assert vm["state"] == "running" and vm["host_id"] == world.hosts["h1"]["id"]
+
+
+def counts(world, vm_id):
+    return [int(m) for m in re.findall(r"^TICK (\d+)\r?$", world.console(vm_id), re.M)]
+
+
+def test_live_migration_on_the_shared_pool_moves_memory_only(world):
+    """After the HA tests ha1 runs on h1; its disk is on the pool: a live
+    migration to h2 copies no disk, the counter goes on, no new boot."""
+    api = world.api
+    vm_id = [v["id"] for v in api.ok("GET", "/v1/vms?q=name=ha1")["items"]][0]
+    assert world.host_of(vm_id) == "h1"
+    disk = os.path.join(world.shared_dir, "vms", vm_id, "disk.qcow2")
+    ino = os.stat(disk).st_ino
+    wait_for(lambda: counts(world, vm_id), timeout=30, interval=0.5, what="the counter")
+    before = counts(world, vm_id)
+    r = api.post("/v1/vms/%s/actions/migrate" % vm_id, {"host_id": world.hosts["h2"]["id"]})
+    assert r.status_code == 202, r.text
+    job = api.job(r.json(), timeout=180)
+    assert job["state"] == "succeeded", job
+    vm = world.vm(vm_id)
+    assert vm["state"] == "running" and vm["host_id"] == world.hosts["h2"]["id"], vm
+    wait_for(lambda: counts(world, vm_id) and counts(world, vm_id)[-1] > before[-1] + 5,
+             timeout=60, interval=0.5, what="the counter on the destination")
+    after = counts(world, vm_id)
+    out = world.console(vm_id)
+    assert "KUMO-GUEST-READY" not in out, "the guest booted again"
+    assert after[0] >= before[-1] - 20, (before[-3:], after[:3])
+    assert after == list(range(after[0], after[0] + len(after))), "the counter jumped"
+    assert os.stat(disk).st_ino == ino, "the disk on the pool was not copied"
+    assert not os.path.exists(os.path.join(world.shared_dir, "vms", vm_id + ".migrating"))
+    # the source forgot it but the disk stays
+    wait_for(lambda: not os.path.exists(os.path.join(world.agents["h1"].dir, "hosts", "0",
+                                                     "vms", vm_id)),
+             timeout=30, interval=0.5, what="the source's files to go")
+    assert os.path.exists(disk)
+    assert len(ha_events(world, vm_id)) == 2, "a migration is no HA restart"
+
+
+def test_maintenance_drains_a_host(world):
+    """h2 goes into maintenance: ha1 (shared pool) live-migrates to h1; a VM
+    with a local root disk and a volume on the shared pool cannot migrate
+    (mixed storage) and is stopped, the job says why; h2 takes no new VMs
+    until it is enabled again."""
+    api = world.api
+    ha1 = [v["id"] for v in api.ok("GET", "/v1/vms?q=name=ha1")["items"]][0]
+    assert world.host_of(ha1) == "h2"
+    job = api.job(api.ok("POST", "/v1/vms", {
+        "name": "mixed", "image_id": world.image, "instance_offering_id": world.offering,
+        "host_id": world.hosts["h2"]["id"]}), timeout=BOOT)
+    assert job["state"] == "succeeded", job
+    mixed = job["resource_id"]
+    vol = api.ok("POST", "/v1/volumes", {"name": "mixvol", "size_gb": 1, "vm_id": mixed,
+                                         "pool_id": world.pool["id"]})
+    vol = api.job(vol, timeout=60)
+    assert vol["state"] == "succeeded", vol
+    before = counts(world, ha1)
+    r = api.post("/v1/hosts/%s/actions/maintenance" % world.hosts["h2"]["id"], {})
+    assert r.status_code == 202, r.text
+    assert api.get("/v1/hosts/" + world.hosts["h2"]["id"]).json()["state"] == "maintenance"
+    # a second drain of the same host while this one runs: 409
+    r2 = api.post("/v1/hosts/%s/actions/maintenance" % world.hosts["h2"]["id"], {})
+    assert r2.status_code in (409, 202), r2.text
+    job = api.job(r.json(), timeout=240)
+    assert job["state"] == "succeeded", job
+    rows = {row["name"]: row for row in job["result"]["vms"]}
+    assert rows["ha1"]["outcome"] == "migrated", rows
+    assert rows["ha1"]["to_host_id"] == world.hosts["h1"]["id"]
+    assert rows["mixed"]["outcome"] == "stopped", rows
+    assert "shared pool" in rows["mixed"]["reason"], rows
+    assert job["result"]["migrated"] == 1 and job["result"]["stopped"] == 1
+    vm = world.vm(ha1)
+    assert vm["host_id"] == world.hosts["h1"]["id"] and vm["state"] == "running"
+    wait_for(lambda: counts(world, ha1) and counts(world, ha1)[-1] > before[-1],
+             timeout=60, interval=0.5, what="ha1 counting on h1")
+    wait_for(lambda: world.vm(mixed)["state"] == "stopped", timeout=120, interval=1,
+             what="the mixed vm to stop")
+    # no new VMs on a host in maintenance
+    r = api.post("/v1/vms", {"name": "nope", "image_id": world.image, "vcpus": 1,
+                             "memory_mb": 64, "host_id": world.hosts["h2"]["id"]})
+    assert r.status_code >= 400, r.text
+    api.ok("POST", "/v1/hosts/%s/actions/enable" % world.hosts["h2"]["id"], {})
+    assert api.get("/v1/hosts/" + world.hosts["h2"]["id"]).json()["state"] == "enabled"
