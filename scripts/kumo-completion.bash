@@ -161,7 +161,7 @@ _kumo()
 			words="--url -o --output --token -h --help" ;;
 		esac ;;
 	"host ")
-		words="list get update delete enable disable sensors --help" ;;
+		words="list get update delete enable disable maintenance sensors --help" ;;
 	"host list")
 		case $prev in
 		--q) return ;;
@@ -201,6 +201,13 @@ _kumo()
 			words="--wait --timeout --url -o --output --token -h --help" ;;
 		esac ;;
 	"host disable")
+		case $prev in
+		--timeout) return ;;
+		*)
+			[[ $cur == -* ]] || { words=$(_kumo_names host); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
+			words="--wait --timeout --url -o --output --token -h --help" ;;
+		esac ;;
+	"host maintenance")
 		case $prev in
 		--timeout) return ;;
 		*)

@@ -72,6 +72,8 @@ static const struct cli_verb host_verbs[] = {
 	VERB_LIST(NULL), VERB_GET, VERB_UPDATE(0), VERB_DELETE(0),
 	VERB_ACTION("enable", NULL, "let the scheduler place VMs here"),
 	VERB_ACTION("disable", NULL, "place no new VMs here"),
+	VERB_ACTION("maintenance", NULL,
+	            "no new VMs; running VMs live-migrate away, the rest stop (--wait)"),
 	{ "sensors", CV_CUSTOM, 0, 1, "NAME|ID", host_sensors, NULL, cli_cmd_host_sensors,
 	  "sensors and thermal state (--history SENSOR [--since 1h])" },
 	VERB_END,
