@@ -76,7 +76,8 @@ static int mnt_run(json_t *job, struct kerr *e)
 	json_array_foreach(vms, i, vm)
 	{
 		const char *st = jstr(vm, "state");
-		json_t *row = json_pack("{s:s,s:s}", "vm_id", jstr(vm, "id"), "name", jstr(vm, "name"));
+		json_t *row =
+		    json_pack("{s:s,s:s}", "vm_id", jstr(vm, "id"), "name", jstr(vm, "name"));
 
 		if (!strcmp(st, "running")) {
 			struct kerr me = { 0 };
@@ -176,8 +177,8 @@ static int mnt_step(json_t *job)
 		jset_int(res, "migrated", migrated);
 		jset_int(res, "stopped", stopped);
 		jset_int(res, "left", left);
-		log_info("host %s drained: %d vm(s) migrated, %d stopped, %d left", jstr(job, "resource_id"),
-		         migrated, stopped, left);
+		log_info("host %s drained: %d vm(s) migrated, %d stopped, %d left",
+		         jstr(job, "resource_id"), migrated, stopped, left);
 		job_finish(job, true, NULL, NULL, res);
 	}
 	return 1;
