@@ -51,14 +51,18 @@ static char *disk_path(struct driver_host *dh, const json_t *payload, const json
 		driver_fail(e, "InvalidArgument", "a disk has a bad volume_id");
 		return NULL;
 	}
+	const char *pool = pool_shared_path(d);
+
 	if (kind && !strcmp(kind, "root")) {
 		if (!uuid_valid(vm_id)) {
 			driver_fail(e, "InvalidArgument", "root disk %s: no vm_id", id);
 			return NULL;
 		}
+		if (pool)
+			return xasprintf("%s/vms/%s/disk.qcow2", pool, vm_id);
 		return local_root_path(dh, vm_id);
 	}
-	return volume_path(dh, id);
+	return volume_path_in(dh, pool, id);
 }
 
 static void disk_node(const json_t *d, char out[32])
@@ -520,7 +524,7 @@ int clone_root_disk(struct driver_host *dh, struct qvm *vm, struct driver_err *e
 	const json_t *c = vm->spec;
 	const char *src_vm = jstr(c, "source_vm_id"), *snap = jstr(c, "source_snapshot_id");
 	const char *tmp_snap = NULL;
-	char *src, *disk = xasprintf("%s/disk.qcow2", vm->dir);
+	char *src, *disk = root_disk_path(vm); /* on its pool when shared */
 	struct args a = { 0 };
 	int r;
 
@@ -528,7 +532,21 @@ int clone_root_disk(struct driver_host *dh, struct qvm *vm, struct driver_err *e
 		free(disk);
 		return driver_fail(e, "InvalidArgument", "bad clone source");
 	}
-	src = local_root_path(dh, src_vm);
+	{
+		/* the source's disk: where its own spec (in this host's records)
+		 * says, else the host's directory */
+		struct qvm *sv = qvm_find(dh, src_vm);
+
+		src = sv ? root_disk_path(sv) : local_root_path(dh, src_vm);
+	}
+	if (pool_shared_path(vm->spec)) {
+		char *sub = xasprintf("vms/%s", vm->id);
+
+		r = pool_check(pool_shared_path(vm->spec), sub, e);
+		free(sub);
+		if (r < 0)
+			goto out;
+	}
 	if (access(src, R_OK) < 0) {
 		r = driver_fail(e, "NotFound", "the source vm's disk is not on this host");
 		goto out;

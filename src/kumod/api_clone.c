@@ -17,6 +17,7 @@
 
 #include "common/json.h"
 #include "kumod/api.h"
+#include "kumod/pool.h"
 #include "kumod/store.h"
 #include "kumod/vm.h"
 
@@ -108,6 +109,8 @@ static void vm_clone(struct http_request *req, struct http_response *resp)
 	              "ssh_keys", json_object_get(vm, "ssh_keys"));
 	if (json_is_null(json_object_get(body, "user_data")))
 		json_object_del(body, "user_data");
+	if (pool_is_shared(jstr(vm, "pool_id"))) /* the clone's disk beside its source's */
+		jset_str(body, "pool_id", jstr(vm, "pool_id"));
 	extra = json_pack("{s:s,s:s,s:s?,s:b}", "host_id", jstr(vm, "host_id"), "source_vm_id",
 	                  jstr(vm, "id"), "source_snapshot_id", snap ? jstr(snap, "id") : NULL,
 	                  "linked_clone", linked);

@@ -21,6 +21,7 @@
 #include "kumod/events.h"
 #include "kumod/image_store.h"
 #include "kumod/jobs.h"
+#include "kumod/pool.h"
 #include "kumod/store.h"
 
 static const char *const visibilities[] = { "private", "public", NULL };
@@ -146,11 +147,12 @@ static void begin_export(struct http_request *req, struct http_response *resp,
 			kerr_set(e, r, "", "cannot store the image");
 	}
 	if (r == 0) {
-		p = json_pack("{s:s,s:s?,s:{s:s,s:s,s:s?,s:s?},s:s,s:s}", "host_id",
+		p = json_pack("{s:s,s:s?,s:{s:s,s:s,s:s?,s:s?,s:o?},s:s,s:s}", "host_id",
 		              jstr(vol, "host_id"), "vm_id", jstr(vol, "vm_id"), "disk",
 		              "volume_id", jstr(vol, "id"), "kind", jstr(vol, "kind"), "vm_id",
-		              jstr(vol, "vm_id"), "snapshot", snapshot_id, "lock_kind",
-		              lock_kind->name, "lock_id", jstr(lock, "id"));
+		              jstr(vol, "vm_id"), "snapshot", snapshot_id, "pool",
+		              pool_payload(jstr(vol, "pool_id")), "lock_kind", lock_kind->name,
+		              "lock_id", jstr(lock, "id"));
 		job = job_new("image.export", "images", jstr(img, "id"), jstr(img, "account_id"), p,
 		              NULL);
 		json_decref(p);

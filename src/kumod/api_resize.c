@@ -20,6 +20,7 @@
 #include "kumod/kumod.h"
 #include "kumod/quota.h"
 #include "kumod/resize.h"
+#include "kumod/pool.h"
 #include "kumod/store.h"
 #include "kumod/vm.h"
 
@@ -47,9 +48,10 @@ static int volume_resize_run(json_t *job, struct kerr *e)
 
 	if (store_get("volumes", jstr(job, "resource_id"), NULL, false, &v) < 0)
 		return kerr_set(e, -ENOENT, "", "the volume no longer exists");
-	payload = json_pack("{s:s?,s:{s:s,s:s,s:s?},s:I}", "vm_id", jstr(v, "vm_id"), "disk",
+	payload = json_pack("{s:s?,s:{s:s,s:s,s:s?,s:o?},s:I}", "vm_id", jstr(v, "vm_id"), "disk",
 	                    "volume_id", jstr(v, "id"), "kind", jstr(v, "kind"), "vm_id",
-	                    jstr(v, "vm_id"), "size_gb", (json_int_t)jint(p, "size_gb", 0));
+	                    jstr(v, "vm_id"), "pool", pool_payload(jstr(v, "pool_id")), "size_gb",
+	                    (json_int_t)jint(p, "size_gb", 0));
 	r = job_command(job, jstr(v, "host_id"), "volume.resize", payload);
 	json_decref(payload);
 	json_decref(v);

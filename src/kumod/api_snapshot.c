@@ -18,6 +18,7 @@
 #include "kumod/events.h"
 #include "kumod/host.h"
 #include "kumod/jobs.h"
+#include "kumod/pool.h"
 #include "kumod/store.h"
 #include "kumod/vm.h"
 
@@ -240,10 +241,10 @@ static int snap_job_run(json_t *job, struct kerr *e)
 			snprintf(vm_buf, sizeof(vm_buf), "%s", jstr(v, "vm_id"));
 			vm_id = vm_buf;
 		}
-		json_array_append_new(disks,
-		                      json_pack("{s:s,s:s,s:s?,s:s}", "volume_id", jstr(v, "id"),
-		                                "kind", jstr(v, "kind"), "vm_id", jstr(v, "vm_id"),
-		                                "snapshot", jstr(s, "id")));
+		json_array_append_new(
+		    disks, json_pack("{s:s,s:s,s:s?,s:s,s:o?}", "volume_id", jstr(v, "id"), "kind",
+		                     jstr(v, "kind"), "vm_id", jstr(v, "vm_id"), "snapshot",
+		                     jstr(s, "id"), "pool", pool_payload(jstr(v, "pool_id"))));
 		json_decref(s);
 		json_decref(v);
 	}

@@ -16,6 +16,7 @@ import calendar
 import re
 import os
 import signal
+import subprocess
 import time
 
 import pytest
@@ -413,3 +414,22 @@ def test_maintenance_drains_a_host(world):
     assert r.status_code >= 400, r.text
     api.ok("POST", "/v1/hosts/%s/actions/enable" % world.hosts["h2"]["id"], {})
     assert api.get("/v1/hosts/" + world.hosts["h2"]["id"]).json()["state"] == "enabled"
+
+
+def test_snapshot_of_a_vm_on_the_shared_pool(world):
+    """Snapshots live inside the disk on the pool: taken while it runs,
+    listed by qemu-img there, deleted."""
+    api = world.api
+    vm_id = [v["id"] for v in api.ok("GET", "/v1/vms?q=name=ha1")["items"]][0]
+    job = api.job(api.ok("POST", "/v1/snapshots", {"name": "s1", "vm_id": vm_id}), timeout=120)
+    assert job["state"] == "succeeded", job
+    snap = job["result"]
+    disk = os.path.join(world.shared_dir, "vms", vm_id, "disk.qcow2")
+    out = subprocess.run(["qemu-img", "snapshot", "-U", "-l", disk], capture_output=True,
+                         text=True).stdout
+    assert snap["id"] in out, out
+    job = api.job(api.ok("DELETE", "/v1/snapshots/" + snap["id"]), timeout=120)
+    assert job["state"] == "succeeded", job
+    out = subprocess.run(["qemu-img", "snapshot", "-U", "-l", disk], capture_output=True,
+                         text=True).stdout
+    assert snap["id"] not in out, out
