@@ -244,16 +244,21 @@ void host_maintenance(struct http_request *req, struct http_response *resp)
 		int64_t total = 0;
 
 		/* one drain at a time per host */
-		list_query_init(&q);
-		query_add_eq(&q, "resource_id", jstr(h, "id"));
-		query_add_eq(&q, "type", "host.maintenance");
-		query_add_eq(&q, "state", "running");
-		q.limit = 1;
-		if (store_list("jobs", &q, &items, &total) == 0 && json_array_size(items) > 0)
-			r = kerr_set(&e, -EBUSY, "", "the host is being drained already (job %s)",
-			             jstr(json_array_get(items, 0), "id"));
-		list_query_free(&q);
-		json_decref(items);
+		for (int k = 0; k < 2 && r == 0; k++) {
+			list_query_init(&q);
+			query_add_eq(&q, "resource_id", jstr(h, "id"));
+			query_add_eq(&q, "type", "host.maintenance");
+			query_add_eq(&q, "state", k ? "running" : "pending");
+			q.limit = 1;
+			if (store_list("jobs", &q, &items, &total) == 0 &&
+			    json_array_size(items) > 0)
+				r = kerr_set(&e, -EBUSY, "",
+				             "the host is being drained already (job %s)",
+				             jstr(json_array_get(items, 0), "id"));
+			list_query_free(&q);
+			json_decref(items);
+			items = NULL;
+		}
 	}
 	if (r == 0) {
 		jset_str(h, "state", "maintenance");
