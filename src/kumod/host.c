@@ -18,6 +18,7 @@
 #include "kumod/events.h"
 #include "kumod/host.h"
 #include "kumod/kumod.h"
+#include "kumod/migrate.h"
 #include "kumod/store.h"
 #include "kumod/telemetry.h"
 #include "kumod/vm_state.h"
@@ -338,6 +339,7 @@ int host_set_status(json_t *host, const char *status)
 		log_warn("host %s (%s) is disconnected: no heartbeat for %lld s",
 		         jstr(host, "name"), jstr(host, "id"),
 		         (long long)kumod_cfg.host_timeout_ms / 1000);
+		migrate_host_lost(jstr(host, "id")); /* before its VMs become unknown */
 		vms_unknown(jstr(host, "id"));
 		host_forget(jstr(host, "id"));
 	} else {

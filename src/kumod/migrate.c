@@ -484,6 +484,8 @@ static int mig_result(json_t *job, const json_t *cmd, const char *status, const 
 			if (r == 0)
 				r = set_step(job, "send", 10);
 		}
+	} else if (!strcmp(type, "vm.migrate_send") && jbool(params(job), "src_lost", false)) {
+		r = 0; /* the source came back after it was given up: finish decides */
 	} else if (!strcmp(type, "vm.migrate_send")) {
 		if (!ok) {
 			r = command(job, P(job, "dst"), "vm.migrate_abort",
@@ -500,6 +502,31 @@ static int mig_result(json_t *job, const json_t *cmd, const char *status, const 
 				            json_pack("{s:s}", "vm_id", vm_id));
 			if (r == 0)
 				r = set_step(job, "finish", 80);
+		}
+	} else if (!strcmp(type, "vm.migrate_finish") && jbool(params(job), "src_lost", false)) {
+		/* the source was lost while sending: the destination has the vm
+		 * if the switchover happened (it runs there now), else nothing */
+		if (ok) {
+			r = mig_commit(job, vm);
+			if (r == 0)
+				r = command(job, P(job, "src"), "vm.migrate_cleanup",
+				            json_pack("{s:s}", "vm_id", vm_id));
+			if (r == 0)
+				r = mig_done(job, vm, NULL);
+		} else {
+			r = command(job, P(job, "dst"), "vm.migrate_abort",
+			            json_pack("{s:s}", "vm_id", vm_id));
+			if (r == 0)
+				r = mig_undo(
+				    job, vm, "HostLost",
+				    "the vm's host was lost during the migration, before the "
+				    "vm had moved");
+			if (r == 0) {
+				/* back on its host, which is lost: as its other vms */
+				jset_str(vm, "state_before_lost",
+				         P(job, "from") ? P(job, "from") : "running");
+				r = vm_set_state(vm, VM_UNKNOWN, "host disconnected");
+			}
 		}
 	} else if (!strcmp(type, "vm.migrate_finish")) {
 		if (!ok) {
@@ -581,6 +608,56 @@ static void mig_abort(json_t *job, const char *code, const char *message)
 		mig_undo(job, vm, code, message);
 	}
 	json_decref(vm);
+}
+
+void migrate_host_lost(const char *host_id)
+{
+	struct list_query q;
+	json_t *items = NULL, *vm;
+	int64_t total = 0;
+	size_t i;
+
+	list_query_init(&q);
+	query_add_eq(&q, "host_id", host_id);
+	query_add_eq(&q, "state", "migrating");
+	q.limit = 0;
+	if (store_list("vms", &q, &items, &total) < 0) {
+		list_query_free(&q);
+		return;
+	}
+	list_query_free(&q);
+	json_array_foreach(items, i, vm)
+	{
+		json_t *job = NULL;
+		const char *step;
+
+		if (!jstr(vm, "job_id") || job_load(jstr(vm, "job_id"), &job) < 0 ||
+		    job_state_final(jstr(job, "state")) || is_cold(job) ||
+		    jbool(params(job), "committed", false) || !P(job, "src") ||
+		    strcmp(P(job, "src"), host_id) != 0) {
+			json_decref(job);
+			continue;
+		}
+		step = P(job, "step") ? P(job, "step") : "";
+		if (!strcmp(step, "send")) {
+			/* did the vm get across before its host went? the destination
+			 * knows: finish waits for the guest there, or fails */
+			log_warn("vm %s: its host %s was lost while sending it: asking the "
+			         "destination whether it arrived",
+			         jstr(vm, "id"), host_id);
+			jset_bool(params(job), "src_lost", true);
+			if (command(job, P(job, "dst"), "vm.migrate_finish",
+			            json_pack("{s:s}", "vm_id", jstr(vm, "id"))) == 0)
+				set_step(job, "finish", 80);
+		} else if (!strcmp(step, "prepare")) {
+			command(job, P(job, "dst"), "vm.migrate_abort",
+			        json_pack("{s:s}", "vm_id", jstr(vm, "id")));
+			mig_undo(job, vm, "HostLost",
+			         "the vm's host was lost before the migration began");
+		}
+		json_decref(job);
+	}
+	json_decref(items);
 }
 
 /* POST /v1/jobs/{id}/actions/cancel: remembered in the job; a running send

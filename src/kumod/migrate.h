@@ -19,5 +19,11 @@ extern const struct job_type job_vm_migrate;
  * 0, or -errno with e (nothing changed then). */
 int vm_migrate_begin(json_t *vm, const char *want, const json_t *opts, json_t **ret_job,
                      struct kerr *e);
+/* Host host_id is lost (disconnected; inside the caller's transaction):
+ * live migrations away from it that had not switched over are settled at
+ * once instead of after command_timeout_s: while sending, the destination
+ * is asked to finish (the vm runs there if it arrived, else the half-made
+ * copy is removed and the vm stays, unknown, on its lost host). */
+void migrate_host_lost(const char *host_id);
 /* The cancel hook of vm.migrate (struct job_cancel). */
 int vm_migrate_cancel(const char *job_id, struct kerr *e);

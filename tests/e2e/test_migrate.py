@@ -370,6 +370,42 @@ def test_source_agent_restarted_midway_undoes_the_migration(mw):
              what="the destination's half-made copy to go")
 
 
+def test_source_host_lost_midway_settles_without_waiting_for_timeouts(mw):
+    """The source host dies (its agent and QEMU) while the memory goes out:
+    once kumod declares it lost, the destination is asked whether the guest
+    arrived; it did not, so its half-made copy goes and the job fails then,
+    not after command_timeout_s (600 s); the VM stays on its lost host,
+    unknown. Back, the host starts it again (it was running)."""
+    r = mw.migrate("mig", "m2", max_bandwidth_mbps=1)
+    assert r.status_code == 202, r.text
+    job = job_when_sending(mw, r.json())
+    wait_for(lambda: 40 < mw.api.ok("GET", "/v1/jobs/" + job["id"])["progress"] < 80,
+             timeout=30, interval=0.2, what="the memory transfer to start")
+    a = mw.agents["m1"]
+    a.kill9()
+    kill_qemu(mw.vm_dir("m1", "mig"))
+    t0 = time.time()
+    try:
+        job = mw.api.job(job, timeout=120)
+        took = time.time() - t0
+        assert job["state"] == "failed", job
+        assert job["error"]["code"] == "HostLost", job
+        assert took < 90, took
+        vm = mw.vm("mig")
+        assert vm["host_id"] == mw.hosts["m1"]["id"], vm
+        assert vm["state"] == "unknown", vm
+        wait_for(lambda: not os.path.exists(mw.vm_dir("m2", "mig")), timeout=60,
+                 interval=0.5, what="the destination's half-made copy to go")
+        h = {x["id"]: x for x in mw.api.ok("GET", "/v1/hosts")["items"]}
+        assert h[mw.hosts["m2"]["id"]]["memory_mb_allocated"] == 0  # given back
+        print("source lost: the job settled %.1f s after the kill" % took)
+    finally:
+        a.start()
+    wait_for(lambda: mw.cloud.connected_hosts("mig1") == 1, timeout=30,
+             what="the source to reconnect")
+    wait_running_on(mw, "mig", "m1", timeout=BOOT)
+
+
 def test_migration_to_a_host_without_capacity_is_refused(mw):
     mw.create("cold", "m2", 256)  # m2: 256 of ~400 MiB; mig needs 192
     r = mw.migrate("mig", "m2")
