@@ -1250,8 +1250,7 @@ static void qemu_vm_restore(struct driver_host *dh, struct journal_vm *jvm)
 		vm->pid = 0;
 	}
 	if ((!strcmp(jvm->state, "running") || !strcmp(jvm->state, "paused")) &&
-	    pool_shared_path(vm->spec) && jstr(vm->spec, "ha") &&
-	    !strcmp(jstr(vm->spec, "ha"), "restart")) {
+	    pool_shared_path(vm->spec) && spec_ha_restart(vm->spec)) {
 		/* an HA VM on a shared pool may run on another host by now
 		 * (kumod restarted it there while this host was lost): never
 		 * start a second copy; kumod starts it here again if it is

@@ -57,19 +57,19 @@ struct fence {
 	size_t npools;
 };
 
-static const char *shared_path(const json_t *spec)
+const char *pool_shared_path(const json_t *obj)
 {
-	const json_t *pool = json_object_get(spec, "pool");
+	const json_t *pool = json_object_get(obj, "pool");
 	const char *path = jstr(pool, "path");
 
-	if (!jstr(pool, "type") || strcmp(jstr(pool, "type"), "shared") != 0)
+	if (!pool || !jstr(pool, "type") || strcmp(jstr(pool, "type"), "shared") != 0)
 		return NULL;
-	if (!path || path[0] != '/' || strstr(path, ".."))
+	if (!path || path[0] != '/' || strstr(path, "..") || strchr(path, ','))
 		return NULL;
 	return path;
 }
 
-static bool is_ha(const json_t *spec)
+bool spec_ha_restart(const json_t *spec)
 {
 	return jstr(spec, "ha") && !strcmp(jstr(spec, "ha"), "restart");
 }
@@ -81,7 +81,7 @@ struct walk {
 static void collect(void *cls, struct journal_vm *vm)
 {
 	struct walk *w = cls;
-	const char *path = shared_path(vm->spec);
+	const char *path = pool_shared_path(vm->spec);
 	json_t *ids;
 
 	if (!path)
@@ -91,7 +91,7 @@ static void collect(void *cls, struct journal_vm *vm)
 		ids = json_array();
 		json_object_set_new(w->pools, path, ids);
 	}
-	if (is_ha(vm->spec))
+	if (spec_ha_restart(vm->spec))
 		json_array_append_new(ids, json_string(vm->id));
 }
 

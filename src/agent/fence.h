@@ -8,6 +8,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "agent/driver.h"
 #include "common/config.h"
@@ -17,6 +18,13 @@
 
 struct agent_host;
 struct fence;
+
+/* The shared pool's path of obj (a VM spec or a volume: its "pool"
+ * {"type":"shared","path"}), or NULL: local storage, or a path that is not
+ * absolute or holds ".." or ',' (QEMU's option separator). */
+const char *pool_shared_path(const json_t *obj);
+/* The VM (spec) is to be restarted elsewhere when its host is lost. */
+bool spec_ha_restart(const json_t *spec);
 
 /* Starts the host's fencing thread. 0 or -errno. */
 int fence_start(struct agent_host *h, const struct config *cfg, struct fence **ret);

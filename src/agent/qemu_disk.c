@@ -108,6 +108,30 @@ static int qemu_img(struct driver_host *dh, struct args *a, const char *what, st
 	return r;
 }
 
+/* src (or its internal snapshot snap) as a new qcow2 file dst; -U: src
+ * may be open in a running QEMU (snapshots do not change under it). */
+static int convert_disk(struct driver_host *dh, const char *src, const char *snap, const char *dst,
+                        const char *what, struct driver_err *e)
+{
+	struct args a = { 0 };
+	int r;
+
+	arg(&a, "qemu-img");
+	arg(&a, "convert");
+	arg(&a, "-U");
+	arg(&a, "-O");
+	arg(&a, "qcow2");
+	if (snap) {
+		arg(&a, "-l");
+		arg(&a, "snapshot.name=%s", snap);
+	}
+	arg(&a, "%s", src);
+	arg(&a, "%s", dst);
+	r = qemu_img(dh, &a, what, e);
+	args_free(&a);
+	return r;
+}
+
 /* qemu-img snapshot -<op> name path */
 static int img_snapshot(struct driver_host *dh, const char *op, const char *name, const char *path,
                         struct driver_err *e)
@@ -378,7 +402,6 @@ int qemu_image_export(struct driver_host *dh, const struct journal_vm *jvm, cons
 	const json_t *d = json_object_get(payload, "disk");
 	const char *img = jstr(payload, "image_id"), *snap = jstr(d, "snapshot");
 	char *src = NULL, *dir = NULL, *tmp = NULL, *path = NULL;
-	struct args a = { 0 };
 	struct stat sb;
 	struct qvm *vm;
 	int r;
@@ -407,19 +430,7 @@ int qemu_image_export(struct driver_host *dh, const struct journal_vm *jvm, cons
 		driver_fail(e, "Internal", "cannot create %s: %s", dir, strerror(-r));
 		goto out;
 	}
-	arg(&a, "qemu-img");
-	arg(&a, "convert");
-	arg(&a, "-U");
-	arg(&a, "-O");
-	arg(&a, "qcow2");
-	if (snap) {
-		arg(&a, "-l");
-		arg(&a, "snapshot.name=%s", snap);
-	}
-	arg(&a, "%s", src);
-	arg(&a, "%s", tmp);
-	r = qemu_img(dh, &a, "cannot convert the disk", e);
-	args_free(&a);
+	r = convert_disk(dh, src, snap, tmp, "cannot convert the disk", e);
 	if (r == 0 && stat(tmp, &sb) == 0)
 		jset_int(data, "size", (int64_t)sb.st_size);
 	if (r == 0)
@@ -465,22 +476,11 @@ static char *export_snapshot(struct driver_host *dh, const char *vm_id, const ch
 {
 	char *exp = export_path(dh, vm_id, snap);
 	char *tmp = xasprintf("%s.tmp", exp);
-	struct args a = { 0 };
 	int r = 0;
 
 	if (access(exp, F_OK) == 0)
 		goto out;
-	arg(&a, "qemu-img");
-	arg(&a, "convert");
-	arg(&a, "-U");
-	arg(&a, "-O");
-	arg(&a, "qcow2");
-	arg(&a, "-l");
-	arg(&a, "snapshot.name=%s", snap);
-	arg(&a, "%s", src);
-	arg(&a, "%s", tmp);
-	r = qemu_img(dh, &a, "cannot export the snapshot", e);
-	args_free(&a);
+	r = convert_disk(dh, src, snap, tmp, "cannot export the snapshot", e);
 	if (r == 0 && rename(tmp, exp) < 0)
 		r = driver_fail(e, "Internal", "cannot rename %s: %s", tmp, strerror(errno));
 	if (r < 0)
@@ -525,7 +525,6 @@ int clone_root_disk(struct driver_host *dh, struct qvm *vm, struct driver_err *e
 	const char *src_vm = jstr(c, "source_vm_id"), *snap = jstr(c, "source_snapshot_id");
 	const char *tmp_snap = NULL;
 	char *src, *disk = root_disk_path(vm); /* on its pool when shared */
-	struct args a = { 0 };
 	int r;
 
 	if (!uuid_valid(src_vm) || (snap && !uuid_valid(snap))) {
@@ -563,18 +562,10 @@ int clone_root_disk(struct driver_host *dh, struct qvm *vm, struct driver_err *e
 			r = -1;
 			goto out;
 		}
-		arg(&a, "qemu-img");
-		arg(&a, "create");
-		arg(&a, "-q");
-		arg(&a, "-f");
-		arg(&a, "qcow2");
-		arg(&a, "-F");
-		arg(&a, "qcow2");
-		arg(&a, "-b");
-		arg(&a, "%s", exp);
-		arg(&a, "%s", disk);
+		r = qemu_img_create(disk, "qcow2", exp, NULL, NULL);
+		if (r < 0)
+			driver_fail(e, "DiskFailed", "cannot create the clone's disk over %s", exp);
 		free(exp);
-		r = qemu_img(dh, &a, "cannot create the clone's disk", e);
 	} else {
 		if (!snap) {
 			/* a running source: a snapshot of this instant, gone after.
@@ -591,18 +582,7 @@ int clone_root_disk(struct driver_host *dh, struct qvm *vm, struct driver_err *e
 			if (r == 1)
 				snap = tmp_snap = vm->id;
 		}
-		arg(&a, "qemu-img");
-		arg(&a, "convert");
-		arg(&a, "-U");
-		arg(&a, "-O");
-		arg(&a, "qcow2");
-		if (snap) {
-			arg(&a, "-l");
-			arg(&a, "snapshot.name=%s", snap);
-		}
-		arg(&a, "%s", src);
-		arg(&a, "%s", disk);
-		r = qemu_img(dh, &a, "cannot copy the source's disk", e);
+		r = convert_disk(dh, src, snap, disk, "cannot copy the source's disk", e);
 		if (tmp_snap) {
 			struct driver_err ignore = { NULL, "" };
 
@@ -611,7 +591,6 @@ int clone_root_disk(struct driver_host *dh, struct qvm *vm, struct driver_err *e
 			pthread_mutex_lock(&vm->lock);
 		}
 	}
-	args_free(&a);
 	if (r == 0)
 		log_info("vm %s: root disk cloned from vm %s%s%s (%s)", vm->id, src_vm,
 		         snap ? " snapshot " : "", snap ? snap : "",

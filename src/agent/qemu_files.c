@@ -126,18 +126,6 @@ char *volume_path(struct driver_host *dh, const char *vol_id)
 
 /* --- storage pools ------------------------------------------------------- */
 
-const char *pool_shared_path(const json_t *obj)
-{
-	const json_t *pool = json_object_get(obj, "pool");
-	const char *path = jstr(pool, "path");
-
-	if (!pool || !jstr(pool, "type") || strcmp(jstr(pool, "type"), "shared") != 0)
-		return NULL;
-	if (!path || path[0] != '/' || strstr(path, "..") || strchr(path, ','))
-		return NULL;
-	return path;
-}
-
 char *volume_path_in(struct driver_host *dh, const char *pool_path, const char *vol_id)
 {
 	if (pool_path)

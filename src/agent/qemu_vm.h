@@ -15,6 +15,7 @@
 
 #include "agent/accel.h"
 #include "agent/driver.h"
+#include "agent/fence.h"
 #include "agent/image_cache.h"
 
 #define QMP_TIMEOUT_MS 10000
@@ -146,8 +147,6 @@ char *volume_path(struct driver_host *dh, const char *vol_id);
  * host of the cluster mounts at the same place: <path>/vms/<id>/disk.qcow2,
  * <path>/volumes/<id>.qcow2, <path>/images/<image id>.<fmt> (bases),
  * <path>/heartbeat/<host id> (fence.c). */
-/* The shared pool's path of obj (a VM spec or a volume), or NULL (local). */
-const char *pool_shared_path(const json_t *obj);
 /* A data volume's file: on the pool at pool_path, or local when NULL. */
 char *volume_path_in(struct driver_host *dh, const char *pool_path, const char *vol_id);
 /* The VM's root disk file (root_disk_path: absolute). */

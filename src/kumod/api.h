@@ -92,6 +92,13 @@ bool api_idem_replay(struct http_request *req, struct http_response *resp);
 int api_idem_save(struct http_request *req, int status, const json_t *body, const char *location);
 /* Stores a 202 job answer under the Idempotency-Key (if any). */
 int api_idem_save_job(struct http_request *req, const json_t *job);
+/* Ends a request that queued job inside the caller's transaction (r: how
+ * that went): saves the idempotency answer, commits, wakes the job workers
+ * and answers 202 with the job (or 200 with ?wait). On failure rolls back
+ * and returns -errno with e filled ("cannot store the <what>" unless set
+ * already); the caller answers e. */
+int api_commit_job(struct http_request *req, struct http_response *resp, const json_t *job, int r,
+                   struct kerr *e, const char *what);
 
 /* 201 + Location + body (stolen); stores it under the Idempotency-Key. */
 int api_reply_created(struct http_request *req, struct http_response *resp, const char *plural,

@@ -623,6 +623,25 @@ int api_check_unused(const char *kind, const char *field, const char *id, const 
 	return 0;
 }
 
+int api_commit_job(struct http_request *req, struct http_response *resp, const json_t *job, int r,
+                   struct kerr *e, const char *what)
+{
+	if (r == 0 && job)
+		r = api_idem_save_job(req, job);
+	if (r == 0)
+		r = store_commit();
+	else
+		store_rollback();
+	if (r < 0) {
+		if (!e->code)
+			kerr_set(e, r, "", "cannot store the %s", what);
+		return r;
+	}
+	jobs_notify();
+	api_reply_job(req, resp, job);
+	return 0;
+}
+
 int api_idem_save_job(struct http_request *req, const json_t *job)
 {
 	char *loc = xasprintf("/v1/jobs/%s", jstr(job, "id"));

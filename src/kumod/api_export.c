@@ -165,19 +165,7 @@ static void begin_export(struct http_request *req, struct http_response *resp,
 			event_emit("image.created", "images", jstr(img, "id"),
 			           jstr(img, "account_id"), NULL);
 	}
-	if (r == 0)
-		r = api_idem_save_job(req, job);
-	if (r == 0)
-		r = store_commit();
-	else
-		store_rollback();
-	if (r < 0) {
-		if (!e->code)
-			kerr_set(e, r, "", "cannot store the image");
-	} else {
-		jobs_notify();
-		api_reply_job(req, resp, job);
-	}
+	api_commit_job(req, resp, job, r, e, "image");
 	json_decref(img);
 	json_decref(job);
 }

@@ -232,20 +232,8 @@ static int quota_growth(const char *account_id, int64_t dvcpus, int64_t dmem_mb,
 static void reply(struct http_request *req, struct http_response *resp, json_t *job, int r,
                   struct kerr *e)
 {
-	if (r == 0)
-		r = api_idem_save_job(req, job);
-	if (r == 0)
-		r = store_commit();
-	else
-		store_rollback();
-	if (r < 0) {
-		if (!e->code)
-			kerr_set(e, r, "", "cannot store the request");
+	if (api_commit_job(req, resp, job, r, e, "request") < 0)
 		http_reply_kerr(resp, e);
-		return;
-	}
-	jobs_notify();
-	api_reply_job(req, resp, job);
 }
 
 static void volume_resize(struct http_request *req, struct http_response *resp)

@@ -388,20 +388,8 @@ static int begin(const char *type, json_t *docs, const char *host_id, const char
 static void finish(struct http_request *req, struct http_response *resp, json_t *job, int r,
                    struct kerr *e)
 {
-	if (r == 0)
-		r = api_idem_save_job(req, job);
-	if (r == 0)
-		r = store_commit();
-	else
-		store_rollback();
-	if (r < 0) {
-		if (!e->code)
-			kerr_set(e, r, "", "cannot store the snapshot");
+	if (api_commit_job(req, resp, job, r, e, "snapshot") < 0)
 		http_reply_kerr(resp, e);
-		return;
-	}
-	jobs_notify();
-	api_reply_job(req, resp, job);
 }
 
 /* --- handlers ------------------------------------------------------------ */

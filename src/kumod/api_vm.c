@@ -637,22 +637,7 @@ static void vm_action(struct http_request *req, struct http_response *resp, enum
 		if (r == 0)
 			r = vm_begin_action(vm, a, params, &job, &e);
 	}
-	if (r == 0) {
-		r = api_idem_save_job(req, job);
-		if (r < 0)
-			kerr_set(&e, r, "", "cannot store the request");
-	}
-	if (r == 0)
-		r = store_commit();
-	else
-		store_rollback();
-	if (r < 0) {
-		if (!e.code)
-			kerr_set(&e, r, "", "cannot store the vm");
-		goto out;
-	}
-	jobs_notify();
-	api_reply_job(req, resp, job);
+	api_commit_job(req, resp, job, r, &e, "vm");
 out:
 	if (e.code)
 		http_reply_kerr(resp, &e);

@@ -276,20 +276,8 @@ static int attach_check(struct http_request *req, json_t *v, const char *vm_id, 
 static void finish(struct http_request *req, struct http_response *resp, json_t *job, int r,
                    struct kerr *e)
 {
-	if (r == 0 && job)
-		r = api_idem_save_job(req, job);
-	if (r == 0)
-		r = store_commit();
-	else
-		store_rollback();
-	if (r < 0) {
-		if (!e->code)
-			kerr_set(e, r, "", "cannot store the volume");
+	if (api_commit_job(req, resp, job, r, e, "volume") < 0)
 		http_reply_kerr(resp, e);
-		return;
-	}
-	jobs_notify();
-	api_reply_job(req, resp, job);
 }
 
 static void volume_create(struct http_request *req, struct http_response *resp)

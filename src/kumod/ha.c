@@ -40,6 +40,7 @@
 #include "kumod/jobs.h"
 #include "kumod/kumod.h"
 #include "kumod/netsync.h"
+#include "kumod/pool.h"
 #include "kumod/rpc.h"
 #include "kumod/store.h"
 #include "kumod/vm.h"
@@ -77,9 +78,29 @@ static json_t *list_eq(const char *kind, const char *f1, const char *v1, const c
 	return items;
 }
 
-/* The HA VMs of host h that want to run, with their pool's path: the
- * pools of the first one found (a host may have VMs on several pools:
- * each is checked on its own pool). [{"vm": doc, "pool": doc}] */
+/* Whether every data volume of vm is on a shared pool too (a volume on the
+ * lost host's own disk cannot follow it). */
+static bool volumes_shared(const json_t *vm)
+{
+	const json_t *id;
+	size_t i;
+
+	json_array_foreach(json_object_get(vm, "volumes"), i, id)
+	{
+		json_t *v = NULL;
+		bool ok = store_get("volumes", json_string_value(id), NULL, false, &v) == 0 &&
+		          (!strcmp(jstr(v, "kind"), "root") || pool_is_shared(jstr(v, "pool_id")));
+
+		json_decref(v);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/* The HA VMs of host host_id that want to run and can move (all their
+ * disks on shared pools), each with its pool (a host may have VMs on
+ * several pools: each is checked on its own). [{"vm": doc, "pool": doc}] */
 static json_t *ha_vms(const char *host_id)
 {
 	json_t *vms = list_eq("vms", "host_id", host_id, "ha", "restart"), *vm, *out;
@@ -103,7 +124,7 @@ static json_t *ha_vms(const char *host_id)
 		}
 		if (store_get("storage-pools", jstr(vm, "pool_id"), NULL, false, &pool) < 0)
 			continue;
-		if (strcmp(jstr(pool, "type"), "shared") != 0) {
+		if (strcmp(jstr(pool, "type"), "shared") != 0 || !volumes_shared(vm)) {
 			json_decref(pool);
 			continue;
 		}

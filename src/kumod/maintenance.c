@@ -271,22 +271,8 @@ void host_maintenance(struct http_request *req, struct http_response *resp)
 			job = job_new("host.maintenance", "hosts", jstr(h, "id"), NULL, NULL, NULL);
 			r = job_insert(job);
 		}
-		if (r == 0)
-			r = api_idem_save_job(req, job);
-		if (r < 0)
-			kerr_set(&e, r, "", "cannot store the maintenance");
 	}
-	if (r == 0)
-		r = store_commit();
-	else
-		store_rollback();
-	if (r < 0) {
-		if (!e.code)
-			kerr_set(&e, r, "", "cannot store the maintenance");
-		goto out;
-	}
-	jobs_notify();
-	api_reply_job(req, resp, job);
+	api_commit_job(req, resp, job, r, &e, "maintenance");
 out:
 	if (e.code)
 		http_reply_kerr(resp, &e);

@@ -261,25 +261,8 @@ void vm_migrate(struct http_request *req, struct http_response *resp)
 		r = api_ref(&kind_host, req, want, "host_id", NULL, &e);
 	if (r == 0)
 		r = vm_migrate_begin(vm, want, req->body, &job, &e);
-	if (r == 0) {
-		r = api_idem_save_job(req, job);
-		if (r < 0)
-			kerr_set(&e, r, "", "cannot store the migration");
-	}
-	if (r < 0)
-		goto fail;
-	r = store_commit();
-	if (r < 0) {
-		store_rollback();
-		kerr_set(&e, r, "", "cannot store the migration");
-		goto out;
-	}
-	netsync_kick(); /* the destination gets the taps */
-	jobs_notify();
-	api_reply_job(req, resp, job);
-	goto out;
-fail:
-	store_rollback();
+	if (api_commit_job(req, resp, job, r, &e, "migration") == 0)
+		netsync_kick(); /* the destination gets the taps */
 out:
 	if (e.code)
 		http_reply_kerr(resp, &e);

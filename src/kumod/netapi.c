@@ -184,26 +184,8 @@ void netapi_finish(struct http_request *req, struct http_response *resp, const c
 
 	if (r == 0)
 		r = netsync_job(kind, id, account_id, &job, e);
-	if (r == 0) {
-		r = api_idem_save_job(req, job);
-		if (r < 0)
-			kerr_set(e, r, "", "cannot store the request");
-	}
-	if (r == 0) {
-		r = store_commit();
-		if (r < 0)
-			kerr_set(e, r, "", "cannot store the change");
-	}
-	if (r < 0) {
-		store_rollback();
-		if (!e->code)
-			kerr_set(e, r, "", "cannot store the change");
+	if (api_commit_job(req, resp, job, r, e, "change") < 0)
 		http_reply_kerr(resp, e);
-		json_decref(job);
-		return;
-	}
-	jobs_notify();
-	api_reply_job(req, resp, job);
 	json_decref(job);
 }
 
