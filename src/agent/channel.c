@@ -538,6 +538,7 @@ static void accept_command(struct agent_host *h, const json_t *cmd)
 	}
 	r = journal_cmd_queue(h->j, id, type, payload);
 	if (r == 0) {
+		log_debug("host %s: command %s (%s) received", h->name, id, type);
 		incoming_push(h, id);
 		return;
 	}
@@ -823,6 +824,7 @@ static void *op_main(void *arg)
 		char *t = xstrdup(type);
 
 		p = json_incref((json_t *)payload); /* kept while the lock is let go */
+		log_debug("host %s: command %s (%s) starts", h->name, o->id, t);
 		res = exec_command_unlocking(h->a->driver, h->dh, h->j, o->id, t, p, &h->lock,
 		                             h->net, &interrupted);
 		if (interrupted && stopping(h->a)) {
@@ -1028,6 +1030,7 @@ static bool maybe_post(struct executor *x, int64_t now)
 		x->post_backoff = backoff_next(x->post_backoff);
 		x->next_post = mono_ms() + x->post_backoff;
 	} else if (res.status >= 200 && res.status < 300) {
+		log_debug("host %s: %zu results posted", h->name, n);
 		note_up(h, CALL_RESULTS);
 		x->post_backoff = 0;
 		for (size_t i = 0; i < n; i++)

@@ -56,6 +56,7 @@
 #define MIG_DISKS_MAX 16
 #define MIG_JOB_WAIT_MS 30000
 #define MIG_FINISH_WAIT_MS 60000
+#define UNDO_WAIT_MS 15000 /* for a cancel to settle, a guest to resume */
 #define MIG_BANDWIDTH ((json_int_t)10 * 1024 * 1024 * 1024) /* bytes/s: no cap */
 #define MIG_DOWNTIME_MS 300
 #define NBD_SPAWN_MS 15000
@@ -418,12 +419,15 @@ static int mirrors_cancel(struct qvm *vm, int n, bool force, char *err, size_t l
 /* Puts the source back as it was: no migration, no mirror, guest running. */
 static void send_undo(struct qvm *vm, int njobs, int ntargets, bool was_running)
 {
-	char err[256], st[QMP_STATUS_MAX];
+	char err[256], st[QMP_STATUS_MAX] = "", mig[24] = "";
+	int64_t deadline;
 
 	if (!vm->q)
 		return;
 	qmpx(vm, "migrate_cancel", NULL, NULL, err, sizeof(err));
-	for (int i = 0; i < 100 && vm->q; i++) {
+	/* a loaded host may take a while to wind the stream down */
+	deadline = mono_ms() + UNDO_WAIT_MS;
+	while (vm->q && mono_ms() < deadline) {
 		json_t *m = NULL;
 		const char *s;
 		bool active;
@@ -431,6 +435,7 @@ static void send_undo(struct qvm *vm, int njobs, int ntargets, bool was_running)
 		if (qmpx(vm, "query-migrate", NULL, &m, err, sizeof(err)) < 0)
 			break;
 		s = jstr(m, "status");
+		snprintf(mig, sizeof(mig), "%s", s ? s : "none");
 		active =
 		    s && (!strcmp(s, "active") || !strcmp(s, "setup") || !strcmp(s, "cancelling") ||
 		          !strcmp(s, "pre-switchover") || !strcmp(s, "device"));
@@ -448,12 +453,23 @@ static void send_undo(struct qvm *vm, int njobs, int ntargets, bool was_running)
 		qmpx(vm, "blockdev-del", json_pack("{s:s}", "node-name", node), NULL, err,
 		     sizeof(err));
 	}
-	if (vm->q && was_running && qmp_query_status(vm->q, QMP_TIMEOUT_MS, st, sizeof(st)) == 0 &&
-	    strcmp(st, "running") != 0 && strcmp(st, "postmigrate") != 0) {
+	/* QEMU resumes a guest it stopped for the switchover itself once the
+	 * migration is cancelled; make sure of it (a guest that did not get
+	 * across is never left stopped): "postmigrate" counts only when the
+	 * migration completed */
+	deadline = mono_ms() + UNDO_WAIT_MS;
+	while (vm->q && was_running &&
+	       qmp_query_status(vm->q, QMP_TIMEOUT_MS, st, sizeof(st)) == 0 &&
+	       strcmp(st, "running") != 0 &&
+	       !(!strcmp(st, "postmigrate") && !strcmp(mig, "completed"))) {
 		vm->expect_stop = false;
-		qmpx(vm, "cont", NULL, NULL, err, sizeof(err));
+		if (qmpx(vm, "cont", NULL, NULL, err, sizeof(err)) == 0 || mono_ms() >= deadline)
+			break;
+		mig_nap(vm, 100);
 	}
 	if (vm->q) {
+		log_info("vm %s: migration undone (migration %s, guest %s)", vm->id,
+		         mig[0] ? mig : "unknown", st[0] ? st : "not asked");
 		snprintf(vm->state, sizeof(vm->state), "%s", was_running ? "running" : "paused");
 		snprintf(vm->reported, sizeof(vm->reported), "%s", vm->state);
 	}
@@ -525,7 +541,7 @@ static int mirrors_wait_ready(struct driver_host *dh, struct qvm *vm, int n, str
 static int mig_send(struct driver_host *dh, const struct journal_vm *jvm, const json_t *payload,
                     json_t *data, struct driver_err *e)
 {
-	bool shared = jbool(payload, "shared_storage", false), was_running, cut;
+	bool shared = jbool(payload, "shared_storage", false), was_running, cut, switched = false;
 	const char *uri = jstr(payload, "uri");
 	char nodes[MIG_DISKS_MAX][32], ids[MIG_DISKS_MAX][40];
 	int n = 0, ntargets = 0, njobs = 0, r = 0;
@@ -564,6 +580,9 @@ static int mig_send(struct driver_host *dh, const struct journal_vm *jvm, const 
 	if (cut || (jstr(m, "status") && (!strcmp(jstr(m, "status"), "active") ||
 	                                  !strcmp(jstr(m, "status"), "pre-switchover") ||
 	                                  !strcmp(jstr(m, "status"), "setup")))) {
+		log_warn("vm %s: an earlier send was cut off (migration %s, %s): undoing it",
+		         vm->id, jstr(m, "status") ? jstr(m, "status") : "none",
+		         cut ? "disk copies running" : "no disk copies");
 		send_undo(vm, MIG_DISKS_MAX, MIG_DISKS_MAX, true);
 		json_decref(m);
 		pthread_mutex_unlock(&vm->lock);
@@ -636,6 +655,11 @@ static int mig_send(struct driver_host *dh, const struct journal_vm *jvm, const 
 			r = driver_fail(e, "Cancelled", "the migration was cancelled");
 			goto fail;
 		}
+		if (!strcmp(st, "pre-switchover") && switched) {
+			/* QEMU's migration thread has not moved on yet */
+			mig_nap(vm, 1);
+			continue;
+		}
 		if (!strcmp(st, "pre-switchover")) {
 			/* the guest is stopped: the mirrors complete, then the state goes */
 			if (mirrors_cancel(vm, n, false, e->message, sizeof(e->message)) < 0) {
@@ -650,6 +674,7 @@ static int mig_send(struct driver_host *dh, const struct journal_vm *jvm, const 
 				                e->message);
 				goto fail;
 			}
+			switched = true; /* once: a second one races QEMU's own step */
 			continue;
 		}
 		if (dh->stopping) {

@@ -522,6 +522,8 @@ static void agent_commands(struct http_request *req, struct http_response *resp)
 		host_wait(host_id, &gen, left < 5000 ? left : 5000);
 	}
 	host_seen(host_id);
+	if (json_array_size(cmds) > 0)
+		log_debug("host %s: %zu commands handed over", host_id, json_array_size(cmds));
 	http_reply_json(resp, 200, json_pack("{s:o}", "commands", cmds));
 }
 
@@ -538,6 +540,8 @@ static int apply_result(const char *host_id, const json_t *res)
 	if (store_cmd_get(cid, &cmd) < 0 || strcmp(jstr(cmd, "host_id"), host_id) != 0 ||
 	    !strcmp(jstr(cmd, "state"), "done"))
 		goto out;
+	log_debug("host %s: result of command %s (%s): %s", host_id, cid, jstr(cmd, "type"),
+	          status);
 	if (strcmp(status, "running") != 0) {
 		r = store_cmd_done(cid);
 		if (r < 0)

@@ -328,6 +328,8 @@ int job_command(json_t *job, const char *host_id, const char *cmd_type, const js
 	r = store_cmd_add(id, host_id, cmd_type, payload, jstr(job, "id"));
 	if (r < 0)
 		return r;
+	log_debug("job %s: command %s (%s) queued for host %s", jstr(job, "id"), id, cmd_type,
+	          host_id);
 	for (int i = 0; i < nwake; i++)
 		if (!strcmp(wake_hosts[i], host_id))
 			return 0;

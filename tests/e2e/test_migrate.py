@@ -202,9 +202,24 @@ def wait_running_on(mw, name, host, timeout=30):
 
 
 def wait_counting(mw, name, past, timeout=30):
-    """The counter goes on past `past` (on whatever host runs it now)."""
-    wait_for(lambda: mw.counts(name) and mw.counts(name)[-1] > past + 10, timeout=timeout,
-             interval=0.5, what="the counter of %s to go on past %d" % (name, past))
+    """The counter goes on past `past` (on whatever host runs it now). When
+    it does not, says what the VM, its console and the agents' logs show."""
+    try:
+        wait_for(lambda: mw.counts(name) and mw.counts(name)[-1] > past + 10,
+                 timeout=timeout, interval=0.5,
+                 what="the counter of %s to go on past %d" % (name, past))
+    except AssertionError as e:
+        vid = mw.vms[name]["id"]
+        if os.environ.get("KUMO_HOLD_ON_FAIL"):
+            open("/tmp/kumo-hold", "w").write(vid)
+            time.sleep(900)
+        logs = []
+        for host, a in sorted(mw.agents.items()):
+            with open(a.log, errors="replace") as f:
+                logs += ["%s: %s" % (host, line.rstrip()) for line in f if vid in line]
+        raise AssertionError("%s\nvm: %r\nconsole:\n%s\nagent logs:\n%s" % (
+            e, mw.vm(name), "\n".join(mw.console(name, 30).splitlines()[-15:]),
+            "\n".join(logs[-25:]))) from None
 
 
 def job_when_sending(mw, job):
