@@ -23,6 +23,10 @@
  *   coolant0_c   coolant temperature at the start (the scenario's, or 25)
  *   model.*      physical constants (thermal_model_config_set keys)
  *   ctl.*        controller policy (thermal_ctl_config_set keys)
+ *
+ * Over ctl.*: the set points an operator changed while it ran
+ * (thermal_rt_set(), the Redfish Controls), kept in a file that outlives a
+ * restart (thermal_setpoints.c).
  */
 #pragma once
 

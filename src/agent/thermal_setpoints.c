@@ -27,9 +27,10 @@
 #define FILE_MAX (64 * 1024)
 #define VERSION 1
 
-const char *const thermal_setpoint_keys[] = { "band_lo_c", "heater_on_c",  "heater_off_c",
-	                                      "fan_off_c", "fan_target_c", "fan_on_c",
-	                                      "band_hi_c", NULL };
+const char *const thermal_setpoint_keys[] = { "band_lo_c",    "heater_on_c",
+	                                      "heater_off_c", "fan_off_c",
+	                                      "fan_target_c", "fan_on_c",
+	                                      "band_hi_c",    NULL };
 
 bool thermal_setpoint_key(const char *key)
 {
