@@ -8,7 +8,9 @@
  * one at a time, through the host's local actions, which can take as long
  * as a guest's shutdown). t->lock guards the model, the controller and the
  * queue; nothing slow runs under it, and the node log (whose listeners
- * send events) is written after it is let go.
+ * send events) is written after it is let go. t->save_lock orders the
+ * changes of set points (thermal_rt_set()): each writes the set point
+ * file (thermal_setpoints.c) before the controller sees it.
  */
 #include <errno.h>
 #include <math.h>
