@@ -945,9 +945,10 @@ static void test_sessions(void **state)
 	free(d);
 }
 
-/* Changes account acct and restarts *a with the session file as it was
- * before the change (the agent stopped before writing it): the session of
- * tok, the file's only one, must not come back. */
+/* Changes account acct (changes NULL: deletes it) and restarts *a with
+ * the session file as it was before the change (the agent stopped before
+ * writing it): the session of tok, the file's only one, must not come
+ * back. */
 static void change_then_stop(struct rf_auth **a, const struct rf_auth_config *cfg, const char *acct,
                              const json_t *changes, const char *tok)
 {
@@ -958,7 +959,10 @@ static void change_then_stop(struct rf_auth **a, const struct rf_auth_config *cf
 	int dropped;
 
 	assert_int_equal(file_read(path, 1 << 20, &old, &len), 0);
-	assert_int_equal(rf_account_update(*a, acct, changes, NULL, &e), 0);
+	if (changes)
+		assert_int_equal(rf_account_update(*a, acct, changes, NULL, &e), 0);
+	else
+		assert_int_equal(rf_account_delete(*a, acct), 0);
 	rf_auth_free(*a);
 	assert_int_equal(file_write_atomic(path, old, len, 0600), 0);
 	assert_int_equal(rf_auth_open(cfg, a), 0);
@@ -1041,6 +1045,13 @@ static void test_sessions_file(void **state)
 	ch = json_pack("{s:b}", "Enabled", 0);
 	change_then_stop(&a, &cfg, acct, ch, tok);
 	json_decref(ch);
+	/* ... and a deleted one's. */
+	ch = json_pack("{s:b}", "Enabled", 1);
+	assert_int_equal(rf_account_update(a, acct, ch, NULL, &e), 0);
+	json_decref(ch);
+	free(tok);
+	assert_int_equal(rf_session_create(a, "erin", "erin-password-2", "x", &tok, id), 0);
+	change_then_stop(&a, &cfg, acct, NULL, tok);
 	rf_auth_free(a);
 
 	/* Not a session file: ignored, the service starts. */
