@@ -239,6 +239,7 @@ static int node_start(struct nodes *ns, struct node *n, struct agent_host *h, un
 {
 	const struct config *cfg = ns->a->cfg;
 	struct kerr e = { 0 };
+	char *setpoints;
 	int r;
 
 	n->a = ns->a;
@@ -254,8 +255,12 @@ static int node_start(struct nodes *ns, struct node *n, struct agent_host *h, un
 			return r;
 		}
 		sensors_set_model_source(n->sensors, model_read, n);
-		r = thermal_rt_start(cfg, !strcmp(ns->a->driver->name, "qemu"), h, n->dir, n->log,
-		                     &n->thermal, &e);
+		/* the operator's set points, beside the Redfish service's other state */
+		setpoints =
+		    xasprintf("%s/%s/%s", ns->a->data_dir, RF_AGENT_DIR, THERMAL_SETPOINTS_FILE);
+		r = thermal_rt_start(cfg, !strcmp(ns->a->driver->name, "qemu"), h, setpoints,
+		                     n->log, &n->thermal, &e);
+		free(setpoints);
 		if (r < 0) {
 			log_err("thermal: %s", e.message);
 			return r;

@@ -139,6 +139,20 @@ static int start_listener(struct rf_agent *a, const struct rf_agent_config *cfg)
 	return r;
 }
 
+/* What came back of DIR/sessions.json (rf_auth_open()). */
+static void log_restored_sessions(const struct rf_agent *a)
+{
+	int dropped = 0, n = rf_auth_sessions_restored(a->ctx.auth, &dropped);
+
+	if (n < 0)
+		log_warn("redfish: %s/%s ignored, no session restored: %s", a->ctx.rf_dir,
+		         RF_SESSIONS_FILE, n == -EINVAL ? "not a session file" : strerror(-n));
+	else if (n || dropped)
+		log_info("redfish: %d session%s restored, %d ended (idle past the timeout, or "
+		         "their account gone, disabled or with a new password)",
+		         n, n == 1 ? "" : "s", dropped);
+}
+
 int redfish_agent_start(const struct rf_agent_config *cfg, struct rf_agent **ret)
 {
 	struct rf_auth_config ac = { 0 };
@@ -172,6 +186,7 @@ int redfish_agent_start(const struct rf_agent_config *cfg, struct rf_agent **ret
 		r = rf_auth_open(&ac, &a->ctx.auth);
 		if (r < 0)
 			goto fail;
+		log_restored_sessions(a);
 	}
 	uuid_path = xasprintf("%s/%s", a->ctx.rf_dir, RF_UUID_FILE);
 	r = rf_uuid_load(uuid_path, a->ctx.uuid);

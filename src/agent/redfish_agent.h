@@ -4,9 +4,11 @@
  * per resource, each exporting one struct rf_module), served on their own
  * HTTPS listener and to kumod's aggregator over the agent channel
  * (redfish_agent_call()). Files live in DATA/redfish/: accounts.json,
- * admin-password, tls-cert.pem, tls-key.pem, uuid, and the EventService's
- * and TelemetryService's subscriptions.json, eventservice.json and
- * metric-report-definitions.json.
+ * sessions.json, admin-password, tls-cert.pem, tls-key.pem, uuid, the
+ * EventService's and TelemetryService's subscriptions.json,
+ * eventservice.json and metric-report-definitions.json, and the thermal
+ * controller's setpoints.json (thermal_rt.h, written by thermal_rt_set()
+ * for rf_control.c).
  *
  * Adding a resource: write rf_<resource>.c with its routes and schemas,
  * declare its module below, list it in redfish_agent.c's modules[], and

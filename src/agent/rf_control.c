@@ -10,7 +10,10 @@
  *                  <= FanStart <= CoolantBandHigh < (the warning line)
  *
  * A PATCH of SetPoint (ConfigureComponents: Operator or Administrator)
- * goes to thermal_rt_set(), which the controller reads at its next step.
+ * goes to thermal_rt_set(), which keeps it in DATA/redfish/setpoints.json
+ * (so it outlives a restart of the agent) and which the controller reads
+ * at its next step. DefaultSetPoint is the agent config's value: PATCHed
+ * back to it, a Control follows the config again.
  * Outside the Control's AllowableMin..AllowableMax: PropertyValueOutOfRange;
  * past a neighbour in that order: PropertyValueResourceConflict naming the
  * neighbour's Control; any other property: PropertyNotWritable or
@@ -20,6 +23,7 @@
  * point. The warning and critical lines stay config-only ([thermal]
  * ctl.warning_c, ctl.critical_c): they protect the hardware.
  */
+#include <errno.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -28,6 +32,7 @@
 
 #include "agent/rf_thermaleq.h"
 #include "common/json.h"
+#include "common/log.h"
 #include "common/util.h"
 
 struct te_control {
@@ -109,7 +114,6 @@ void rf_te_list_controls(struct rf_call *call)
 void rf_te_get_control(struct rf_call *call)
 {
 	const struct te_control *ct;
-	struct thermal_ctl_config defaults;
 	struct thermal_rt_view v;
 	json_t *body, *related;
 	char *path, etag[48];
@@ -121,22 +125,22 @@ void rf_te_get_control(struct rf_call *call)
 	}
 	if (!rf_te_view(call, &v))
 		return;
-	thermal_ctl_config_defaults(&defaults);
 	path = xasprintf("%s/%s", TE_CONTROLS, ct->id);
 	related = json_pack("[o]", rf_link(TE_UNIT));
 	if (ct->heater)
 		json_array_append_new(related, rf_link(TE_HEATER));
-	body = json_pack(
-	    "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:f, s:s, s:f, s:f, s:f, "
-	    "s:o, s:s, s:I, s:o, s:{s:s, s:s}}",
-	    "@odata.id", path, "@odata.type", "#Control.v1_7_0.Control", "Id", ct->id, "Name",
-	    ct->name, "Description", ct->description, "ControlType", "Temperature", "SetPointType",
-	    "Single", "ControlMode", "Automatic", "Implementation", "Programmable", "SetPoint",
-	    value_of(&v.ccfg, i), "SetPointUnits", "Cel", "DefaultSetPoint", value_of(&defaults, i),
-	    "AllowableMin", ct->min, "AllowableMax", allowable_max(&v, i), "Sensor",
-	    rf_te_excerpt(v.r.coolant_c, v.r.coolant_valid, "CoolantTemp"), "PhysicalContext",
-	    "CoolingSubsystem", "RelatedItem@odata.count", (json_int_t)json_array_size(related),
-	    "RelatedItem", related, "Status", "State", "Enabled", "Health", "OK");
+	body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:f, s:s, s:f, s:f, s:f, "
+	                 "s:o, s:s, s:I, s:o, s:{s:s, s:s}}",
+	                 "@odata.id", path, "@odata.type", "#Control.v1_7_0.Control", "Id", ct->id,
+	                 "Name", ct->name, "Description", ct->description, "ControlType",
+	                 "Temperature", "SetPointType", "Single", "ControlMode", "Automatic",
+	                 "Implementation", "Programmable", "SetPoint", value_of(&v.ccfg, i),
+	                 "SetPointUnits", "Cel", "DefaultSetPoint", value_of(&v.ccfg_config, i),
+	                 "AllowableMin", ct->min, "AllowableMax", allowable_max(&v, i), "Sensor",
+	                 rf_te_excerpt(v.r.coolant_c, v.r.coolant_valid, "CoolantTemp"),
+	                 "PhysicalContext", "CoolingSubsystem", "RelatedItem@odata.count",
+	                 (json_int_t)json_array_size(related), "RelatedItem", related, "Status",
+	                 "State", "Enabled", "Health", "OK");
 	if (!strcmp(ct->id, "FanTarget"))
 		json_object_set_new(body, "ControlLoop",
 		                    json_pack("{s:f, s:f, s:f}", "Proportional", v.ccfg.kp_w_per_k2,
@@ -177,7 +181,7 @@ void rf_te_patch_control(struct rf_call *call)
 	double value, old;
 	struct kerr e;
 	size_t i;
-	int n;
+	int n, r;
 
 	if (!(ct = find(rf_param(call, "id"), &i))) {
 		rf_reply_not_found(call);
@@ -206,7 +210,13 @@ void rf_te_patch_control(struct rf_call *call)
 		goto out;
 	}
 	kerr_clear(&e);
-	if (thermal_rt_set(ctx->thermal, ct->key, value, &e) < 0) {
+	r = thermal_rt_set(ctx->thermal, ct->key, value, &e);
+	if (r < 0 && r != -EINVAL) {
+		log_warn("redfish: setpoint %s not changed: %s", ct->id, e.message);
+		rf_reply_internal(call);
+		goto out;
+	}
+	if (r < 0) {
 		errs = json_pack("[o]", rf_msg_related(rf_msg(RF_MSG_PROPERTY_VALUE_INCORRECT,
 		                                              "SetPoint", num, NULL),
 		                                       "#/SetPoint"));

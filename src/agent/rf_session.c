@@ -3,13 +3,15 @@
  * SessionService and its Sessions: log in (POST Sessions, open: 201 with
  * X-Auth-Token and Location), list and show sessions, log out (DELETE:
  * one's own with ConfigureSelf, anyone's with ConfigureManager), and the
- * SessionTimeout setting. The sessions themselves are redfish_auth.c's.
+ * SessionTimeout setting. The sessions themselves, and their file that
+ * lets them outlive a restart, are redfish_auth.c's.
  */
 #include <errno.h>
 #include <string.h>
 
 #include "agent/redfish_agent.h"
 #include "common/json.h"
+#include "common/log.h"
 
 #define SESSION_SERVICE RF_ROOT "/SessionService"
 #define SESSIONS SESSION_SERVICE "/Sessions"
@@ -123,6 +125,11 @@ static void login(struct rf_call *call)
 		rf_reply_error(call, 503, rf_msg(RF_MSG_SESSION_LIMIT_EXCEEDED, NULL));
 		return;
 	}
+	if (r < 0 && r != -EACCES && r != -EAGAIN) {
+		log_warn("redfish: cannot save a new session: %s", strerror(-r));
+		rf_reply_internal(call);
+		return;
+	}
 	if (r < 0) {
 		/* Wrong, unknown, disabled, locked or too many failures: one answer. */
 		rf_reply_error(call, 401, rf_msg(RF_MSG_ACCESS_UNAUTHORIZED, NULL));
@@ -148,6 +155,7 @@ static void logout(struct rf_call *call)
 	const char *id = rf_param(call, "id");
 	bool own = strcmp(id, call->who.session_id) == 0;
 	json_t *s;
+	int r;
 
 	if (rf_session_get(ctx->auth, id, &s) < 0) {
 		rf_reply_not_found(call);
@@ -158,8 +166,14 @@ static void logout(struct rf_call *call)
 		rf_reply_error(call, 403, rf_msg(RF_MSG_INSUFFICIENT_PRIVILEGE, NULL));
 		return;
 	}
-	if (rf_session_delete(ctx->auth, id) < 0) {
+	r = rf_session_delete(ctx->auth, id);
+	if (r == -ENOENT) {
 		rf_reply_not_found(call);
+		return;
+	}
+	if (r < 0) {
+		log_warn("redfish: cannot save the end of session %s: %s", id, strerror(-r));
+		rf_reply_internal(call);
 		return;
 	}
 	rf_reply_no_content(call);

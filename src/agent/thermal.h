@@ -264,6 +264,8 @@ int thermal_ctl_config_check(const struct thermal_ctl_config *c, struct kerr *e)
 /* Box keys and every policy field by its name; as thermal_box_set. */
 int thermal_ctl_config_set(struct thermal_ctl_config *c, const char *key, const char *value,
                            struct kerr *e);
+/* A policy field by its name (not the box's): 0 and *ret, or -ENOENT. */
+int thermal_ctl_config_get(const struct thermal_ctl_config *c, const char *key, double *ret);
 
 enum thermal_state {
 	THERMAL_STATE_OK,

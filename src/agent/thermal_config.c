@@ -302,6 +302,16 @@ int thermal_ctl_config_set(struct thermal_ctl_config *c, const char *key, const 
 	return -ENOENT;
 }
 
+int thermal_ctl_config_get(const struct thermal_ctl_config *c, const char *key, double *ret)
+{
+	for (size_t i = 0; i < sizeof(policy) / sizeof(policy[0]); i++)
+		if (!strcmp(policy[i].key, key)) {
+			*ret = *field((struct thermal_ctl_config *)c, &policy[i]);
+			return 0;
+		}
+	return -ENOENT;
+}
+
 /* ---- Names ---- */
 
 const char *thermal_severity_name(enum thermal_severity s)

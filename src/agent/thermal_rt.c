@@ -8,7 +8,9 @@
  * one at a time, through the host's local actions, which can take as long
  * as a guest's shutdown). t->lock guards the model, the controller and the
  * queue; nothing slow runs under it, and the node log (whose listeners
- * send events) is written after it is let go.
+ * send events) is written after it is let go. t->save_lock orders the
+ * changes of set points (thermal_rt_set()): each writes the set point
+ * file (thermal_setpoints.c) before the controller sees it.
  */
 #include <errno.h>
 #include <math.h>
@@ -47,6 +49,10 @@ struct thermal_rt {
 	struct cpucap *cap;   /* owned */
 	pthread_t thread, worker;
 	bool thread_started, worker_started;
+
+	char *setpoints_path;                /* owned; NULL: set points are not kept */
+	pthread_mutex_t save_lock;           /* one set point change (and its file) at a time */
+	struct thermal_ctl_config config_cc; /* the config's values, under the set points */
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* stop, or work for the action thread */
@@ -123,6 +129,34 @@ static int cfg_key(void *cls, const char *key, const char *value)
 	return w->r < 0;
 }
 
+/* The operator's set points over the config's values (cc). A file that
+ * does not fit them is logged and left alone: the config's values apply
+ * until the next change of a set point writes it anew. */
+static void load_setpoints(struct thermal_rt *t, struct thermal_ctl_config *cc)
+{
+	struct kerr e;
+	json_t *diff;
+	char *s;
+	int r;
+
+	if (!t->setpoints_path)
+		return;
+	kerr_clear(&e);
+	r = thermal_setpoints_load(t->setpoints_path, cc, &e);
+	if (r == -ENOENT)
+		return;
+	if (r < 0) {
+		log_warn("thermal: %s ignored, the config's set points apply: %s",
+		         t->setpoints_path, e.message);
+		return;
+	}
+	diff = thermal_setpoints_diff(cc, &t->config_cc);
+	s = jdump(diff);
+	log_info("thermal: set points from %s over the config's: %s", t->setpoints_path, s);
+	free(s);
+	json_decref(diff);
+}
+
 static int read_config(struct thermal_rt *t, const struct config *cfg, struct kerr *e)
 {
 	struct thermal_model_config mc;
@@ -169,6 +203,8 @@ static int read_config(struct thermal_rt *t, const struct config *cfg, struct ke
 	if ((r = thermal_model_config_check(&mc, e)) < 0 ||
 	    (r = thermal_ctl_config_check(&cc, e)) < 0)
 		return r;
+	t->config_cc = cc;
+	load_setpoints(t, &cc);
 	thermal_model_init(&t->m, &mc, coolant0, t->ambient_c);
 	thermal_ctl_init(&t->c, &cc);
 	return 0;
@@ -481,7 +517,8 @@ static void *action_main(void *arg)
 /* ---- API ------------------------------------------------------------------- */
 
 int thermal_rt_start(const struct config *cfg, bool default_on, struct agent_host *h,
-                     const char *dir, struct nodelog *log, struct thermal_rt **ret, struct kerr *e)
+                     const char *setpoints_path, struct nodelog *log, struct thermal_rt **ret,
+                     struct kerr *e)
 {
 	struct thermal_rt *t;
 	char tag[64];
@@ -493,6 +530,8 @@ int thermal_rt_start(const struct config *cfg, bool default_on, struct agent_hos
 		return 0;
 	t = xcalloc(1, sizeof(*t));
 	pthread_mutex_init(&t->lock, NULL);
+	pthread_mutex_init(&t->save_lock, NULL);
+	t->setpoints_path = setpoints_path ? xstrdup(setpoints_path) : NULL;
 	{ /* waited on with deadline_mono(): the monotonic clock */
 		pthread_condattr_t ca;
 
@@ -530,7 +569,6 @@ int thermal_rt_start(const struct config *cfg, bool default_on, struct agent_hos
 	t->worker_started = true;
 	log_info("thermal: controller running (time scale %g, %s)", t->time_scale,
 	         t->have_sc ? t->sc.name : "no scenario");
-	(void)dir;
 	*ret = t;
 	return 0;
 }
@@ -550,6 +588,8 @@ struct thermal_rt *thermal_rt_stop(struct thermal_rt *t)
 	cpucap_free(t->cap);
 	pthread_cond_destroy(&t->cond);
 	pthread_mutex_destroy(&t->lock);
+	pthread_mutex_destroy(&t->save_lock);
+	free(t->setpoints_path);
 	free(t);
 	return NULL;
 }
@@ -568,6 +608,7 @@ void thermal_rt_view(struct thermal_rt *t, struct thermal_rt_view *v)
 	v->heater_on = t->last.heater_on;
 	v->heater_failed_injected = t->m.heater_failed;
 	v->ccfg = t->c.cfg;
+	v->ccfg_config = t->config_cc;
 	v->mcfg = t->m.cfg;
 	v->ambient_c = t->m.ambient_c;
 	v->solar = t->m.solar;
@@ -638,17 +679,29 @@ int thermal_rt_set(struct thermal_rt *t, const char *key, double value, struct k
 	char buf[32];
 	int r;
 
+	if (!thermal_setpoint_key(key))
+		return kerr_set(e, -EINVAL, key, "%s is not a setpoint", key);
+	/* save_lock: the file is written as it will be, then the change made;
+	 * only this function changes the set points, so cc stays current. */
+	pthread_mutex_lock(&t->save_lock);
 	pthread_mutex_lock(&t->lock);
 	cc = t->c.cfg;
+	pthread_mutex_unlock(&t->lock);
 	snprintf(buf, sizeof(buf), "%.3f", value);
 	r = thermal_ctl_config_set(&cc, key, buf, e);
-	if (r == -ENOENT)
-		r = kerr_set(e, -EINVAL, key, "%s is not a setpoint", key);
 	if (r == 0)
 		r = thermal_ctl_config_check(&cc, e);
-	if (r == 0)
+	if (r == 0 && t->setpoints_path) {
+		r = thermal_setpoints_save(t->setpoints_path, &cc, &t->config_cc);
+		if (r < 0)
+			kerr_set(e, r, key, "cannot write %s: %s", t->setpoints_path, strerror(-r));
+	}
+	if (r == 0) {
+		pthread_mutex_lock(&t->lock);
 		t->c.cfg = cc; /* the controller reads its config at every step */
-	pthread_mutex_unlock(&t->lock);
+		pthread_mutex_unlock(&t->lock);
+	}
+	pthread_mutex_unlock(&t->save_lock);
 	return r;
 }
 

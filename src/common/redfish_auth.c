@@ -3,7 +3,7 @@
  * Redfish accounts and sessions: the account file, password hashing and
  * checks (Argon2id through libsodium, at most ARGON_PARALLEL at a time),
  * the Basic-auth result cache, lockout and the per-address limit,
- * sessions in memory, and the predefined roles. What these look like as
+ * sessions and their file, and the predefined roles. What these look like as
  * Redfish resources is the agent's business (rf_account.c, rf_session.c);
  * nothing here knows about HTTP.
  *
@@ -33,6 +33,8 @@
 #define LOCKOUT_THRESHOLD_DEFAULT 5
 #define LOCKOUT_DURATION_DEFAULT 30
 #define LOCKOUT_RESET_DEFAULT 30
+#define SESSIONS_VERSION 1
+#define PASSWORD_TAG_BYTES 16
 
 const struct rf_role rf_roles[] = {
 	{ "Administrator",
@@ -82,8 +84,9 @@ struct session {
 	unsigned char token_hash[crypto_hash_sha256_BYTES];
 	char account_id[RF_NAME_MAX];
 	char addr[64];
-	int64_t created; /* wall ms */
-	int64_t last;    /* mono ms */
+	int64_t created;    /* wall ms */
+	int64_t last;       /* mono ms */
+	int64_t saved_last; /* mono ms: last as the session file has it */
 };
 
 struct cache_entry {
@@ -103,13 +106,17 @@ struct rf_auth {
 	pthread_mutex_t lock;
 	sem_t argon; /* ARGON_PARALLEL */
 	char *dir;
-	char *path;
+	char *path;          /* DIR/accounts.json */
+	char *sessions_path; /* DIR/sessions.json */
 	bool bootstrapped;
 	struct account accounts[RF_ACCOUNTS_MAX];
 	int naccounts;
 	long next_id;
 	struct session sessions[RF_SESSIONS_MAX]; /* oldest first */
 	int nsessions;
+	int sessions_restored, sessions_dropped; /* by rf_auth_open() */
+	int sessions_error;                      /* the file was ignored: why */
+	int64_t touch_retry;                     /* mono ms: no last-use write before */
 	int session_timeout_s;
 	struct rf_account_policy policy;
 	uint64_t gen; /* bumped by every account change: the cache is then stale */
@@ -300,6 +307,148 @@ out:
 	return r;
 }
 
+/* ---- the session file ----
+ *
+ * DIR/sessions.json (0600) holds each session's id, the SHA-256 of its
+ * token (never the token), its account, client address, creation and last
+ * use (wall ms), and a tag of the account's password hash: a session comes
+ * back at start only while its account exists, is enabled and has the same
+ * password (a new password ends the other sessions even if the agent
+ * stopped before this file was written), and only if it is not idle past
+ * SessionTimeout. Written when a session is made or deleted, when an
+ * account's sessions end, and when a session's last use is session_touch_ms()
+ * ahead of the file's. */
+
+static int64_t session_touch_ms(const struct rf_auth *a)
+{
+	int64_t quarter = (int64_t)a->session_timeout_s * 1000 / 4;
+
+	return quarter < RF_SESSION_TOUCH_MS ? quarter : RF_SESSION_TOUCH_MS;
+}
+
+static void password_tag(const struct account *ac, char out[2 * PASSWORD_TAG_BYTES + 1])
+{
+	unsigned char h[crypto_hash_sha256_BYTES];
+
+	crypto_hash_sha256(h, (const unsigned char *)ac->hash, strlen(ac->hash));
+	sodium_bin2hex(out, 2 * PASSWORD_TAG_BYTES + 1, h, PASSWORD_TAG_BYTES);
+}
+
+/* Writes every session but skip (-1: none) as it is now. 0 or -errno. */
+static int sessions_save_locked(struct rf_auth *a, int skip)
+{
+	char hash[2 * crypto_hash_sha256_BYTES + 1], tag[2 * PASSWORD_TAG_BYTES + 1];
+	int64_t mono = mono_ms(), wall = now_ms();
+	json_t *list = json_array(), *doc;
+	char *text;
+	int r;
+
+	for (int i = 0; i < a->nsessions; i++) {
+		const struct session *s = &a->sessions[i];
+		const struct account *ac = account_by_id(a, s->account_id);
+
+		if (i == skip || !ac)
+			continue;
+		sodium_bin2hex(hash, sizeof(hash), s->token_hash, sizeof(s->token_hash));
+		password_tag(ac, tag);
+		json_array_append_new(list,
+		                      json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "id", s->id,
+		                                "token_sha256", hash, "account_id", s->account_id,
+		                                "password_tag", tag, "addr", s->addr, "created_ms",
+		                                (json_int_t)s->created, "last_ms",
+		                                (json_int_t)(wall - (mono - s->last))));
+	}
+	doc = json_pack("{s:i, s:o}", "version", SESSIONS_VERSION, "sessions", list);
+	text = json_dumps(doc, JSON_INDENT(1));
+	json_decref(doc);
+	r = file_write_atomic(a->sessions_path, text, strlen(text), 0600);
+	free(text);
+	for (int i = 0; r == 0 && i < a->nsessions; i++)
+		a->sessions[i].saved_last = a->sessions[i].last;
+	return r;
+}
+
+static const struct session *session_by_id(const struct rf_auth *a, const char *id)
+{
+	for (int i = 0; i < a->nsessions; i++)
+		if (strcmp(a->sessions[i].id, id) == 0)
+			return &a->sessions[i];
+	return NULL;
+}
+
+/* One session of the file into memory, if it may come back. */
+static bool session_restore(struct rf_auth *a, const json_t *o, int64_t wall, int64_t mono)
+{
+	const char *id = jstr(o, "id"), *hash = jstr(o, "token_sha256"),
+	           *tag = jstr(o, "password_tag");
+	const char *addr = jstr(o, "addr");
+	const struct account *ac = account_by_id(a, jstr(o, "account_id"));
+	int64_t last = jint(o, "last_ms", 0);
+	char want[2 * PASSWORD_TAG_BYTES + 1];
+	struct session *s;
+	size_t n = 0;
+
+	if (!id || strlen(id) >= RF_NAME_MAX || session_by_id(a, id) || !hash || !tag || !ac ||
+	    !ac->enabled || a->nsessions >= RF_SESSIONS_MAX)
+		return false;
+	password_tag(ac, want);
+	if (strcmp(tag, want) != 0)
+		return false;
+	if (last > wall)
+		last = wall;
+	if (wall - last > (int64_t)a->session_timeout_s * 1000)
+		return false;
+	s = &a->sessions[a->nsessions];
+	memset(s, 0, sizeof(*s));
+	if (strlen(hash) != 2 * sizeof(s->token_hash) ||
+	    sodium_hex2bin(s->token_hash, sizeof(s->token_hash), hash, strlen(hash), NULL, &n,
+	                   NULL) != 0 ||
+	    n != sizeof(s->token_hash))
+		return false;
+	snprintf(s->id, sizeof(s->id), "%s", id);
+	snprintf(s->account_id, sizeof(s->account_id), "%s", ac->id);
+	snprintf(s->addr, sizeof(s->addr), "%s", addr ? addr : "");
+	s->created = jint(o, "created_ms", wall);
+	s->last = mono - (wall - last);
+	s->saved_last = s->last;
+	a->nsessions++;
+	return true;
+}
+
+/* The sessions of DIR/sessions.json that may come back (the accounts are
+ * loaded). A file that is not a session file is ignored: sessions_error. */
+static void sessions_load(struct rf_auth *a)
+{
+	int64_t wall = now_ms(), mono = mono_ms();
+	json_t *doc, *list, *v;
+	char *data = NULL;
+	size_t len = 0, i;
+	int r;
+
+	r = file_read(a->sessions_path, FILE_MAX, &data, &len);
+	if (r < 0) {
+		a->sessions_error = r == -ENOENT ? 0 : r;
+		return;
+	}
+	doc = jparse(data, len, NULL, 0);
+	free(data);
+	list = json_object_get(doc, "sessions");
+	if (!json_is_object(doc) || jint(doc, "version", 0) != SESSIONS_VERSION ||
+	    !json_is_array(list)) {
+		a->sessions_error = -EINVAL;
+		json_decref(doc);
+		return;
+	}
+	json_array_foreach(list, i, v)
+	{
+		if (session_restore(a, v, wall, mono))
+			a->sessions_restored++;
+		else
+			a->sessions_dropped++;
+	}
+	json_decref(doc);
+}
+
 int rf_auth_open(const struct rf_auth_config *cfg, struct rf_auth **ret)
 {
 	struct rf_auth *a;
@@ -319,6 +468,7 @@ int rf_auth_open(const struct rf_auth_config *cfg, struct rf_auth **ret)
 	sem_init(&a->argon, 0, ARGON_PARALLEL);
 	a->dir = xstrdup(cfg->dir);
 	a->path = xasprintf("%s/%s", cfg->dir, RF_ACCOUNTS_FILE);
+	a->sessions_path = xasprintf("%s/%s", cfg->dir, RF_SESSIONS_FILE);
 	a->session_timeout_s =
 	    cfg->session_timeout_s > 0 ? cfg->session_timeout_s : RF_SESSION_TIMEOUT_DEFAULT;
 	a->policy = (struct rf_account_policy){ LOCKOUT_THRESHOLD_DEFAULT, LOCKOUT_DURATION_DEFAULT,
@@ -337,6 +487,12 @@ int rf_auth_open(const struct rf_auth_config *cfg, struct rf_auth **ret)
 		a->dummy_hash = hash_password(a, "kumo-redfish-no-such-user");
 		if (!a->dummy_hash)
 			r = -ENOMEM;
+	}
+	if (r == 0) {
+		if (!a->bootstrapped) /* new accounts: the old sessions are not theirs */
+			sessions_load(a);
+		/* what came back, and nothing else: a failure shows at the next write */
+		(void)sessions_save_locked(a, -1);
 	}
 	if (r < 0) {
 		rf_auth_free(a);
@@ -357,6 +513,7 @@ struct rf_auth *rf_auth_free(struct rf_auth *a)
 	free(a->dummy_hash);
 	free(a->dir);
 	free(a->path);
+	free(a->sessions_path);
 	sem_destroy(&a->argon);
 	pthread_mutex_destroy(&a->lock);
 	free(a);
@@ -366,6 +523,14 @@ struct rf_auth *rf_auth_free(struct rf_auth *a)
 bool rf_auth_bootstrapped(const struct rf_auth *a)
 {
 	return a->bootstrapped;
+}
+
+int rf_auth_sessions_restored(const struct rf_auth *a, int *ret_dropped)
+{
+	if (a->sessions_error < 0)
+		return a->sessions_error;
+	*ret_dropped = a->sessions_dropped;
+	return a->sessions_restored;
 }
 
 /* ---- failed logins ---- */
@@ -590,7 +755,10 @@ static void sessions_prune(struct rf_auth *a)
 	}
 }
 
-/* Ends the sessions of an account, but keep (may be NULL). */
+/* Ends the sessions of an account, but keep (may be NULL), and writes the
+ * session file. A failed write is not the caller's failure: at start, the
+ * file's sessions of an account that is gone, disabled or has a new
+ * password do not come back anyway. */
 static void sessions_end_account(struct rf_auth *a, const char *account_id, const char *keep)
 {
 	for (int i = 0; i < a->nsessions; i++)
@@ -599,6 +767,7 @@ static void sessions_end_account(struct rf_auth *a, const char *account_id, cons
 			session_remove(a, i);
 			i--;
 		}
+	(void)sessions_save_locked(a, -1);
 }
 
 int rf_session_create(struct rf_auth *a, const char *user, const char *password, const char *addr,
@@ -632,6 +801,11 @@ int rf_session_create(struct rf_auth *a, const char *user, const char *password,
 	snprintf(s->addr, sizeof(s->addr), "%s", addr ? addr : "");
 	s->created = now_ms();
 	s->last = mono_ms();
+	r = sessions_save_locked(a, -1);
+	if (r < 0) { /* a session that would not outlive a restart: none */
+		session_remove(a, a->nsessions - 1);
+		goto out;
+	}
 	snprintf(ret_id, RF_NAME_MAX, "%s", sid);
 	*ret_token = token;
 	token = NULL;
@@ -661,6 +835,10 @@ int rf_auth_token(struct rf_auth *a, const char *token, struct rf_principal *ret
 			continue;
 		fill_who(account_by_id(a, s->account_id), s->id, ret_who);
 		s->last = mono_ms();
+		/* the file's last use, at most session_touch_ms() behind */
+		if (s->last - s->saved_last >= session_touch_ms(a) && s->last >= a->touch_retry &&
+		    sessions_save_locked(a, -1) < 0)
+			a->touch_retry = s->last + session_touch_ms(a);
 		r = 0;
 		break;
 	}
@@ -676,8 +854,10 @@ int rf_session_delete(struct rf_auth *a, const char *id)
 	sessions_prune(a);
 	for (int i = 0; id && i < a->nsessions; i++)
 		if (strcmp(a->sessions[i].id, id) == 0) {
-			session_remove(a, i);
-			r = 0;
+			/* gone from the file first: a logged-out token never comes back */
+			r = sessions_save_locked(a, i);
+			if (r == 0)
+				session_remove(a, i);
 			break;
 		}
 	pthread_mutex_unlock(&a->lock);

@@ -13,9 +13,14 @@
  *   Operator       Login ConfigureComponents ConfigureSelf
  *   ReadOnly       Login ConfigureSelf
  *
- * Sessions are in memory only: the token ("X-Auth-Token") is random and
- * only its SHA-256 is kept; a session ends on DELETE, after SessionTimeout
- * seconds without use, or when its account is removed or disabled.
+ * Sessions: the token ("X-Auth-Token") is random and only its SHA-256 is
+ * kept, in memory and in DIR/sessions.json (0600), so that sessions outlive
+ * a restart; a session ends on DELETE, after SessionTimeout seconds without
+ * use, or when its account is removed, disabled or gets a new password
+ * (also across a restart). The file is written when a session is made or
+ * ends by DELETE or by its account, and when a session's last use is
+ * RF_SESSION_TOUCH_MS (or a quarter of SessionTimeout, if shorter) ahead of
+ * the file's: after a restart a session may end that much early.
  *
  * Guessing is slowed down: AccountLockoutThreshold failed logins in a row
  * lock an account for AccountLockoutDuration seconds (Locked: true; the
@@ -39,6 +44,7 @@
 
 #define RF_ACCOUNTS_FILE "accounts.json"
 #define RF_ADMIN_PASSWORD_FILE "admin-password"
+#define RF_SESSIONS_FILE "sessions.json"
 #define RF_ADMIN_USER "admin"
 #define RF_ACCOUNTS_MAX 64
 #define RF_SESSIONS_MAX 64
@@ -50,6 +56,7 @@
 #define RF_SESSION_TIMEOUT_DEFAULT 1800
 #define RF_ADDR_FAILURES_MAX 20
 #define RF_BASIC_CACHE_MS 30000
+#define RF_SESSION_TOUCH_MS 60000 /* how far the file's last use may lag */
 
 struct rf_role {
 	const char *id; /* "Administrator" */
@@ -84,6 +91,11 @@ int rf_auth_open(const struct rf_auth_config *cfg, struct rf_auth **ret);
 struct rf_auth *rf_auth_free(struct rf_auth *a);
 /* Did rf_auth_open() make the admin account (a first start)? */
 bool rf_auth_bootstrapped(const struct rf_auth *a);
+/* What rf_auth_open() made of DIR/sessions.json: the number of sessions
+ * that came back and, in *ret_dropped, of those that did not (idle past
+ * SessionTimeout, account gone, disabled or with a new password); or a
+ * negative errno: the file was ignored (-EINVAL: not a session file). */
+int rf_auth_sessions_restored(const struct rf_auth *a, int *ret_dropped);
 
 /* ---- credentials ---- */
 
@@ -98,10 +110,12 @@ int rf_auth_token(struct rf_auth *a, const char *token, struct rf_principal *ret
 /* ---- sessions ---- */
 
 /* Logs in: 0, *ret_token (malloc'd, shown once) and ret_id; -EACCES,
- * -EAGAIN (as rf_auth_basic), or -ENOSPC (RF_SESSIONS_MAX). */
+ * -EAGAIN (as rf_auth_basic), -ENOSPC (RF_SESSIONS_MAX), or another
+ * negative errno (the session file cannot be written: no session). */
 int rf_session_create(struct rf_auth *a, const char *user, const char *password, const char *addr,
                       char **ret_token, char ret_id[RF_NAME_MAX]);
-/* 0 or -ENOENT. */
+/* 0, -ENOENT, or another negative errno (the session file cannot be
+ * written: the session goes on). */
 int rf_session_delete(struct rf_auth *a, const char *id);
 /* The ids of the live sessions, oldest first. New reference. */
 json_t *rf_session_ids(struct rf_auth *a);

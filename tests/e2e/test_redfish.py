@@ -13,6 +13,7 @@ with the certificate generated at first start.
 KUMO_REDFISH_CMD may name another command for the service (a test build);
 by default it is `$KUMO_BUILD/kumo-agent redfish`.
 """
+import hashlib
 import json
 import os
 import shlex
@@ -261,6 +262,50 @@ def test_sessions_login_use_logout(svc):
     error(r, 401, "AccessUnauthorized")
     assert "X-Auth-Token" not in r.headers
     error(anon.post(svc.base + SESSIONS, json={"UserName": "admin"}), 400, "PropertyMissing")
+
+
+def test_sessions_survive_a_restart(svc, admin):
+    anon = requests.Session()
+
+    def login(user, password):
+        r = anon.post(svc.base + SESSIONS, json={"UserName": user, "Password": password})
+        assert r.status_code == 201, r.text
+        return r.headers["X-Auth-Token"], r.headers["Location"]
+    kept, kept_loc = login("admin", svc.password)
+    gone, gone_loc = login("admin", svc.password)
+    assert anon.delete(svc.base + gone_loc, headers={"X-Auth-Token": gone}).status_code == 204
+    acct = admin.ok("POST", ACCOUNTS, {"UserName": "rosa", "Password": "rosa-pass-1",
+                                       "RoleId": "ReadOnly"}, status=201)
+    rosa, _ = login("rosa", "rosa-pass-1")
+    path = os.path.join(svc.rf_dir, "sessions.json")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    with open(path) as f:
+        text = f.read()
+    for token in (kept, gone, rosa):
+        assert token not in text
+    assert hashlib.sha256(kept.encode()).hexdigest() in text
+    assert hashlib.sha256(gone.encode()).hexdigest() not in text
+    svc.stop()
+    # rosa is disabled while the service is down: her session must not come back
+    accounts = os.path.join(svc.rf_dir, "accounts.json")
+    with open(accounts) as f:
+        doc = json.load(f)
+    for a in doc["accounts"]:
+        if a["user"] == "rosa":
+            a["enabled"] = False
+    with open(accounts, "w") as f:
+        json.dump(doc, f)
+    svc.start()
+    h = {"X-Auth-Token": kept}
+    r = anon.get(svc.base + kept_loc, headers=h)
+    assert r.status_code == 200 and r.json()["UserName"] == "admin", r.text
+    members = anon.get(svc.base + SESSIONS, headers=h).json()["Members"]
+    assert {"@odata.id": kept_loc} in members and {"@odata.id": gone_loc} not in members
+    for token in (gone, rosa):
+        error(anon.get(svc.base + V1 + "/SessionService", headers={"X-Auth-Token": token}),
+              401, "AccessUnauthorized")
+    admin.ok("DELETE", acct["@odata.id"], status=204)
+    assert anon.delete(svc.base + kept_loc, headers=h).status_code == 204
 
 
 # ---- accounts and roles --------------------------------------------------------------

@@ -11,12 +11,16 @@ and what the tests assert comes back through Redfish (Status, Conditions,
 readings) and kumod's host.thermal events (the node log). redfishtool and
 python3-sushy read and patch the same resources.
 """
+import hashlib
 import json
+import os
 import shutil
+import stat
 import subprocess
 import tempfile
 
 import pytest
+import requests
 
 from conftest import wait_for
 from redfish_schema import Validator, check_metadata, links
@@ -285,6 +289,72 @@ def test_patch_setpoint_with_etag_roles_and_bad_values(make_node):
         got[:] = [e["message"] for e in thermal_events(node)]
         return all(any(w in m for m in got) for w in wanted)
     wait_for(logged, timeout=30, what="the setpoint changes in kumod's events (%s)" % got)
+
+
+def test_setpoints_and_sessions_survive_an_agent_restart(make_node):
+    node = make_node()
+    rf_dir = os.path.join(node.agent.dir, "redfish")
+    points = os.path.join(rf_dir, "setpoints.json")
+    target = node.base + CONTROLS + "/FanTarget"
+    r = node.s.patch(target, json={"SetPoint": 47.25})
+    assert r.status_code == 200, r.text
+    etag = node.s.get(target).headers["ETag"]
+    assert etag == '"sp-47.250"'
+    # PATCHed back to its DefaultSetPoint (the config's value), FanStop follows the config again
+    stop = get(node, CONTROLS + "/FanStop")
+    for v in (44, stop["DefaultSetPoint"]):
+        r = node.s.patch(node.base + CONTROLS + "/FanStop", json={"SetPoint": v})
+        assert r.status_code == 200, r.text
+    assert stat.S_IMODE(os.stat(points).st_mode) == 0o600
+    with open(points) as f:
+        assert json.load(f) == {"version": 1, "setpoints": {"fan_target_c": 47.25}}
+    # sessions: one kept, one logged out before the restart
+    anon = requests.Session()
+    tokens = {}
+    for name in ("kept", "gone"):
+        r = anon.post(node.base + V1 + "/SessionService/Sessions",
+                      json={"UserName": "admin", "Password": node.password})
+        assert r.status_code == 201, r.text
+        tokens[name] = (r.headers["X-Auth-Token"], r.headers["Location"])
+    gone, gone_loc = tokens["gone"]
+    assert anon.delete(node.base + gone_loc, headers={"X-Auth-Token": gone}).status_code == 204
+    sessions = os.path.join(rf_dir, "sessions.json")
+    assert stat.S_IMODE(os.stat(sessions).st_mode) == 0o600
+    with open(sessions) as f:
+        text = f.read()
+    kept, kept_loc = tokens["kept"]
+    assert kept not in text and gone not in text
+    assert hashlib.sha256(kept.encode()).hexdigest() in text
+    assert hashlib.sha256(gone.encode()).hexdigest() not in text
+
+    # a crash: whatever was answered is on disk
+    node.agent.kill9()
+    node.agent.start()
+    wait_for(node._up, timeout=20, what="the agent's Redfish service again")
+    r = node.s.get(target)
+    assert r.status_code == 200 and r.headers["ETag"] == etag
+    ctl = r.json()
+    assert ctl["SetPoint"] == 47.25 and ctl["DefaultSetPoint"] == 49
+    assert get(node, CONTROLS + "/FanStop")["SetPoint"] == stop["DefaultSetPoint"]
+    kept_s = requests.Session()
+    kept_s.headers["X-Auth-Token"] = kept
+    assert get(node, kept_loc, session=kept_s)["UserName"] == "admin"
+    members = get(node, V1 + "/SessionService/Sessions", session=kept_s)["Members"]
+    assert {"@odata.id": kept_loc} in members and {"@odata.id": gone_loc} not in members
+    err(anon.get(node.base + UNIT, headers={"X-Auth-Token": gone}), 401, "AccessUnauthorized")
+    # the ETag of before the restart still guards the set point
+    r = node.s.patch(target, json={"SetPoint": 48}, headers={"If-Match": etag})
+    assert r.status_code == 200, r.text
+
+    # a file that no longer fits (FanStop above FanTarget) is ignored: the config's values
+    node.agent.stop()
+    with open(points, "w") as f:
+        json.dump({"version": 1, "setpoints": {"fan_off_c": 49.5}}, f)
+    node.agent.start()
+    wait_for(node._up, timeout=20, what="the agent's Redfish service with a bad set point file")
+    assert get(node, CONTROLS + "/FanTarget")["SetPoint"] == 49
+    assert get(node, CONTROLS + "/FanStop")["SetPoint"] == 45
+    assert "setpoints.json ignored" in node.agent.tail(200)
 
 
 def test_setpoints_take_effect_and_a_fan_failure_raises_the_alarm(make_node):

@@ -724,8 +724,8 @@ static void rm_rf(const char *d)
 {
 	char *p;
 
-	for (const char *const *f =
-	         (const char *const[]){ RF_ACCOUNTS_FILE, RF_ADMIN_PASSWORD_FILE, NULL };
+	for (const char *const *f = (const char *const[]){ RF_ACCOUNTS_FILE, RF_ADMIN_PASSWORD_FILE,
+	                                                   RF_SESSIONS_FILE, NULL };
 	     *f; f++) {
 		p = xasprintf("%s/%s", d, *f);
 		unlink(p);
@@ -941,6 +941,128 @@ static void test_sessions(void **state)
 	rf_auth_free(a);
 	free(tok);
 	free(tok2);
+	rm_rf(d);
+	free(d);
+}
+
+/* Changes account acct (changes NULL: deletes it) and restarts *a with
+ * the session file as it was before the change (the agent stopped before
+ * writing it): the session of tok, the file's only one, must not come
+ * back. */
+static void change_then_stop(struct rf_auth **a, const struct rf_auth_config *cfg, const char *acct,
+                             const json_t *changes, const char *tok)
+{
+	char *path = xasprintf("%s/%s", cfg->dir, RF_SESSIONS_FILE), *old = NULL;
+	struct rf_principal who;
+	struct kerr e;
+	size_t len;
+	int dropped;
+
+	assert_int_equal(file_read(path, 1 << 20, &old, &len), 0);
+	if (changes)
+		assert_int_equal(rf_account_update(*a, acct, changes, NULL, &e), 0);
+	else
+		assert_int_equal(rf_account_delete(*a, acct), 0);
+	rf_auth_free(*a);
+	assert_int_equal(file_write_atomic(path, old, len, 0600), 0);
+	assert_int_equal(rf_auth_open(cfg, a), 0);
+	assert_int_equal(rf_auth_sessions_restored(*a, &dropped), 0);
+	assert_int_equal(dropped, 1);
+	assert_int_equal(rf_auth_token(*a, tok, &who), -EACCES);
+	free(old);
+	free(path);
+}
+
+/* DIR/sessions.json: sessions come back after a restart, unless deleted,
+ * idle past the timeout, or their account is gone, disabled or has a new
+ * password (also when the file was not written after the change); the file
+ * has no token; a file that is not a session file is ignored. */
+static void test_sessions_file(void **state)
+{
+	struct rf_auth_config cfg = { 0 };
+	struct rf_principal who;
+	char id[RF_NAME_MAX], id2[RF_NAME_MAX], acct[RF_NAME_MAX], hex[65];
+	unsigned char h[32];
+	char *tok = NULL, *tok2 = NULL, *d = tmpdir_new(), *path, *text = NULL;
+	struct rf_auth *a;
+	struct kerr e;
+	struct stat st;
+	json_t *ch, *doc;
+	size_t len;
+	int dropped;
+
+	cfg.dir = d;
+	cfg.session_timeout_s = 60;
+	path = xasprintf("%s/%s", d, RF_SESSIONS_FILE);
+	assert_int_equal(rf_auth_open(&cfg, &a), 0);
+	assert_int_equal(rf_account_create(a, "erin", "erin-password", "Operator", true, acct, &e),
+	                 0);
+	assert_int_equal(rf_session_create(a, "erin", "erin-password", "x", &tok, id), 0);
+	assert_int_equal(rf_session_create(a, "erin", "erin-password", "x", &tok2, id2), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(file_read(path, 1 << 20, &text, &len), 0);
+	crypto_hash_sha256(h, (const unsigned char *)tok, strlen(tok));
+	sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+	assert_null(strstr(text, tok));
+	assert_non_null(strstr(text, hex));
+	free(text);
+	assert_int_equal(rf_session_delete(a, id2), 0);
+
+	/* Restarted: the first is back, the deleted one is not. */
+	rf_auth_free(a);
+	assert_int_equal(rf_auth_open(&cfg, &a), 0);
+	assert_int_equal(rf_auth_sessions_restored(a, &dropped), 1);
+	assert_int_equal(dropped, 0);
+	assert_int_equal(rf_auth_token(a, tok, &who), 0);
+	assert_string_equal(who.user, "erin");
+	assert_string_equal(who.session_id, id);
+	assert_int_equal(rf_auth_token(a, tok2, &who), -EACCES);
+
+	/* A new password: the session stays away. */
+	ch = json_pack("{s:s}", "Password", "erin-password-2");
+	change_then_stop(&a, &cfg, acct, ch, tok);
+	json_decref(ch);
+
+	/* Idle past the timeout while the agent was down: ended. */
+	free(tok);
+	assert_int_equal(rf_session_create(a, "erin", "erin-password-2", "x", &tok, id), 0);
+	rf_auth_free(a);
+	doc = json_load_file(path, 0, NULL);
+	assert_non_null(doc);
+	jset_int(json_array_get(json_object_get(doc, "sessions"), 0), "last_ms",
+	         now_ms() - 61 * 1000);
+	assert_int_equal(json_dump_file(doc, path, 0), 0);
+	json_decref(doc);
+	assert_int_equal(rf_auth_open(&cfg, &a), 0);
+	assert_int_equal(rf_auth_sessions_restored(a, &dropped), 0);
+	assert_int_equal(dropped, 1);
+	assert_int_equal(rf_auth_token(a, tok, &who), -EACCES);
+
+	/* A disabled account's sessions stay away. */
+	free(tok);
+	assert_int_equal(rf_session_create(a, "erin", "erin-password-2", "x", &tok, id), 0);
+	ch = json_pack("{s:b}", "Enabled", 0);
+	change_then_stop(&a, &cfg, acct, ch, tok);
+	json_decref(ch);
+	/* ... and a deleted one's. */
+	ch = json_pack("{s:b}", "Enabled", 1);
+	assert_int_equal(rf_account_update(a, acct, ch, NULL, &e), 0);
+	json_decref(ch);
+	free(tok);
+	assert_int_equal(rf_session_create(a, "erin", "erin-password-2", "x", &tok, id), 0);
+	change_then_stop(&a, &cfg, acct, NULL, tok);
+	rf_auth_free(a);
+
+	/* Not a session file: ignored, the service starts. */
+	assert_int_equal(file_write_atomic(path, "{\"sessions\": 7", 14, 0600), 0);
+	assert_int_equal(rf_auth_open(&cfg, &a), 0);
+	assert_int_equal(rf_auth_sessions_restored(a, &dropped), -EINVAL);
+	rf_auth_free(a);
+
+	free(tok);
+	free(tok2);
+	free(path);
 	rm_rf(d);
 	free(d);
 }
@@ -1205,6 +1327,7 @@ int main(void)
 		cmocka_unit_test(test_auth_lockout),
 		cmocka_unit_test(test_accounts),
 		cmocka_unit_test(test_sessions),
+		cmocka_unit_test(test_sessions_file),
 		cmocka_unit_test(test_service_credentials),
 		cmocka_unit_test(test_agent_relay),
 		cmocka_unit_test(test_http_transport),

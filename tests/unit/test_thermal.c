@@ -24,11 +24,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "agent/thermal.h"
+#include "agent/thermal_rt.h"
+#include "common/util.h"
 
 #define H(x) ((x)*3600.0)
 #define REGISTRIES "../shared/redfish/registries"
@@ -404,6 +407,69 @@ static void test_config(void **state)
 	configs(&mc, &cc);
 	mc.step_s = 5000;
 	assert_int_equal(thermal_model_config_check(&mc, &e), -EINVAL);
+}
+
+/* The operator's set point file (thermal_setpoints.c): it holds what
+ * differs from the config, comes back exactly, and a file that does not
+ * fit the config (not JSON, not a set point file, an unknown key, a value
+ * out of range, the lines out of order) is refused as a whole, leaving the
+ * config's values. */
+static void test_setpoint_file(void **state)
+{
+	static const char *const bad[] = {
+		"{\"version\": 1, \"setpoints\": {\"fan_target_c\": 47",
+		"[1, 2]",
+		"{\"version\": 2, \"setpoints\": {}}",
+		"{\"version\": 1, \"setpoints\": {}, \"more\": 1}",
+		"{\"version\": 1, \"setpoints\": {\"warning_c\": 52}}",
+		"{\"version\": 1, \"setpoints\": {\"bogus_c\": 1}}",
+		"{\"version\": 1, \"setpoints\": {\"fan_target_c\": \"47\"}}",
+		"{\"version\": 1, \"setpoints\": {\"band_lo_c\": -500}}",
+		/* each fine alone, out of order together with the config */
+		"{\"version\": 1, \"setpoints\": {\"fan_target_c\": 47, \"fan_off_c\": 49.5}}",
+		"{\"version\": 1, \"setpoints\": {\"fan_off_c\": 49.5}}",
+	};
+	struct thermal_ctl_config base, cc, back;
+	char dir[] = "/tmp/kumo-test-setpoints-XXXXXX", *path, *text = NULL;
+	struct kerr e;
+	struct stat st;
+	size_t len;
+
+	assert_non_null(mkdtemp(dir));
+	path = xasprintf("%s/%s", dir, THERMAL_SETPOINTS_FILE);
+	thermal_ctl_config_defaults(&base);
+	assert_int_equal(thermal_ctl_config_set(&base, "fan_target_c", "48", &e),
+	                 0); /* the config */
+	cc = base;
+	assert_int_equal(thermal_setpoints_load(path, &cc, &e), -ENOENT);
+	assert_memory_equal(&cc, &base, sizeof(cc));
+
+	/* what differs from the config, and only that, comes back exactly */
+	cc.fan_target_c = 46.125;
+	cc.fan_off_c = 40;
+	cc.band_hi_c = 50; /* the config's own value */
+	assert_int_equal(thermal_setpoints_save(path, &cc, &base), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(file_read(path, 4096, &text, &len), 0);
+	assert_non_null(strstr(text, "\"fan_target_c\": 46.125"));
+	assert_null(strstr(text, "band_hi_c"));
+	free(text);
+	back = base;
+	assert_int_equal(thermal_setpoints_load(path, &back, &e), 0);
+	assert_memory_equal(&back, &cc, sizeof(cc));
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		assert_int_equal(file_write_atomic(path, bad[i], strlen(bad[i]), 0600), 0);
+		back = base;
+		kerr_clear(&e);
+		assert_int_equal(thermal_setpoints_load(path, &back, &e), -EINVAL);
+		assert_true(e.message[0] != '\0');
+		assert_memory_equal(&back, &base, sizeof(base));
+	}
+	unlink(path);
+	rmdir(dir);
+	free(path);
 }
 
 /* ---- The scenarios ---- */
@@ -1068,6 +1134,7 @@ int main(void)
 		cmocka_unit_test(test_model_faults_and_sensors),
 		cmocka_unit_test(test_model_cap_follows),
 		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_setpoint_file),
 		cmocka_unit_test(test_winter_night),
 		cmocka_unit_test(test_desert_noon),
 		cmocka_unit_test(test_fan_failure),
