@@ -20,7 +20,10 @@ forth, each migration to a new process):
       mirror at the switchover and continues (what Kumo does);
   memory only: both processes use the same disk file (shared storage).
 Plain "end to end" is from starting the destination QEMU to the migration's
-completion (the same span a Kumo job covers, minus the API).
+completion (the same span a Kumo job covers, minus the API). The rounds
+interleave: a Kumo migration, a plain one, then plain first, and so on, so
+that the machine's drifts (it is a shared VM) reach both series alike; each
+migration starts SETTLE seconds after the one before it.
 
 Targets: Kumo's job time at most 1.2x plain end to end (local storage);
 downtime within 50 ms of plain's.
@@ -45,6 +48,7 @@ from benchlib import new_cloud
 
 ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 3
 MEM = 256
+SETTLE = 2  # s before each migration: the last one's guest settles, its leftovers go
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = r"""#!/bin/sh
 head -c 67108864 /dev/urandom >/tmp/ballast
@@ -137,81 +141,90 @@ def wait_text(path, text, timeout=300):
         time.sleep(0.1)
 
 
-def plain_series(image, accel, work, shared, rounds):
-    """One plain guest migrated `rounds` times between fresh QEMU processes
-    (as Kumo's VM is); returns [(end to end s, qemu total ms, downtime ms)]."""
-    d = os.path.join(work, "s0")
-    os.makedirs(d)
-    seed(d, "plain")
-    disk = os.path.join(d, "disk.qcow2")
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", image,
-                    disk, "1G"], check=True)
-    src, sq = qemu(d, accel, disk)
-    procs, out = [src], []
-    try:
-        sq.cmd("cont")
-        wait_text(os.path.join(d, "console.log"), b"COUNT 20")
-        for rnd in range(rounds):
-            d = os.path.join(work, "s%d" % (rnd + 1))
-            os.makedirs(d)
-            seed(d, "plain")
-            t0 = time.time()
-            if not shared:
-                disk = os.path.join(d, "disk.qcow2")
-                subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2",
-                                "-b", image, disk, "1G"], check=True)
-            dst, dq = qemu(d, accel, disk, incoming=True)
-            procs.append(dst)
-            if not shared:
-                nbd = free_port()
-                dq.cmd("nbd-server-start", addr={"type": "inet", "data": {
-                    "host": "127.0.0.1", "port": str(nbd)}})
-                dq.cmd("block-export-add", type="nbd", id="root", **{"node-name": "root"},
-                       name="root", writable=True)
-            port = free_port()
-            dq.cmd("migrate-incoming", uri="tcp:127.0.0.1:%d" % port)
-            if not shared:
-                sq.cmd("blockdev-add", driver="nbd", **{"node-name": "t0"}, server={
-                    "type": "inet", "host": "127.0.0.1", "port": str(nbd)}, export="root")
-                sq.cmd("blockdev-mirror", **{"job-id": "mig0", "copy-mode": "write-blocking"},
-                       device="root", target="t0", sync="top")
-                while True:
-                    jobs = sq.cmd("query-block-jobs")
-                    assert jobs, "the mirror ended early"
-                    if all(j.get("ready") for j in jobs):
-                        break
-                    time.sleep(0.01)
-            sq.cmd("migrate-set-capabilities", capabilities=[
-                {"capability": "auto-converge", "state": True},
-                {"capability": "pause-before-switchover", "state": not shared}])
-            sq.cmd("migrate-set-parameters", **{"max-bandwidth": 10 << 30,
-                                                 "downtime-limit": 300})
-            sq.cmd("migrate", uri="tcp:127.0.0.1:%d" % port)
+class PlainGuest:
+    """One plain guest that migrates between fresh qemu-system-x86_64
+    processes (as Kumo's VM does), one migration per call of migrate()."""
+
+    def __init__(self, image, accel, work, shared):
+        self.image, self.accel, self.work, self.shared = image, accel, work, shared
+        self.rnd = 0
+        self.d = os.path.join(work, "s0")
+        os.makedirs(self.d)
+        seed(self.d, "plain")
+        self.disk = os.path.join(self.d, "disk.qcow2")
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", image,
+                        self.disk, "1G"], check=True)
+        self.src, self.sq = qemu(self.d, accel, self.disk)
+        self.procs = [self.src]
+        self.sq.cmd("cont")
+        wait_text(os.path.join(self.d, "console.log"), b"COUNT 20")
+
+    def migrate(self):
+        """Returns (end to end s, QEMU total-time ms, downtime ms)."""
+        time.sleep(SETTLE)
+        self.rnd += 1
+        d = os.path.join(self.work, "s%d" % self.rnd)
+        os.makedirs(d)
+        seed(d, "plain")
+        sq, shared = self.sq, self.shared
+        t0 = time.time()
+        if not shared:
+            self.disk = os.path.join(d, "disk.qcow2")
+            subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2",
+                            "-b", self.image, self.disk, "1G"], check=True)
+        dst, dq = qemu(d, self.accel, self.disk, incoming=True)
+        self.procs.append(dst)
+        if not shared:
+            nbd = free_port()
+            dq.cmd("nbd-server-start", addr={"type": "inet", "data": {
+                "host": "127.0.0.1", "port": str(nbd)}})
+            dq.cmd("block-export-add", type="nbd", id="root", **{"node-name": "root"},
+                   name="root", writable=True)
+        port = free_port()
+        dq.cmd("migrate-incoming", uri="tcp:127.0.0.1:%d" % port)
+        if not shared:
+            sq.cmd("blockdev-add", driver="nbd", **{"node-name": "t0"}, server={
+                "type": "inet", "host": "127.0.0.1", "port": str(nbd)}, export="root")
+            sq.cmd("blockdev-mirror", **{"job-id": "mig0", "copy-mode": "write-blocking"},
+                   device="root", target="t0", sync="top")
             while True:
-                m = sq.cmd("query-migrate")
-                st = m.get("status")
-                if st == "completed":
+                jobs = sq.cmd("query-block-jobs")
+                assert jobs, "the mirror ended early"
+                if all(j.get("ready") for j in jobs):
                     break
-                assert st not in ("failed", "cancelled"), m
-                if st == "pre-switchover":
-                    sq.cmd("block-job-cancel", device="mig0")
-                    while sq.cmd("query-block-jobs"):
-                        time.sleep(0.002)
-                    sq.cmd("migrate-continue", state="pre-switchover")
-                    continue
                 time.sleep(0.01)
-            out.append((time.time() - t0, m["total-time"], m["downtime"]))
-            if not shared:
-                dq.cmd("nbd-server-stop")
-            if dq.cmd("query-status")["status"] != "running":
-                dq.cmd("cont")
-            src.kill()
-            src.wait()
-            sq.close()
-            src, sq = dst, dq
+        sq.cmd("migrate-set-capabilities", capabilities=[
+            {"capability": "auto-converge", "state": True},
+            {"capability": "pause-before-switchover", "state": not shared}])
+        sq.cmd("migrate-set-parameters", **{"max-bandwidth": 10 << 30,
+                                             "downtime-limit": 300})
+        sq.cmd("migrate", uri="tcp:127.0.0.1:%d" % port)
+        while True:
+            m = sq.cmd("query-migrate")
+            st = m.get("status")
+            if st == "completed":
+                break
+            assert st not in ("failed", "cancelled"), m
+            if st == "pre-switchover":
+                sq.cmd("block-job-cancel", device="mig0")
+                while sq.cmd("query-block-jobs"):
+                    time.sleep(0.002)
+                sq.cmd("migrate-continue", state="pre-switchover")
+                continue
+            time.sleep(0.01)
+        out = (time.time() - t0, m["total-time"], m["downtime"])
+        if not shared:
+            dq.cmd("nbd-server-stop")
+        if dq.cmd("query-status")["status"] != "running":
+            dq.cmd("cont")
+        self.src.kill()
+        self.src.wait()
+        sq.close()
+        self.src, self.sq = dst, dq
         return out
-    finally:
-        for p in procs:
+
+    def close(self):
+        for p in self.procs:
             p.kill()
             p.wait()
 
@@ -244,10 +257,12 @@ def main():
         vm = job["result"]
         wait_text(os.path.join(a1.dir, "hosts", "0", "vms", vm["id"], "console.log"),
                   b"COUNT 20")
-        kumo, plain, plain_mem = [], [], []
-        where = "ma"
-        for rnd in range(ROUNDS * 2):
+        kumo, plain, plain_mem, kumo_mem = [], [], [], []
+
+        def kumo_round(vm, where, rows):
+            """One Kumo migration of vm away from host `where`; returns the new host."""
             to = "mb" if where == "ma" else "ma"
+            time.sleep(SETTLE)
             t0 = time.time()
             j = api.ok("POST", "/v1/vms/%s/actions/migrate" % vm["id"],
                        {"host_id": hosts[to]["id"]})
@@ -255,14 +270,28 @@ def main():
             secs = time.time() - t0
             assert j["state"] == "succeeded", j
             st = j["result"]["stats"]
-            kumo.append((secs, st["total_time_ms"], st["downtime_ms"], st["elapsed_ms"],
-                         st["disks_ready_ms"]))
-            where = to
+            rows.append((secs, st["total_time_ms"], st["downtime_ms"], st["elapsed_ms"],
+                         st.get("disks_ready_ms", 0)))
             deadline = time.time() + 10
             while not re.search(r"COUNT \d+", api.ok(
                     "GET", "/v1/vms/%s/console?tail=50" % vm["id"])["output"]):
                 assert time.time() < deadline, "the guest does not count after migrating"
                 time.sleep(0.2)
+            return to
+
+        # rounds interleave Kumo and plain QEMU (the order alternating), so
+        # that the machine's drifts reach both alike
+        guest = PlainGuest(image, accel, os.path.join(work, "local"), False)
+        try:
+            where = "ma"
+            for rnd in range(ROUNDS * 2):
+                if rnd % 2:
+                    plain.append(guest.migrate())
+                where = kumo_round(vm, where, kumo)
+                if not rnd % 2:
+                    plain.append(guest.migrate())
+        finally:
+            guest.close()
         out = api.ok("GET", "/v1/vms/%s/console?tail=4000" % vm["id"])["output"]
         assert "KUMO-GUEST-READY" not in out, "the guest booted again"
         api.ok("DELETE", "/v1/vms/%s?wait=60" % vm["id"])
@@ -282,26 +311,19 @@ def main():
         vm = job["result"]
         wait_text(os.path.join(a1.dir, "hosts", "0", "vms", vm["id"], "console.log"),
                   b"COUNT 20")
-        kumo_mem = []
-        where = "ma"
-        for rnd in range(ROUNDS * 2):
-            to = "mb" if where == "ma" else "ma"
-            t0 = time.time()
-            j = api.ok("POST", "/v1/vms/%s/actions/migrate" % vm["id"],
-                       {"host_id": hosts[to]["id"]})
-            j = api.job(j, timeout=300)
-            secs = time.time() - t0
-            assert j["state"] == "succeeded", j
-            st = j["result"]["stats"]
-            kumo_mem.append((secs, st["total_time_ms"], st["downtime_ms"], st["elapsed_ms"],
-                             st.get("disks_ready_ms", 0)))
-            where = to
+        guest = PlainGuest(image, accel, os.path.join(work, "shared"), True)
+        try:
+            where = "ma"
+            for rnd in range(ROUNDS * 2):
+                if rnd % 2:
+                    plain_mem.append(guest.migrate())
+                where = kumo_round(vm, where, kumo_mem)
+                if not rnd % 2:
+                    plain_mem.append(guest.migrate())
+        finally:
+            guest.close()
         out = api.ok("GET", "/v1/vms/%s/console?tail=4000" % vm["id"])["output"]
         assert "KUMO-GUEST-READY" not in out, "the guest booted again"
-        for shared, rows in ((False, plain), (True, plain_mem)):
-            d = os.path.join(work, "shared" if shared else "local")
-            rows.extend(plain_series(image, accel, d, shared, ROUNDS * 2))
-            shutil.rmtree(d, ignore_errors=True)
 
         def med(rows, i):
             return statistics.median(r[i] for r in rows)

@@ -64,7 +64,7 @@
 /* Debounce of journal writes that results wait for: at least
  * SAVE_URGENT_MIN_MS apart, and twice as long as the last write took, so a big
  * journal under a stream of commands costs at most a third of the time. */
-#define SAVE_URGENT_MIN_MS 20
+#define SAVE_URGENT_MIN_MS 5
 #define SAVE_URGENT_MAX_MS 1000
 #define SAVE_LAZY_MS 2000 /* debounce of bookkeeping-only writes */
 #define RESULTS_BATCH_MAX 256

@@ -254,14 +254,33 @@ static int start_nbd(struct qvm *vm, const char *addr, json_t *data, struct driv
 	return 0;
 }
 
+struct seed_job {
+	struct driver_host *dh;
+	struct qvm *vm;
+	struct driver_err e;
+	int r;
+};
+
+static void *seed_main(void *arg)
+{
+	struct seed_job *s = arg;
+
+	s->r = make_seed(s->dh, s->vm, &s->e);
+	return NULL;
+}
+
 static int mig_prepare(struct driver_host *dh, const struct journal_vm *jvm, const json_t *payload,
                        json_t *data, struct driver_err *e)
 {
+	struct seed_job seeder;
+	pthread_t seed_thread;
+	bool seeding;
 	const char *addr = jstr(payload, "address");
 	bool shared = jbool(payload, "shared_storage", false);
 	json_t *vols = NULL;
 	struct qvm *vm;
 	char uri[80];
+	int64_t t0, t1, t2, t3;
 	int r, port;
 
 	if (!uuid_valid(jvm->id))
@@ -281,15 +300,28 @@ static int mig_prepare(struct driver_host *dh, const struct journal_vm *jvm, con
 		goto fail;
 	}
 	vols = data_volumes(vm->spec);
+	t0 = mono_ms();
+	/* the seed is made beside the disks: both wait on programs */
+	seeder = (struct seed_job){ .dh = dh, .vm = vm, .e = { NULL, "" } };
+	seeding = pthread_create(&seed_thread, NULL, seed_main, &seeder) == 0;
 	r = shared ? 0 : make_target_disks(dh, vm, vols, e);
+	t1 = mono_ms();
 	if (r == 0 && (r = volumes_save(vm, vols)) < 0)
 		driver_fail(e, "Internal", "cannot write volumes.json: %s", strerror(-r));
-	if (r == 0)
-		r = make_seed(dh, vm, e);
+	if (seeding)
+		pthread_join(seed_thread, NULL);
+	else
+		seeder.r = make_seed(dh, vm, &seeder.e);
+	if (r == 0 && seeder.r < 0) {
+		r = -1;
+		*e = seeder.e;
+	}
 	if (r < 0)
 		goto fail;
+	t2 = mono_ms();
 	vm->incoming = true;
 	r = qemu_start(dh, vm, e);
+	t3 = mono_ms();
 	if (r < 0)
 		goto fail;
 	if (!shared && (r = start_nbd(vm, addr, data, e)) < 0)
@@ -311,6 +343,10 @@ static int mig_prepare(struct driver_host *dh, const struct journal_vm *jvm, con
 	pthread_mutex_unlock(&vm->lock);
 	json_decref(vols);
 	log_info("vm %s: waiting for its migration on %s", vm->id, uri);
+	log_debug("vm %s: prepared in %lld ms: disks %lld, seed after them %lld, QEMU %lld, "
+	          "the rest %lld",
+	          vm->id, (long long)(mono_ms() - t0), (long long)(t1 - t0), (long long)(t2 - t1),
+	          (long long)(t3 - t2), (long long)(mono_ms() - t3));
 	return 0;
 fail:
 	pthread_mutex_unlock(&vm->lock);
@@ -591,13 +627,25 @@ static int mig_send(struct driver_host *dh, const struct journal_vm *jvm, const 
 	}
 	json_decref(m);
 	m = NULL;
-	for (int i = 0; i < MIG_DISKS_MAX; i++) {
-		/* a target a cut-off run added before its mirror started */
-		char node[16], ignore[256];
+	{
+		/* targets a cut-off run added before its mirrors started */
+		json_t *list = NULL, *b;
+		char ignore[256];
+		size_t i;
 
-		snprintf(node, sizeof(node), "t%d", i);
-		qmpx(vm, "blockdev-del", json_pack("{s:s}", "node-name", node), NULL, ignore,
-		     sizeof(ignore));
+		if (qmpx(vm, "query-named-block-nodes", json_pack("{s:b}", "flat", 1), &list,
+		         ignore, sizeof(ignore)) == 0)
+			json_array_foreach(list, i, b)
+			{
+				const char *node = jstr(b, "node-name");
+
+				if (node && node[0] == 't' && strlen(node) <= 3 &&
+				    strspn(node + 1, "0123456789") == strlen(node + 1))
+					qmpx(vm, "blockdev-del",
+					     json_pack("{s:s}", "node-name", node), NULL, ignore,
+					     sizeof(ignore));
+			}
+		json_decref(list);
 	}
 	if (!shared) {
 		n = disk_nodes(vm, nodes, ids);
