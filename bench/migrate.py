@@ -279,21 +279,25 @@ def main():
                 time.sleep(0.2)
             return to
 
-        # rounds interleave Kumo and plain QEMU (the order alternating), so
-        # that the machine's drifts reach both alike
-        guest = PlainGuest(image, accel, os.path.join(work, "local"), False)
-        try:
-            where = "ma"
-            for rnd in range(ROUNDS * 2):
-                if rnd % 2:
-                    plain.append(guest.migrate())
-                where = kumo_round(vm, where, kumo)
-                if not rnd % 2:
-                    plain.append(guest.migrate())
-        finally:
-            guest.close()
-        out = api.ok("GET", "/v1/vms/%s/console?tail=4000" % vm["id"])["output"]
-        assert "KUMO-GUEST-READY" not in out, "the guest booted again"
+        def series(vm, shared, kumo_rows, plain_rows):
+            """Rounds that interleave Kumo and plain QEMU (the order
+            alternating), so that the machine's drifts reach both alike."""
+            guest = PlainGuest(image, accel, os.path.join(work, "shared" if shared else "local"),
+                               shared)
+            try:
+                where = "ma"
+                for rnd in range(ROUNDS * 2):
+                    if rnd % 2:
+                        plain_rows.append(guest.migrate())
+                    where = kumo_round(vm, where, kumo_rows)
+                    if not rnd % 2:
+                        plain_rows.append(guest.migrate())
+            finally:
+                guest.close()
+            out = api.ok("GET", "/v1/vms/%s/console?tail=4000" % vm["id"])["output"]
+            assert "KUMO-GUEST-READY" not in out, "the guest booted again"
+
+        series(vm, False, kumo, plain)
         api.ok("DELETE", "/v1/vms/%s?wait=60" % vm["id"])
 
         # the same guest on a shared pool: memory only
@@ -311,19 +315,7 @@ def main():
         vm = job["result"]
         wait_text(os.path.join(a1.dir, "hosts", "0", "vms", vm["id"], "console.log"),
                   b"COUNT 20")
-        guest = PlainGuest(image, accel, os.path.join(work, "shared"), True)
-        try:
-            where = "ma"
-            for rnd in range(ROUNDS * 2):
-                if rnd % 2:
-                    plain_mem.append(guest.migrate())
-                where = kumo_round(vm, where, kumo_mem)
-                if not rnd % 2:
-                    plain_mem.append(guest.migrate())
-        finally:
-            guest.close()
-        out = api.ok("GET", "/v1/vms/%s/console?tail=4000" % vm["id"])["output"]
-        assert "KUMO-GUEST-READY" not in out, "the guest booted again"
+        series(vm, True, kumo_mem, plain_mem)
 
         def med(rows, i):
             return statistics.median(r[i] for r in rows)

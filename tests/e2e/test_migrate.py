@@ -210,9 +210,6 @@ def wait_counting(mw, name, past, timeout=30):
                  what="the counter of %s to go on past %d" % (name, past))
     except AssertionError as e:
         vid = mw.vms[name]["id"]
-        if os.environ.get("KUMO_HOLD_ON_FAIL"):
-            open("/tmp/kumo-hold", "w").write(vid)
-            time.sleep(900)
         logs = []
         for host, a in sorted(mw.agents.items()):
             with open(a.log, errors="replace") as f:
