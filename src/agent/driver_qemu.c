@@ -653,6 +653,7 @@ static void qemu_facts(struct driver_host *dh, json_t *facts)
 	jset_str(facts, "arch", "x86_64");
 	jset_str(facts, "accel", dh->accel);
 	jset_str(facts, "driver", "qemu");
+	json_object_set_new(facts, "interfaces", net_host_interfaces(HOST_IFACES_MAX));
 }
 
 static int64_t qemu_op_delay_ms(struct driver_host *dh, const char *type)

@@ -11,10 +11,12 @@
  * `kumo-agent net-apply` command used by the tests and benchmarks.
  */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <net/if.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -88,6 +90,32 @@ static bool our_link(const char *name)
 		if (str_startswith(name, link_prefixes[i]))
 			return true;
 	return false;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+json_t *net_host_interfaces(size_t max)
+{
+	json_t *list = json_array();
+	struct if_nameindex *all = if_nameindex(); /* this namespace's, by netlink */
+	char **names = xcalloc(max ? max : 1, sizeof(*names));
+	size_t n = 0;
+
+	for (struct if_nameindex *i = all; i && i->if_index && n < max; i++)
+		if (strcmp(i->if_name, "lo") != 0 && !our_link(i->if_name))
+			names[n++] = xstrdup(i->if_name);
+	if (all)
+		if_freenameindex(all);
+	qsort(names, n, sizeof(*names), cmp_str);
+	for (size_t i = 0; i < n; i++) {
+		json_array_append_new(list, json_string(names[i]));
+		free(names[i]);
+	}
+	free(names);
+	return list;
 }
 
 static void nspec_free(struct nspec *s)

@@ -129,3 +129,9 @@ void net_free(struct net *n);
 
 /* "ktp-" + the first 8 hex digits of the NIC's id; out holds 16 bytes. */
 void net_tap_name(const char *nic_id, char out[16]);
+
+/* The host's own network links (/sys/class/net of the agent's namespace)
+ * an L2 may sit on: not lo, not Kumo's; sorted, at most max. For the
+ * host's facts (kumod checks a migration's destination against them). */
+#define HOST_IFACES_MAX 64
+json_t *net_host_interfaces(size_t max);

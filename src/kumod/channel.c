@@ -34,6 +34,7 @@ static const struct field facts_fields[] = {
 	{ "accel", FT_STRING, 0, 1, 16, NULL, NULL, NULL },
 	{ "driver", FT_STRING, F_REQUIRED, 0, 0, drivers, NULL, NULL },
 	{ "version", FT_STRING, 0, 1, 64, NULL, NULL, NULL },
+	{ "interfaces", FT_STRING_ARRAY, 0, 0, 64, NULL, NULL, NULL },
 	{ NULL },
 };
 static const struct schema facts_schema = { "HostFacts", facts_fields };
@@ -167,6 +168,8 @@ static void set_facts(json_t *host, const json_t *facts)
 	jset_str(host, "accel", jstr(facts, "accel") ? jstr(facts, "accel") : "tcg");
 	jset_str(host, "driver", jstr(facts, "driver"));
 	jset_str(host, "version", jstr(facts, "version"));
+	if (json_is_array(json_object_get(facts, "interfaces")))
+		json_object_set(host, "interfaces", json_object_get(facts, "interfaces"));
 }
 
 static void agent_register(struct http_request *req, struct http_response *resp)
@@ -255,19 +258,33 @@ out:
 
 /* --- liveness and reconciliation ------------------------------------------ */
 
-static uint64_t report_digest(const json_t *vms)
+static uint64_t fnv_str(uint64_t h, const char *s)
+{
+	for (const char *p = s; p && *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	return (h ^ ';') * 1099511628211ULL;
+}
+
+/* What a heartbeat says that the store may need: its VMs' states and the
+ * host's facts (sizes, interfaces). */
+static uint64_t report_digest(const json_t *vms, const json_t *facts)
 {
 	uint64_t h = 1469598103934665603ULL;
+	char num[64];
 	json_t *v;
 	size_t i;
 
 	json_array_foreach(vms, i, v)
 	{
-		for (const char *p = jstr(v, "id"); p && *p; p++)
-			h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-		for (const char *p = jstr(v, "state"); p && *p; p++)
-			h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-		h = (h ^ ';') * 1099511628211ULL;
+		h = fnv_str(h, jstr(v, "id"));
+		h = fnv_str(h, jstr(v, "state"));
+	}
+	snprintf(num, sizeof(num), "%lld/%lld/%lld", (long long)jint(facts, "cpus", 0),
+	         (long long)jint(facts, "memory_mb", 0), (long long)jint(facts, "disk_gb", 0));
+	h = fnv_str(h, num);
+	json_array_foreach(json_object_get(facts, "interfaces"), i, v)
+	{
+		h = fnv_str(h, json_string_value(v));
 	}
 	return h ? h : 1;
 }
@@ -402,7 +419,10 @@ static bool facts_differ(const json_t *host, const json_t *facts)
 {
 	return facts && (jint(host, "cpu_total", 0) != jint(facts, "cpus", 0) ||
 	                 jint(host, "memory_mb_total", 0) != jint(facts, "memory_mb", 0) ||
-	                 jint(host, "disk_gb_total", 0) != jint(facts, "disk_gb", 0));
+	                 jint(host, "disk_gb_total", 0) != jint(facts, "disk_gb", 0) ||
+	                 (json_is_array(json_object_get(facts, "interfaces")) &&
+	                  !json_equal(json_object_get(host, "interfaces"),
+	                              json_object_get(facts, "interfaces"))));
 }
 
 static bool status_back(const json_t *host)
@@ -437,7 +457,7 @@ static void agent_heartbeat(struct http_request *req, struct http_response *resp
 		netsync_forget(host_id);
 		netsync_kick();
 	}
-	bool changed = host_report_changed(host_id, report_digest(vms));
+	bool changed = host_report_changed(host_id, report_digest(vms, facts));
 	json_t *host = NULL, *reply;
 	int r;
 

@@ -61,6 +61,45 @@ static int64_t host_disk(const json_t *vm)
 	return pool_is_shared(jstr(vm, "pool_id")) ? 0 : jint(vm, "root_disk_gb", 0);
 }
 
+/* Whether dst has the host interface every L2 of the vm's NICs sits on (a
+ * host that reported none is not asked: an older agent, the sim). */
+static int check_networks(const json_t *vm, const json_t *dst, struct kerr *e)
+{
+	const json_t *ifaces = json_object_get(dst, "interfaces"), *nic;
+	size_t i;
+	int r = 0;
+
+	if (!json_is_array(ifaces))
+		return 0;
+	json_array_foreach(json_object_get(vm, "nics"), i, nic)
+	{
+		json_t *l3 = NULL, *l2 = NULL;
+		const char *want;
+		bool found = false;
+
+		if (jstr(nic, "l3_network_id") &&
+		    store_get("l3-networks", jstr(nic, "l3_network_id"), NULL, false, &l3) == 0 &&
+		    jstr(l3, "l2_network_id"))
+			store_get("l2-networks", jstr(l3, "l2_network_id"), NULL, false, &l2);
+		want = jstr(l2, "physical_interface");
+		for (size_t k = 0; want && k < json_array_size(ifaces); k++)
+			if (json_is_string(json_array_get(ifaces, k)) &&
+			    !strcmp(json_string_value(json_array_get(ifaces, k)), want))
+				found = true;
+		if (want && !found)
+			r = kerr_set(e, -EINVAL, "host_id",
+			             "host %s has no interface %s, which network %s of the vm sits "
+			             "on",
+			             jstr(dst, "name"), want,
+			             jstr(l2, "name") ? jstr(l2, "name") : "?");
+		json_decref(l3);
+		json_decref(l2);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int check_dest(const json_t *vm, const json_t *src, const json_t *dst, struct kerr *e)
 {
 	const char *name = jstr(dst, "name");
@@ -95,7 +134,7 @@ static int check_dest(const json_t *vm, const json_t *src, const json_t *dst, st
 		return kerr_set(e, -EINVAL, "host_id",
 		                "host %s has no address for migration traffic",
 		                jstr(dst, "address") ? jstr(src, "name") : name);
-	return 0;
+	return check_networks(vm, dst, e);
 }
 
 /* Picks (or checks) the destination: capacity through the scheduler, the

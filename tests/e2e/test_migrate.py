@@ -456,3 +456,56 @@ def test_cold_migration_of_a_stopped_vm(mw):
     h = {x["id"]: x for x in api.ok("GET", "/v1/hosts")["items"]}
     assert h[mw.hosts["m2"]["id"]]["memory_mb_allocated"] == 0
     assert h[mw.hosts["m1"]["id"]]["memory_mb_allocated"] == 256
+
+
+def host_doc(mw, host):
+    return mw.api.ok("GET", "/v1/hosts/" + mw.hosts[host]["id"])
+
+
+def test_destination_without_the_network_interface_is_refused(mw):
+    """A VM on a flat network over a host interface (here one end of a veth
+    pair) goes only to hosts that have that interface (the agents report
+    theirs; Kumo's own links are not listed): to one without it the
+    request is refused with nothing started, the scheduler does not pick it
+    either; once the interface is there the VM migrates."""
+    api = mw.api
+    for host in ("m2", "m1"):
+        assert "eth0" in host_doc(mw, host)["interfaces"], host_doc(mw, host)
+    mw.ns["m2"].ip("link", "add", "mphy0", "type", "veth", "peer", "name", "mphy0p")
+    mw.ns["m2"].ip("link", "set", "mphy0", "up")
+    wait_for(lambda: "mphy0" in host_doc(mw, "m2")["interfaces"], timeout=20, interval=0.5,
+             what="m2's facts to list its new interface")
+    assert "mphy0" not in host_doc(mw, "m1")["interfaces"]
+    zone_id = mw.l2["zone_id"]
+    l2 = api.ok("POST", "/v1/l2-networks", {"name": "mphy", "zone_id": zone_id, "type": "flat",
+                                            "physical_interface": "mphy0"})
+    l3 = api.ok("POST", "/v1/l3-networks", {"name": "mphynet", "l2_network_id": l2["id"],
+                                            "cidr": "10.64.0.0/24", "services": ["dhcp"]})
+    job = api.ok("POST", "/v1/vms", {
+        "name": "phy", "image_id": mw.image, "vcpus": 1, "memory_mb": 128, "root_disk_gb": 1,
+        "host_id": mw.hosts["m2"]["id"], "l3_network_ids": [l3["id"]]})
+    job = api.job(job, timeout=BOOT)
+    assert job["state"] == "succeeded", job
+    vm = job["result"] if "id" in job.get("result", {}) else api.ok(
+        "GET", "/v1/vms/" + job["resource_id"])
+    mw.vms["phy"] = vm
+    jobs_before = api.ok("GET", "/v1/jobs?limit=1")["total"]
+    r = mw.migrate("phy", "m1")
+    assert r.status_code == 400, r.text
+    msg = r.json()["error"]["message"]
+    assert "no interface mphy0" in msg and "mphy" in msg, msg
+    r = mw.migrate("phy")  # the scheduler's pick: m1 is the only other host
+    assert r.status_code == 409, r.text
+    assert api.ok("GET", "/v1/jobs?limit=1")["total"] == jobs_before
+    v = mw.vm("phy")
+    assert v["state"] == "running" and v["host_id"] == mw.hosts["m2"]["id"], v
+    mw.ns["m1"].ip("link", "add", "mphy0", "type", "veth", "peer", "name", "mphy0p")
+    mw.ns["m1"].ip("link", "set", "mphy0", "up")
+    wait_for(lambda: "mphy0" in host_doc(mw, "m1")["interfaces"], timeout=20, interval=0.5,
+             what="m1's facts to list its new interface")
+    r = mw.migrate("phy", "m1")
+    assert r.status_code == 202, r.text
+    job = api.job(r.json(), timeout=180)
+    assert job["state"] == "succeeded", job
+    v = mw.vm("phy")
+    assert v["state"] == "running" and v["host_id"] == mw.hosts["m1"]["id"], v
