@@ -26,7 +26,8 @@ that the machine's drifts (it is a shared VM) reach both series alike; each
 migration starts SETTLE seconds after the one before it.
 
 Targets: Kumo's job time at most 1.2x plain end to end (local storage);
-downtime within 50 ms of plain's.
+downtime within 50 ms of plain's (read as: at most 50 ms more than plain's;
+less is never a miss).
 
 usage: migrate.py [ROUNDS=3]
 """
@@ -349,14 +350,14 @@ def main():
         ddiff = med(kumo, 2) - med(plain, 2)
         print("Kumo / plain, end to end: %.2fx (target <= 1.2x): %s" % (
             ratio, "met" if ratio <= 1.2 else "NOT met"))
-        print("downtime, Kumo - plain: %+d ms (target within 50 ms): %s" % (
-            ddiff, "met" if abs(ddiff) <= 50 else "NOT met"))
+        print("downtime, Kumo - plain: %+d ms (target: at most +50 ms): %s" % (
+            ddiff, "met" if ddiff <= 50 else "NOT met"))
         ratio = med(kumo_mem, 0) / med(plain_mem, 0)
         ddiff = med(kumo_mem, 2) - med(plain_mem, 2)
         print("shared pool, Kumo / plain (memory only), end to end: %.2fx (target <= 1.2x): %s"
               % (ratio, "met" if ratio <= 1.2 else "NOT met"))
-        print("shared pool, downtime, Kumo - plain: %+d ms (target within 50 ms): %s" % (
-            ddiff, "met" if abs(ddiff) <= 50 else "NOT met"))
+        print("shared pool, downtime, Kumo - plain: %+d ms (target: at most +50 ms): %s" % (
+            ddiff, "met" if ddiff <= 50 else "NOT met"))
     finally:
         try:
             for v in cloud.admin.ok("GET", "/v1/vms")["items"]:
