@@ -61,46 +61,62 @@ static int64_t host_disk(const json_t *vm)
 	return pool_is_shared(jstr(vm, "pool_id")) ? 0 : jint(vm, "root_disk_gb", 0);
 }
 
-/* Whether dst has the host interface every L2 of the vm's NICs sits on (a
- * host that reported none is not asked: an older agent, the sim). */
-static int check_networks(const json_t *vm, const json_t *dst, struct kerr *e)
+/* The host interfaces the L2s of the vm's NICs sit on: [{"iface", "l2"}],
+ * read once per request (every candidate host is checked against it). */
+static json_t *needed_ifaces(const json_t *vm)
 {
-	const json_t *ifaces = json_object_get(dst, "interfaces"), *nic;
+	json_t *needs = json_array();
+	const json_t *nic;
 	size_t i;
-	int r = 0;
 
-	if (!json_is_array(ifaces))
-		return 0;
 	json_array_foreach(json_object_get(vm, "nics"), i, nic)
 	{
 		json_t *l3 = NULL, *l2 = NULL;
-		const char *want;
-		bool found = false;
 
 		if (jstr(nic, "l3_network_id") &&
 		    store_get("l3-networks", jstr(nic, "l3_network_id"), NULL, false, &l3) == 0 &&
-		    jstr(l3, "l2_network_id"))
-			store_get("l2-networks", jstr(l3, "l2_network_id"), NULL, false, &l2);
-		want = jstr(l2, "physical_interface");
-		for (size_t k = 0; want && k < json_array_size(ifaces); k++)
-			if (json_is_string(json_array_get(ifaces, k)) &&
-			    !strcmp(json_string_value(json_array_get(ifaces, k)), want))
-				found = true;
-		if (want && !found)
-			r = kerr_set(e, -EINVAL, "host_id",
-			             "host %s has no interface %s, which network %s of the vm sits "
-			             "on",
-			             jstr(dst, "name"), want,
-			             jstr(l2, "name") ? jstr(l2, "name") : "?");
+		    jstr(l3, "l2_network_id") &&
+		    store_get("l2-networks", jstr(l3, "l2_network_id"), NULL, false, &l2) == 0 &&
+		    jstr(l2, "physical_interface"))
+			json_array_append_new(needs, json_pack("{s:s,s:s?}", "iface",
+			                                       jstr(l2, "physical_interface"), "l2",
+			                                       jstr(l2, "name")));
 		json_decref(l3);
 		json_decref(l2);
-		if (r < 0)
-			return r;
+	}
+	return needs;
+}
+
+/* Whether dst has every interface in needs (a host that reported none is
+ * not asked: an older agent, the sim). */
+static int check_networks(const json_t *needs, const json_t *dst, struct kerr *e)
+{
+	const json_t *ifaces = json_object_get(dst, "interfaces"), *n;
+	size_t i;
+
+	if (!json_is_array(ifaces))
+		return 0;
+	json_array_foreach(needs, i, n)
+	{
+		bool found = false;
+
+		for (size_t k = 0; k < json_array_size(ifaces) && !found; k++)
+			found =
+			    json_is_string(json_array_get(ifaces, k)) &&
+			    !strcmp(json_string_value(json_array_get(ifaces, k)), jstr(n, "iface"));
+		if (!found)
+			return kerr_set(
+			    e, -EINVAL, "host_id",
+			    "host %s has no interface %s, which network %s of the vm sits "
+			    "on",
+			    jstr(dst, "name"), jstr(n, "iface"),
+			    jstr(n, "l2") ? jstr(n, "l2") : "?");
 	}
 	return 0;
 }
 
-static int check_dest(const json_t *vm, const json_t *src, const json_t *dst, struct kerr *e)
+static int check_dest(const json_t *vm, const json_t *needs, const json_t *src, const json_t *dst,
+                      struct kerr *e)
 {
 	const char *name = jstr(dst, "name");
 
@@ -134,13 +150,13 @@ static int check_dest(const json_t *vm, const json_t *src, const json_t *dst, st
 		return kerr_set(e, -EINVAL, "host_id",
 		                "host %s has no address for migration traffic",
 		                jstr(dst, "address") ? jstr(src, "name") : name);
-	return check_networks(vm, dst, e);
+	return check_networks(needs, dst, e);
 }
 
 /* Picks (or checks) the destination: capacity through the scheduler, the
  * source never a candidate. *ret: the host doc. */
-static int pick_dest(const json_t *vm, const json_t *src, const char *want, json_t **ret,
-                     struct kerr *e)
+static int pick_dest(const json_t *vm, const json_t *needs, const json_t *src, const char *want,
+                     json_t **ret, struct kerr *e)
 {
 	struct sched_host *hosts = NULL;
 	struct sched_request sr = { 0 };
@@ -160,7 +176,7 @@ static int pick_dest(const json_t *vm, const json_t *src, const char *want, json
 			continue;
 		/* only hosts the vm may go to */
 		if (store_get("hosts", hosts[i].id, NULL, false, &h) < 0 ||
-		    check_dest(vm, src, h, e) < 0)
+		    check_dest(vm, needs, src, h, e) < 0)
 			hosts[i].enabled = false;
 		kerr_clear(e);
 		json_decref(h);
@@ -191,7 +207,7 @@ static int pick_dest(const json_t *vm, const json_t *src, const char *want, json
 int vm_migrate_begin(json_t *vm, const char *want, const json_t *opts, json_t **ret_job,
                      struct kerr *e)
 {
-	json_t *src = NULL, *dst = NULL, *job = NULL, *p = NULL;
+	json_t *src = NULL, *dst = NULL, *job = NULL, *p = NULL, *needs = NULL;
 	const char *st = jstr(vm, "state") ? jstr(vm, "state") : "";
 	bool cold;
 	int r;
@@ -236,21 +252,22 @@ int vm_migrate_begin(json_t *vm, const char *want, const json_t *opts, json_t **
 		r = kerr_set(e, -EBUSY, "", "the vm's host %s is not connected", jstr(src, "name"));
 		goto out;
 	}
+	needs = needed_ifaces(vm);
 	if (want) {
 		if (store_get("hosts", want, NULL, false, &dst) < 0) {
 			r = kerr_set(e, -EINVAL, "host_id", "host %s does not exist", want);
 			goto out;
 		}
-		r = check_dest(vm, src, dst, e);
+		r = check_dest(vm, needs, src, dst, e);
 		json_decref(dst);
 		dst = NULL;
 		if (r < 0)
 			goto out;
 	}
-	r = pick_dest(vm, src, want, &dst, e);
+	r = pick_dest(vm, needs, src, want, &dst, e);
 	if (r < 0)
 		goto out;
-	if (!want && (r = check_dest(vm, src, dst, e)) < 0)
+	if (!want && (r = check_dest(vm, needs, src, dst, e)) < 0)
 		goto out;
 	p = json_pack("{s:s,s:s,s:s,s:s,s:s,s:b}", "src", jstr(src, "id"), "dst", jstr(dst, "id"),
 	              "mode", cold ? "cold" : "live", "step", cold ? "export" : "prepare", "from",
@@ -274,6 +291,7 @@ int vm_migrate_begin(json_t *vm, const char *want, const json_t *opts, json_t **
 	*ret_job = job; /* the caller kicks netsync after its commit */
 	job = NULL;
 out:
+	json_decref(needs);
 	json_decref(src);
 	json_decref(dst);
 	json_decref(job);
