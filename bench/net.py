@@ -37,7 +37,8 @@ then with one rule changed (warm), ROUNDS times (clearing in between).
 Targets: >= 90% of the plain pair's throughput with 10 rules, >= 85% with
 1,000 rules, applying 100 VMs' network in < 2 s.
 
-usage: net.py [SECONDS [ROUNDS]]   (defaults 5, 5; KUMO_BUILD: the build dir)
+usage: net.py [SECONDS [ROUNDS]]   (defaults 5, 5; KUMO_BUILD: the build dir;
+       NET_PIN=C,S: iperf3's client on CPU C, its server on CPU S)
 Exit status 1 if a scenario could not run (not when a target is missed).
 """
 import atexit
@@ -64,6 +65,9 @@ PFX = "kb%d-" % os.getpid()
 PORT = 5201
 CLOSED_PORT = 5299  # in no rule: must be dropped
 PINGS = 200
+# NET_PIN=C,S pins the iperf3 client to CPU C and its server to CPU S in
+# every scenario, the reference included (iperf3 -A)
+PIN = os.environ.get("NET_PIN", "")
 APPLY_VMS = 100
 
 created_ns = []     # our namespaces, deleted at exit
@@ -326,8 +330,9 @@ class Pair:
     def iperf(self):
         last = None
         for attempt in range(3):
-            p = run(["iperf3", "-c", self.ip, "-p", PORT, "-t", SECONDS, "-O", "1", "-J"],
-                    ns=self.client, check=False, timeout=SECONDS + 60)
+            p = run(["iperf3", "-c", self.ip, "-p", PORT, "-t", SECONDS, "-O", "1", "-J"] +
+                    (["-A", PIN] if PIN else []), ns=self.client, check=False,
+                    timeout=SECONDS + 60)
             try:
                 j = json.loads(p.stdout)
             except ValueError:
@@ -485,8 +490,9 @@ def main():
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     atexit.register(cleanup)
-    print("net: %s, kernel %s, %d CPUs, iperf3 TCP 1 stream %d s x %d rounds, prefix %s" % (
-        AGENT, os.uname().release, os.cpu_count(), SECONDS, ROUNDS, PFX), flush=True)
+    print("net: %s, kernel %s, %d CPUs, iperf3 TCP 1 stream %d s x %d rounds%s, prefix %s" % (
+        AGENT, os.uname().release, os.cpu_count(), SECONDS, ROUNDS,
+        ", pinned (client,server CPUs %s)" % PIN if PIN else "", PFX), flush=True)
 
     failed = []
     ref = build_reference("r", 1500)

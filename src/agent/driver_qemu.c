@@ -259,7 +259,7 @@ static void build_argv(struct driver_host *dh, struct qvm *vm, const struct imag
 	arg(a, "-machine");
 	arg(a, "pc,accel=%s", dh->accel);
 	arg(a, "-cpu");
-	arg(a, "%s", strcmp(dh->accel, "kvm") ? "max" : "host");
+	arg(a, "%s", dh->cpu_model);
 	arg(a, "-smp");
 	arg(a, "%lld", (long long)jint(vm->spec, "vcpus", 1));
 	arg(a, "-m");
@@ -303,8 +303,14 @@ static void build_argv(struct driver_host *dh, struct qvm *vm, const struct imag
 	}
 	arg(a, "-device");
 	arg(a, "virtio-blk-pci,drive=root,id=root%s", img->kernel ? "" : ",bootindex=0");
-	arg(a, "-blockdev");
-	arg(a, "driver=raw,node-name=seed,read-only=on,file.driver=file,file.filename=seed.img");
+	{
+		char *seed = seed_path(vm); /* pool paths have no ',' */
+
+		arg(a, "-blockdev");
+		arg(a, "driver=raw,node-name=seed,read-only=on,file.driver=file,file.filename=%s",
+		    seed);
+		free(seed);
+	}
 	arg(a, "-device");
 	arg(a, "virtio-blk-pci,drive=seed,id=seed");
 	json_array_foreach(vols, i, v)
@@ -316,7 +322,10 @@ static void build_argv(struct driver_host *dh, struct qvm *vm, const struct imag
 		arg(a, "driver=qcow2,node-name=%s,file.driver=file,file.filename=%s", node,
 		    jstr(v, "path"));
 		arg(a, "-device");
-		arg(a, "virtio-blk-pci,drive=%s,id=%s", node, node);
+		if (vol_slot(v))
+			arg(a, "virtio-blk-pci,drive=%s,id=%s,addr=0x%x", node, node, vol_slot(v));
+		else
+			arg(a, "virtio-blk-pci,drive=%s,id=%s", node, node);
 	}
 	/* NICs: taps the network side (net.c) made and bridged before */
 	json_array_foreach(json_object_get(vm->spec, "nics"), i, v)
@@ -654,6 +663,48 @@ static void qemu_facts(struct driver_host *dh, json_t *facts)
 	jset_str(facts, "accel", dh->accel);
 	jset_str(facts, "driver", "qemu");
 	json_object_set_new(facts, "interfaces", net_host_interfaces(HOST_IFACES_MAX));
+	jset_str(facts, "cpu_model", dh->cpu_fact);
+}
+
+/* A -cpu value: a model name with optional ,feature or ,+flag parts. */
+static bool cpu_model_ok(const char *m)
+{
+	size_t n = strlen(m);
+
+	if (n == 0 || n >= sizeof(((struct driver_host *)0)->cpu_model) ||
+	    !isalnum((unsigned char)m[0]))
+		return false;
+	return strspn(m, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.,=+-") ==
+	       n;
+}
+
+/* What a guest's CPU is on this host, as kumod compares hosts for live
+ * migration: a named model is the same everywhere (QEMU keeps it stable);
+ * "host" is this machine's CPU (its model name and its flags, hashed);
+ * "max" under TCG is what this QEMU emulates. */
+static void cpu_fact(struct driver_host *dh)
+{
+	char *text = NULL, model[96] = "?";
+	uint64_t h = 1469598103934665603ULL;
+	const char *p;
+
+	if (strcmp(dh->cpu_model, "host") != 0) {
+		snprintf(dh->cpu_fact, sizeof(dh->cpu_fact), "%s%s", dh->cpu_model,
+		         strcmp(dh->cpu_model, "max") ? ""
+		         : strcmp(dh->accel, "kvm")   ? " (tcg)"
+		                                      : " (kvm)");
+		return;
+	}
+	if (file_read("/proc/cpuinfo", 1 << 20, &text, NULL) == 0) {
+		if ((p = strstr(text, "\nmodel name")) && (p = strchr(p, ':')))
+			sscanf(p + 1, " %95[^\n]", model);
+		if ((p = strstr(text, "\nflags")) && (p = strchr(p, ':')))
+			for (p++; *p && *p != '\n'; p++)
+				h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	}
+	free(text);
+	snprintf(dh->cpu_fact, sizeof(dh->cpu_fact), "host: %s (flags %016llx)", model,
+	         (unsigned long long)h);
 }
 
 static int64_t qemu_op_delay_ms(struct driver_host *dh, const char *type)
@@ -674,6 +725,13 @@ static int qemu_check_config(const struct config *cfg, struct driver_err *e)
 	if (acc && *acc && strcmp(acc, "auto") && strcmp(acc, "kvm") && strcmp(acc, "tcg"))
 		return driver_fail(e, "InvalidArgument",
 		                   "qemu accel: \"%s\" is not auto, kvm or tcg", acc);
+	acc = config_str(cfg, "qemu", "cpu_model", NULL);
+	if (acc && *acc && !cpu_model_ok(acc))
+		return driver_fail(
+		    e, "InvalidArgument",
+		    "qemu cpu_model: \"%s\" is not a QEMU CPU model (letters, digits, "
+		    "_.,=+- only, at most 71)",
+		    acc);
 	return 0;
 }
 
@@ -698,6 +756,13 @@ static int qemu_host_new(const struct config *cfg, unsigned index, const struct 
 	                 dh->accel_reason, sizeof(dh->accel_reason));
 	snprintf(dh->accel, sizeof(dh->accel), "%s", a ? a : "tcg");
 	log_info("qemu: %s", dh->accel_reason);
+	a = config_str(cfg, "qemu", "cpu_model", NULL);
+	snprintf(dh->cpu_model, sizeof(dh->cpu_model), "%s",
+	         a && *a && cpu_model_ok(a) ? a
+	         : strcmp(dh->accel, "kvm") ? "max"
+	                                    : "host");
+	cpu_fact(dh);
+	log_info("qemu: vms get cpu model %s", dh->cpu_fact);
 	pthread_mutex_init(&dh->lock, NULL);
 	dh->wake[0] = dh->wake[1] = -1;
 	vms = xasprintf("%s/vms", env->dir);
@@ -788,7 +853,7 @@ static int qemu_vm_create(struct driver_host *dh, const struct journal_vm *jvm,
 	}
 	r = image_cache_get(dh->env, json_object_get(vm->spec, "image"), &img, e);
 	if (r == 0)
-		r = clone_wanted(vm) ? clone_root_disk(dh, vm, e)
+		r = clone_wanted(vm) ? clone_disks(dh, vm, e)
 		                     : make_root_disk(dh, vm, &img, &made, e);
 	if (r == 0)
 		r = make_seed(dh, vm, e);
@@ -802,9 +867,10 @@ static int qemu_vm_create(struct driver_host *dh, const struct journal_vm *jvm,
 			if (jstr(v, "kind") && strcmp(jstr(v, "kind"), "data") != 0)
 				continue;
 			if (uuid_valid(jstr(v, "id")))
-				json_array_append_new(list,
-				                      json_pack("{s:s,s:s?}", "id", jstr(v, "id"),
-				                                "pool_path", pool_shared_path(v)));
+				json_array_append_new(list, json_pack("{s:s,s:s?,s:i}", "id",
+				                                      jstr(v, "id"), "pool_path",
+				                                      pool_shared_path(v),
+				                                      "pci_slot", vol_slot(v)));
 		}
 		r = volumes_save(vm, list);
 		json_decref(list);
@@ -1049,13 +1115,14 @@ static int qemu_volume_attach(struct driver_host *dh, const struct journal_vm *j
 	json_t *list, *v;
 	char node[32], *path;
 	size_t i;
-	int r = 0;
+	int r = 0, slot;
 
 	if (!vm)
 		return -1;
 	if (!uuid_valid(id))
 		return driver_fail(e, "InvalidArgument", "bad volume id");
 	pool = pool_shared_path(json_object_get(payload, "volume"));
+	slot = vol_slot(json_object_get(payload, "volume"));
 	path = volume_path_in(dh, pool, id);
 	if (access(path, R_OK) < 0 && qemu_volume_create(dh, payload, e) < 0) {
 		free(path); /* a volume gets its file on the host it is first attached to */
@@ -1075,10 +1142,16 @@ static int qemu_volume_attach(struct driver_host *dh, const struct journal_vm *j
 		                          node, "file", "driver", "file", "filename", path),
 		                QMP_TIMEOUT_MS, NULL, e->message, sizeof(e->message));
 		if (r == 0) {
-			r = qmp_execute(vm->q, "device_add",
-			                json_pack("{s:s,s:s,s:s}", "driver", "virtio-blk-pci",
-			                          "drive", node, "id", node),
-			                QMP_TIMEOUT_MS, NULL, e->message, sizeof(e->message));
+			json_t *dev = json_pack("{s:s,s:s,s:s}", "driver", "virtio-blk-pci",
+			                        "drive", node, "id", node);
+			char addr[8];
+
+			if (slot) {
+				snprintf(addr, sizeof(addr), "0x%x", slot);
+				jset_str(dev, "addr", addr);
+			}
+			r = qmp_execute(vm->q, "device_add", dev, QMP_TIMEOUT_MS, NULL, e->message,
+			                sizeof(e->message));
 			if (r < 0) {
 				char err[256];
 
@@ -1093,7 +1166,8 @@ static int qemu_volume_attach(struct driver_host *dh, const struct journal_vm *j
 			goto out;
 		}
 	}
-	json_array_append_new(list, json_pack("{s:s,s:s?}", "id", id, "pool_path", pool));
+	json_array_append_new(
+	    list, json_pack("{s:s,s:s?,s:i}", "id", id, "pool_path", pool, "pci_slot", slot));
 	r = volumes_save(vm, list);
 	if (r < 0)
 		driver_fail(e, "Internal", "cannot write volumes.json: %s", strerror(-r));

@@ -90,7 +90,9 @@ static void usage(FILE *f)
 	    "VXLAN overlays, 127.0.0.1), log_level, heartbeat_interval;\n"
 	    "[sim] delay_ms, fail_rate, fail_match, cpus, memory_mb, disk_gb;\n"
 	    "[qemu] binary (qemu-system-x86_64), accel (auto|kvm|tcg; also KUMO_ACCEL),\n"
-	    "stop_timeout_s (60: ACPI shutdown before the VM is forced off);\n"
+	    "stop_timeout_s (60: ACPI shutdown before the VM is forced off), cpu_model\n"
+	    "(QEMU's -cpu for the VMs: host with kvm, max with tcg; name one, e.g.\n"
+	    "Skylake-Server, to live-migrate between hosts of different CPUs);\n"
 	    "[redfish] listen (0.0.0.0:8443 with qemu, off with sim), tls, session_timeout,\n"
 	    "host_reset_command (docs/REDFISH.md); [thermal] (docs/THERMAL.md);\n"
 	    "[sensor ID], [sensors], [ipmi] (docs/SENSORS.md).\n",

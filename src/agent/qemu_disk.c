@@ -494,24 +494,51 @@ out:
 	return exp;
 }
 
-/* Takes (make) or removes (!make) the internal snapshot name of the root
- * disk of VM src_vm (disk src) over QMP when it runs; removes it with
- * qemu-img when it does not. 1 when a snapshot was made, 0 when none was
- * needed (the source does not run), -1 with e. */
-static int temp_snapshot(struct driver_host *dh, const char *src_vm, const char *src,
-                         const char *name, bool make, struct driver_err *e)
+/* One disk of a clone: copied from src (its internal snapshot snap, or
+ * as it is now), the source's QEMU node being node. */
+struct clone_disk {
+	char *src, *dst;
+	const char *snap;
+	char node[32];
+	bool made; /* dst is ours (removed when the clone fails) */
+};
+
+/* Takes (make) or removes (!make) the internal snapshot name of every
+ * disk of VM src_vm over QMP when it runs, all at one instant (one
+ * transaction); removes them with qemu-img when it does not. 1 when
+ * snapshots were made, 0 when none were needed (the source does not run),
+ * -1 with e. */
+static int temp_snapshots(struct driver_host *dh, const char *src_vm, struct clone_disk *d,
+                          size_t n, const char *name, bool make, struct driver_err *e)
 {
 	struct journal_vm sj = { .id = (char *)src_vm };
 	struct qvm *sv = running_locked(dh, &sj);
-	int r;
+	json_t *actions;
+	int r = 0;
 
-	if (!sv)
-		return make ? 0 : img_snapshot(dh, "d", name, src, e);
-	r = qmp_execute(sv->q,
-	                make ? "blockdev-snapshot-internal-sync"
-	                     : "blockdev-snapshot-delete-internal-sync",
-	                json_pack("{s:s,s:s}", "device", "root", "name", name), QMP_TIMEOUT_MS,
-	                NULL, e->message, sizeof(e->message));
+	if (!sv) {
+		for (size_t i = 0; i < n && !make; i++)
+			if (img_has_snapshot(dh, d[i].src, name) &&
+			    img_snapshot(dh, "d", name, d[i].src, e) < 0)
+				r = -1;
+		return r;
+	}
+	if (make) {
+		actions = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(actions,
+			                      json_pack("{s:s,s:{s:s,s:s}}", "type",
+			                                "blockdev-snapshot-internal-sync", "data",
+			                                "device", d[i].node, "name", name));
+		r = qmp_execute(sv->q, "transaction", json_pack("{s:o}", "actions", actions),
+		                QMP_TIMEOUT_MS, NULL, e->message, sizeof(e->message));
+	} else {
+		for (size_t i = 0; i < n; i++)
+			if (qmp_execute(sv->q, "blockdev-snapshot-delete-internal-sync",
+			                json_pack("{s:s,s:s}", "device", d[i].node, "name", name),
+			                QMP_TIMEOUT_MS, NULL, e->message, sizeof(e->message)) < 0)
+				r = -1;
+	}
 	if (r < 0)
 		e->code = "QemuFailed";
 	handle_events(sv);
@@ -519,25 +546,66 @@ static int temp_snapshot(struct driver_host *dh, const char *src_vm, const char 
 	return r < 0 ? -1 : make ? 1 : 0;
 }
 
-int clone_root_disk(struct driver_host *dh, struct qvm *vm, struct driver_err *e)
+/* The disks of a clone: its root (d[0]), then each of its data volumes
+ * whose record names a source_volume_id. Returns how many (0: bad). */
+static size_t clone_plan(struct driver_host *dh, struct qvm *vm, struct clone_disk *d, size_t max,
+                         struct driver_err *e)
+{
+	const char *src_vm = jstr(vm->spec, "source_vm_id");
+	const json_t *v;
+	size_t i, n = 1;
+
+	{
+		/* the source's root disk: where its own spec (in this host's
+		 * records) says, else the host's directory */
+		struct qvm *sv = qvm_find(dh, src_vm);
+
+		d[0].src = sv ? root_disk_path(sv) : local_root_path(dh, src_vm);
+	}
+	d[0].dst = root_disk_path(vm); /* on its pool when shared */
+	d[0].snap = jstr(vm->spec, "source_snapshot_id");
+	snprintf(d[0].node, sizeof(d[0].node), "root");
+	json_array_foreach(json_object_get(vm->spec, "attached_volumes"), i, v)
+	{
+		const char *from = jstr(v, "source_volume_id"),
+		           *snap = jstr(v, "source_snapshot_id");
+
+		if (!from)
+			continue;
+		if (n == max || !uuid_valid(from) || !uuid_valid(jstr(v, "id")) ||
+		    (snap && !uuid_valid(snap))) {
+			driver_fail(e, "InvalidArgument", "bad clone source of volume %zu", i);
+			while (n-- > 0) {
+				free(d[n].src);
+				free(d[n].dst);
+			}
+			return 0;
+		}
+		d[n].src = volume_path_in(dh, pool_shared_path(v), from);
+		d[n].dst = volume_path_in(dh, pool_shared_path(v), jstr(v, "id"));
+		d[n].snap = snap;
+		node_name(from, d[n].node);
+		n++;
+	}
+	return n;
+}
+
+int clone_disks(struct driver_host *dh, struct qvm *vm, struct driver_err *e)
 {
 	const json_t *c = vm->spec;
 	const char *src_vm = jstr(c, "source_vm_id"), *snap = jstr(c, "source_snapshot_id");
-	const char *tmp_snap = NULL;
-	char *src, *disk = root_disk_path(vm); /* on its pool when shared */
-	int r;
+	bool linked = jbool(c, "linked_clone", false), tmp_snap = false;
+	struct clone_disk d[33] = { 0 };
+	size_t n = 0, i;
+	int r = -1;
 
 	if (!uuid_valid(src_vm) || (snap && !uuid_valid(snap))) {
-		free(disk);
-		return driver_fail(e, "InvalidArgument", "bad clone source");
+		driver_fail(e, "InvalidArgument", "bad clone source");
+		goto out;
 	}
-	{
-		/* the source's disk: where its own spec (in this host's records)
-		 * says, else the host's directory */
-		struct qvm *sv = qvm_find(dh, src_vm);
-
-		src = sv ? root_disk_path(sv) : local_root_path(dh, src_vm);
-	}
+	n = clone_plan(dh, vm, d, sizeof(d) / sizeof(d[0]), e);
+	if (n == 0)
+		goto out;
 	if (pool_shared_path(vm->spec)) {
 		char *sub = xasprintf("vms/%s", vm->id);
 
@@ -546,57 +614,84 @@ int clone_root_disk(struct driver_host *dh, struct qvm *vm, struct driver_err *e
 		if (r < 0)
 			goto out;
 	}
-	if (access(src, R_OK) < 0) {
-		r = driver_fail(e, "NotFound", "the source vm's disk is not on this host");
+	r = 0;
+	for (i = 0; i < n && r == 0; i++)
+		if (access(d[i].src, R_OK) < 0)
+			r = driver_fail(e, "NotFound", "the source's %s is not on this host",
+			                i ? "data volume" : "disk");
+	if (r < 0)
+		goto out;
+	if (linked && !snap) {
+		r = driver_fail(e, "InvalidArgument", "a linked clone needs a snapshot");
 		goto out;
 	}
-	if (jbool(c, "linked_clone", false)) {
-		char *exp;
-
-		if (!snap) {
-			r = driver_fail(e, "InvalidArgument", "a linked clone needs a snapshot");
-			goto out;
-		}
-		exp = export_snapshot(dh, src_vm, src, snap, e);
-		if (!exp) {
-			r = -1;
-			goto out;
-		}
-		r = qemu_img_create(disk, "qcow2", exp, NULL, NULL);
+	if (!snap) {
+		/* a running source: snapshots of this instant, gone after. The
+		 * lock order is dh->lock, then a vm->lock: finding the source
+		 * takes dh->lock, so ours is let go meanwhile (no one else uses
+		 * this VM before its create returns; the monitor must not report
+		 * its state meanwhile). */
+		snprintf(vm->reported, sizeof(vm->reported), "%s", vm->state);
+		pthread_mutex_unlock(&vm->lock);
+		r = temp_snapshots(dh, src_vm, d, n, vm->id, true, e);
+		pthread_mutex_lock(&vm->lock);
 		if (r < 0)
-			driver_fail(e, "DiskFailed", "cannot create the clone's disk over %s", exp);
-		free(exp);
-	} else {
-		if (!snap) {
-			/* a running source: a snapshot of this instant, gone after.
-			 * The lock order is dh->lock, then a vm->lock: finding the
-			 * source takes dh->lock, so ours is let go meanwhile (no
-			 * one else uses this VM before its create returns; the
-			 * monitor must not report its state meanwhile). */
-			snprintf(vm->reported, sizeof(vm->reported), "%s", vm->state);
-			pthread_mutex_unlock(&vm->lock);
-			r = temp_snapshot(dh, src_vm, src, vm->id, true, e);
-			pthread_mutex_lock(&vm->lock);
-			if (r < 0)
-				goto out;
-			if (r == 1)
-				snap = tmp_snap = vm->id;
+			goto out;
+		if (r == 1) {
+			tmp_snap = true;
+			for (i = 0; i < n; i++)
+				d[i].snap = vm->id;
 		}
-		r = convert_disk(dh, src, snap, disk, "cannot copy the source's disk", e);
-		if (tmp_snap) {
-			struct driver_err ignore = { NULL, "" };
+		r = 0;
+	}
+	for (i = 0; i < n && r == 0; i++) {
+		if (access(d[i].dst, F_OK) == 0)
+			continue; /* copied already (a retry: copies are renamed in whole) */
+		d[i].made = true;
+		if (i == 0 && linked) {
+			/* the root: an overlay on the snapshot, flattened once */
+			char *exp = export_snapshot(dh, src_vm, d[0].src, snap, e);
 
-			pthread_mutex_unlock(&vm->lock);
-			temp_snapshot(dh, src_vm, src, tmp_snap, false, &ignore);
-			pthread_mutex_lock(&vm->lock);
+			if (!exp) {
+				r = -1;
+				break;
+			}
+			r = qemu_img_create(d[0].dst, "qcow2", exp, NULL, NULL);
+			if (r < 0)
+				driver_fail(e, "DiskFailed",
+				            "cannot create the clone's disk over %s", exp);
+			free(exp);
+		} else {
+			char *part = xasprintf("%s.part", d[i].dst);
+
+			r = convert_disk(
+			    dh, d[i].src, d[i].snap, part,
+			    i ? "cannot copy a data volume" : "cannot copy the source's disk", e);
+			if (r == 0 && rename(part, d[i].dst) < 0)
+				r = driver_fail(e, "Internal", "cannot rename %s: %s", part,
+				                strerror(errno));
+			if (r < 0)
+				unlink(part);
+			free(part);
 		}
 	}
+	if (tmp_snap) {
+		struct driver_err ignore = { NULL, "" };
+
+		pthread_mutex_unlock(&vm->lock);
+		temp_snapshots(dh, src_vm, d, n, vm->id, false, &ignore);
+		pthread_mutex_lock(&vm->lock);
+	}
 	if (r == 0)
-		log_info("vm %s: root disk cloned from vm %s%s%s (%s)", vm->id, src_vm,
-		         snap ? " snapshot " : "", snap ? snap : "",
-		         jbool(c, "linked_clone", false) ? "linked" : "full copy");
+		log_info("vm %s: disks cloned from vm %s%s%s (%s, %zu data volume%s)", vm->id,
+		         src_vm, snap ? " snapshot " : "", snap ? snap : "",
+		         linked ? "linked" : "full copy", n - 1, n == 2 ? "" : "s");
 out:
-	free(src);
-	free(disk);
+	for (i = 0; i < n; i++) {
+		if (r < 0 && d[i].made)
+			unlink(d[i].dst);
+		free(d[i].src);
+		free(d[i].dst);
+	}
 	return r < 0 ? -1 : 0;
 }

@@ -142,6 +142,23 @@ char *root_disk_path(const struct qvm *vm)
 	return xasprintf("%s/disk.qcow2", vm->dir);
 }
 
+char *seed_path(const struct qvm *vm)
+{
+	const char *pool = pool_shared_path(vm->spec);
+	char *p, *local;
+
+	if (!pool)
+		return xasprintf("%s/seed.img", vm->dir);
+	p = xasprintf("%s/vms/%s/seed.img", pool, vm->id);
+	local = xasprintf("%s/seed.img", vm->dir);
+	if (access(p, F_OK) < 0 && access(local, F_OK) == 0) {
+		free(p); /* made before seeds went to the pool */
+		return local;
+	}
+	free(local);
+	return p;
+}
+
 int pool_check(const char *pool_path, const char *sub, struct driver_err *e)
 {
 	struct stat sb;
@@ -299,7 +316,11 @@ int make_seed(struct driver_host *dh, struct qvm *vm, struct driver_err *e)
 	{
 		char *mdp = xasprintf("%s/meta-data", vm->dir);
 		char *udp = xasprintf("%s/user-data", vm->dir);
-		char *seed = xasprintf("%s/seed.img", vm->dir);
+		char *seed =
+		    pool_shared_path(vm->spec)
+		        ? xasprintf("%s/vms/%s/seed.img", pool_shared_path(vm->spec), vm->id)
+		        : xasprintf("%s/seed.img", vm->dir);
+		char *tmp = xasprintf("%s/seed.img.tmp", vm->dir);
 		char *errf = xasprintf("%s/seed.err", vm->dir);
 
 		r = file_write_atomic(mdp, md.data, md.len, 0600);
@@ -308,10 +329,13 @@ int make_seed(struct driver_host *dh, struct qvm *vm, struct driver_err *e)
 		if (r < 0) {
 			driver_fail(e, "Internal", "cannot write the seed files: %s", strerror(-r));
 		} else {
-			char *mk[] = { "mkfs.vfat", "-C", "-n", "cidata", seed, "1024", NULL };
-			char *cp[] = { "mcopy", "-o", "-i", seed, mdp, udp, "::", NULL };
+			char *mk[] = { "mkfs.vfat", "-C", "-n", "cidata", tmp, "1024", NULL };
+			char *cp[] = { "mcopy", "-o", "-i", tmp, mdp, udp, "::", NULL };
 
-			unlink(seed);
+			/* made aside and renamed over: a QEMU that has the old one
+			 * open keeps it whole (on a shared pool, the seed is the
+			 * VM's on every host) */
+			unlink(tmp);
 			r = run_argv(mk, NULL, errf, 30000, &st);
 			if (r == 0)
 				r = run_argv(cp, NULL, errf, 30000, &st);
@@ -319,11 +343,16 @@ int make_seed(struct driver_host *dh, struct qvm *vm, struct driver_err *e)
 				driver_fail(e, "Internal",
 				            "cannot make the cidata seed (mkfs.vfat/mcopy): %s",
 				            r == -ECHILD ? "failed" : strerror(-r));
+			else if (rename(tmp, seed) < 0)
+				r = driver_fail(e, "Internal", "cannot put the seed at %s: %s",
+				                seed, strerror(errno));
 		}
+		unlink(tmp);
 		unlink(mdp);
 		unlink(udp);
 		unlink(errf);
 		free(errf);
+		free(tmp);
 		free(seed);
 		free(udp);
 		free(mdp);

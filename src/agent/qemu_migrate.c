@@ -138,10 +138,10 @@ static json_t *data_volumes(const json_t *spec)
 		if (jstr(v, "kind") && strcmp(jstr(v, "kind"), "data") != 0)
 			continue;
 		if (uuid_valid(jstr(v, "id")))
-			json_array_append_new(list, json_pack("{s:s,s:I,s:s?}", "id", jstr(v, "id"),
-			                                      "size_gb",
-			                                      (json_int_t)jint(v, "size_gb", 1),
-			                                      "pool_path", pool_shared_path(v)));
+			json_array_append_new(
+			    list, json_pack("{s:s,s:I,s:s?,s:i}", "id", jstr(v, "id"), "size_gb",
+			                    (json_int_t)jint(v, "size_gb", 1), "pool_path",
+			                    pool_shared_path(v), "pci_slot", vol_slot(v)));
 	}
 	return list;
 }
@@ -274,7 +274,7 @@ static int mig_prepare(struct driver_host *dh, const struct journal_vm *jvm, con
 {
 	struct seed_job seeder;
 	pthread_t seed_thread;
-	bool seeding;
+	bool seeding, need_seed;
 	const char *addr = jstr(payload, "address");
 	bool shared = jbool(payload, "shared_storage", false);
 	json_t *vols = NULL;
@@ -301,16 +301,23 @@ static int mig_prepare(struct driver_host *dh, const struct journal_vm *jvm, con
 	}
 	vols = data_volumes(vm->spec);
 	t0 = mono_ms();
-	/* the seed is made beside the disks: both wait on programs */
+	/* the seed is made beside the disks: both wait on programs. On a
+	 * shared pool it is there already: the source's QEMU reads that one */
 	seeder = (struct seed_job){ .dh = dh, .vm = vm, .e = { NULL, "" } };
-	seeding = pthread_create(&seed_thread, NULL, seed_main, &seeder) == 0;
+	{
+		char *seed = seed_path(vm);
+
+		need_seed = !shared || access(seed, R_OK) < 0;
+		free(seed);
+	}
+	seeding = need_seed && pthread_create(&seed_thread, NULL, seed_main, &seeder) == 0;
 	r = shared ? 0 : make_target_disks(dh, vm, vols, e);
 	t1 = mono_ms();
 	if (r == 0 && (r = volumes_save(vm, vols)) < 0)
 		driver_fail(e, "Internal", "cannot write volumes.json: %s", strerror(-r));
 	if (seeding)
 		pthread_join(seed_thread, NULL);
-	else
+	else if (need_seed)
 		seeder.r = make_seed(dh, vm, &seeder.e);
 	if (r == 0 && seeder.r < 0) {
 		r = -1;

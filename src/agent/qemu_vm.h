@@ -59,6 +59,8 @@ struct driver_host {
 	char *binary;                 /* owned; qemu-system-x86_64 */
 	char accel[8];
 	char accel_reason[ACCEL_REASON_MAX];
+	char cpu_model[72]; /* QEMU's -cpu: [qemu] cpu_model, else host (kvm), max (tcg) */
+	char cpu_fact[200]; /* what the VMs' CPU is, for kumod to compare hosts by */
 	int64_t stop_timeout_s;
 
 	pthread_mutex_t lock;
@@ -68,6 +70,17 @@ struct driver_host {
 	pthread_t monitor;
 	bool monitor_started;
 };
+
+/* The PCI slots kumod gives data volumes (kumod/vm.h); a volume without
+ * one is placed by QEMU. */
+#define VOL_SLOT_FIRST 16
+#define VOL_SLOT_LAST 31
+static inline int vol_slot(const json_t *v)
+{
+	json_int_t s = json_integer_value(json_object_get(v, "pci_slot"));
+
+	return s >= VOL_SLOT_FIRST && s <= VOL_SLOT_LAST ? (int)s : 0;
+}
 
 /* argv builder */
 struct args {
@@ -106,13 +119,16 @@ int qemu_image_export(struct driver_host *dh, const struct journal_vm *jvm, cons
                       json_t *data, struct driver_err *e);
 int qemu_vm_resize(struct driver_host *dh, const struct journal_vm *jvm, const json_t *payload,
                    struct driver_err *e);
-/* The root disk of a clone, vm->lock held (let go for a moment when the
+/* The disks of a clone, vm->lock held (let go for a moment when the
  * source runs) (spec "source_vm_id", "source_snapshot_id"?,
- * "linked_clone"):
- * a full copy of the source's root disk (or of its snapshot), or an overlay
- * on a flattened export of the snapshot (vms/<source>/export-<snapshot>.qcow2). */
+ * "linked_clone"; each attached volume with "source_volume_id",
+ * "source_snapshot_id"?): the root a full copy of the source's root disk
+ * (or of its snapshot), or an overlay on a flattened export of the
+ * snapshot (vms/<source>/export-<snapshot>.qcow2); data volumes full
+ * copies. A running source's disks are copied from internal snapshots
+ * taken at one instant (removed after). */
 bool clone_wanted(const struct qvm *vm);
-int clone_root_disk(struct driver_host *dh, struct qvm *vm, struct driver_err *e);
+int clone_disks(struct driver_host *dh, struct qvm *vm, struct driver_err *e);
 /* qemu_migrate.c: the driver's vm_migrate op (driver.h) */
 int qemu_vm_migrate(struct driver_host *dh, const char *step, const struct journal_vm *jvm,
                     const json_t *payload, json_t *data, struct driver_err *e);
@@ -140,6 +156,9 @@ int make_root_disk(struct driver_host *dh, struct qvm *vm, const struct image_fi
 /* Removes a VM's disks from its shared pool (nothing for local storage). */
 void remove_shared_disks(const struct qvm *vm);
 int make_seed(struct driver_host *dh, struct qvm *vm, struct driver_err *e);
+/* The VM's seed: beside its disk on a shared pool (every host uses the
+ * one file: a migration has nothing to make), else in its directory. */
+char *seed_path(const struct qvm *vm);
 char *volume_path(struct driver_host *dh, const char *vol_id);
 
 /* qemu_files.c: storage pools. A VM spec or a volume may carry

@@ -7,9 +7,12 @@
  * snapshot of it, or of its disk now: a running source gets a temporary
  * internal snapshot for the copy), or, linked, an overlay
  * on a flattened export of a snapshot, which then cannot be deleted while
- * the clone lives. Data volumes are not cloned. The host's side is the
- * vm.create command with source_vm_id, source_snapshot_id, linked_clone in
- * the VM's spec (agent/qemu_disk.c).
+ * the clone lives. Its data volumes are cloned too, always as full
+ * copies: of the source's attached data volumes now, or of the data
+ * volumes a VM snapshot holds (a root volume's own snapshot holds none).
+ * The host's side is the vm.create command with source_vm_id,
+ * source_snapshot_id, linked_clone in the VM's spec and source_volume_id,
+ * source_snapshot_id in each cloned volume's record (agent/qemu_disk.c).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -67,12 +70,90 @@ static int root_snapshot(struct http_request *req, const json_t *vm, const char 
 	return 0;
 }
 
+/* One data volume to clone: its record and the snapshot of it to copy
+ * (NULL: its content now). */
+static json_t *clone_volume(const json_t *v, const json_t *snap)
+{
+	return json_pack("{s:s,s:s,s:s?,s:I,s:s?}", "source_volume_id", jstr(v, "id"), "name",
+	                 jstr(v, "name"), "pool_id", jstr(v, "pool_id"), "size_gb",
+	                 (json_int_t)jint(snap ? snap : v, "size_gb", 1), "source_snapshot_id",
+	                 snap ? jstr(snap, "id") : NULL);
+}
+
+/* The data volumes the clone gets (vm_create_as makes their records): the
+ * source's attached ones, or those of the VM snapshot whose root's record
+ * is snap. Each must be on the source's host. */
+static int clone_volumes(const json_t *vm, const json_t *snap, json_t **ret, struct kerr *e)
+{
+	json_t *list = json_array(), *ids = json_array(), *id;
+	size_t i;
+	int r = 0;
+
+	if (snap && jstr(snap, "group_id")) {
+		struct list_query q;
+		json_t *members = NULL, *m;
+		int64_t total;
+
+		list_query_init(&q);
+		query_add_eq(&q, "group_id", jstr(snap, "group_id"));
+		q.limit = 0;
+		r = store_list("snapshots", &q, &members, &total);
+		list_query_free(&q);
+		if (r < 0) {
+			json_decref(list);
+			json_decref(ids);
+			return kerr_set(e, r, "", "cannot read the snapshot's group");
+		}
+		json_array_foreach(members, i, m)
+		{
+			if (strcmp(jstr(m, "volume_kind"), "data") == 0)
+				json_array_append_new(ids,
+				                      json_pack("{s:s,s:O}", "volume_id",
+				                                jstr(m, "volume_id"), "snap", m));
+		}
+		json_decref(members);
+	} else if (!snap) {
+		json_array_foreach(json_object_get(vm, "volumes"), i, id)
+		    json_array_append_new(ids, json_pack("{s:O}", "volume_id", id));
+	}
+	json_array_foreach(ids, i, id)
+	{
+		json_t *v = NULL, *s = json_object_get(id, "snap");
+
+		if (store_get("volumes", jstr(id, "volume_id"), NULL, false, &v) < 0) {
+			r = kerr_set(e, -ENOENT, "", "volume %s is gone", jstr(id, "volume_id"));
+			break;
+		}
+		if (!strcmp(jstr(v, "kind"), "data")) {
+			if (!jstr(v, "host_id") || strcmp(jstr(v, "host_id"), jstr(vm, "host_id")))
+				r = kerr_set(e, -EBUSY, "", "volume %s is not on vm %s's host",
+				             jstr(v, "name"), jstr(vm, "name"));
+			else if (s && strcmp(jstr(s, "state"), "ready"))
+				r = kerr_set(e, -EBUSY, "", "the snapshot of volume %s is %s",
+				             jstr(v, "name"), jstr(s, "state"));
+			else
+				json_array_append_new(list, clone_volume(v, s));
+		}
+		json_decref(v);
+		if (r < 0)
+			break;
+	}
+	json_decref(ids);
+	if (r < 0) {
+		json_decref(list);
+		return r;
+	}
+	*ret = list;
+	return 0;
+}
+
 static void vm_clone(struct http_request *req, struct http_response *resp)
 {
 	const char *snap_id = jstr(req->body, "snapshot_id");
 	bool linked = jbool(req->body, "linked", false);
 	struct kerr e = { 0 };
-	json_t *vm = NULL, *snap = NULL, *body = NULL, *extra = NULL, *saved, *l3s, *nic;
+	json_t *vm = NULL, *snap = NULL, *body = NULL, *extra = NULL, *vols = NULL, *saved, *l3s,
+	       *nic;
 	size_t i;
 	int r;
 
@@ -94,6 +175,8 @@ static void vm_clone(struct http_request *req, struct http_response *resp)
 	    strcmp(jstr(vm, "state"), "running") && strcmp(jstr(vm, "state"), "paused"))
 		r = kerr_set(&e, -EBUSY, "", "vm %s is %s: try again when it is running or stopped",
 		             jstr(vm, "name"), jstr(vm, "state"));
+	if (r == 0)
+		r = clone_volumes(vm, snap, &vols, &e);
 	store_rollback(); /* read only; the create has its own transaction */
 	if (r < 0)
 		goto out;
@@ -111,9 +194,9 @@ static void vm_clone(struct http_request *req, struct http_response *resp)
 		json_object_del(body, "user_data");
 	if (pool_is_shared(jstr(vm, "pool_id"))) /* the clone's disk beside its source's */
 		jset_str(body, "pool_id", jstr(vm, "pool_id"));
-	extra = json_pack("{s:s,s:s,s:s?,s:b}", "host_id", jstr(vm, "host_id"), "source_vm_id",
+	extra = json_pack("{s:s,s:s,s:s?,s:b,s:O}", "host_id", jstr(vm, "host_id"), "source_vm_id",
 	                  jstr(vm, "id"), "source_snapshot_id", snap ? jstr(snap, "id") : NULL,
-	                  "linked_clone", linked);
+	                  "linked_clone", linked, "clone_volumes", vols);
 	if (!body || !extra) {
 		kerr_set(&e, -EINVAL, "", "cannot build the clone's request");
 		goto out;
@@ -130,6 +213,7 @@ out:
 	json_decref(snap);
 	json_decref(body);
 	json_decref(extra);
+	json_decref(vols);
 }
 
 const struct route api_clone_routes[] = {

@@ -71,6 +71,11 @@ static const struct field host_fields[] = {
 	{ "accel", FT_STRING, F_READONLY | F_FILTER, 0, 0, NULL, NULL, NULL },
 	{ "arch", FT_STRING, F_READONLY | F_FILTER, 0, 0, NULL, NULL, NULL },
 	{ "version", FT_STRING, F_READONLY | F_FILTER, 0, 0, NULL, NULL, NULL },
+	{ "cpu_model", FT_STRING, F_READONLY | F_FILTER, 0, 0, NULL, NULL,
+	  "the CPU its VMs get (the agent's [qemu] cpu_model); a running vm migrates only "
+	  "between hosts where it is the same" },
+	{ "interfaces", FT_STRING_ARRAY, F_READONLY, 0, 0, NULL, NULL,
+	  "its network interfaces (not Kumo's own links), as its agent reports them" },
 	{ "cpu_total", FT_INT, F_READONLY | F_FILTER, 0, 0, NULL, NULL, NULL },
 	{ "cpu_allocated", FT_INT, F_READONLY | F_FILTER, 0, 0, NULL, NULL, NULL },
 	{ "memory_mb_total", FT_INT, F_READONLY | F_FILTER, 0, 0, NULL, NULL, NULL },

@@ -189,6 +189,46 @@ int snapshot_check_vm_destroy(const json_t *vm, struct kerr *e)
 	return r;
 }
 
+int snapshot_check_vm_migrate(const json_t *vm, bool shared, struct kerr *e)
+{
+	const json_t *id;
+	int64_t n = 0;
+	size_t i;
+	int r;
+
+	if (jbool(vm, "linked_clone", false))
+		return kerr_set(e, -EBUSY, "",
+		                "vm %s is a linked clone: its root disk is an overlay on a snapshot "
+		                "export that stays on its host; make a full clone to move it",
+		                jstr(vm, "name"));
+	r = snapshot_check_vm_destroy(vm, e);
+	if (r < 0 || shared)
+		return r;
+	json_array_foreach(json_object_get(vm, "volumes"), i, id)
+	{
+		struct list_query q;
+		json_t *snaps = NULL;
+		int64_t total = 0;
+
+		list_query_init(&q);
+		query_add_eq(&q, "volume_id", json_string_value(id));
+		q.limit = 1;
+		r = store_list("snapshots", &q, &snaps, &total);
+		list_query_free(&q);
+		json_decref(snaps);
+		if (r < 0)
+			return kerr_set(e, r, "", "cannot look for the vm's snapshots");
+		n += total;
+	}
+	if (n > 0)
+		return kerr_set(e, -EBUSY, "",
+		                "vm %s has %lld snapshot%s, which a migration on local storage "
+		                "does not carry (they live inside its disk files on this host): "
+		                "delete them first",
+		                jstr(vm, "name"), (long long)n, n > 1 ? "s" : "");
+	return 0;
+}
+
 /* The VM a volume belongs to must be in a state where its disks hold
  * still (running, paused or stopped; for a revert: stopped). */
 static int vm_check(struct http_request *req, const char *vm_id, bool need_stopped, json_t **ret,

@@ -68,6 +68,8 @@ static const struct field vm_fields[] = {
 	  "the storage pool of its disks" },
 	{ "accel", FT_STRING, F_READONLY | F_FILTER, 0, 0, NULL, NULL,
 	  "how it runs: kvm, tcg (its host's), sim" },
+	{ "cpu_model", FT_STRING, F_READONLY | F_NULLABLE, 0, 0, NULL, NULL,
+	  "the CPU it got when it last started (its host's cpu_model then)" },
 	{ "nics", FT_OBJECT_ARRAY, F_READONLY, 0, VM_NICS_MAX, NULL, &nic_schema, NULL },
 	{ "volumes", FT_UUID_ARRAY, F_READONLY, 0, 0, NULL, NULL, "volume ids, root first" },
 	{ "user_data", FT_STRING, F_NULLABLE, 0, 65536, NULL, NULL, NULL },
@@ -403,6 +405,62 @@ static int add_root_volume(json_t *vm, struct kerr *e)
 	return 0;
 }
 
+/* A clone's data volumes (api_clone.c lists them in the vm's
+ * clone_volumes, which goes): new records on the vm's host and pool, their
+ * source named for the host to copy. */
+static int add_clone_volumes(json_t *vm, struct kerr *e)
+{
+	json_t *list = json_incref(json_object_get(vm, "clone_volumes")), *c;
+	size_t i;
+	int r = 0;
+
+	json_object_del(vm, "clone_volumes");
+	json_array_foreach(list, i, c)
+	{
+		char id[UUID_LEN + 1], name[80];
+		json_t *v;
+
+		uuid_new(id);
+		snprintf(name, sizeof(name), "%s-data%zu", jstr(vm, "name"), i + 1);
+		v = json_pack(
+		    "{s:s,s:s,s:s,s:s,s:s,s:s?,s:s,s:I,s:s,s:s,s:s,s:s,s:s,s:s?}", "id", id,
+		    "account_id", jstr(vm, "account_id"), "name", name, "vm_id", jstr(vm, "id"),
+		    "host_id", jstr(vm, "host_id"), "pool_id", jstr(c, "pool_id"), "kind", "data",
+		    "size_gb", (json_int_t)jint(c, "size_gb", 1), "format", "qcow2", "state",
+		    "creating", "created_at", jstr(vm, "created_at"), "updated_at",
+		    jstr(vm, "created_at"), "source_volume_id", jstr(c, "source_volume_id"),
+		    "source_snapshot_id", jstr(c, "source_snapshot_id"));
+		jset_int(v, "pci_slot", VOL_SLOT_FIRST + (int64_t)i);
+		if (pool_is_shared(jstr(c, "pool_id"))) {
+			json_t *pool = NULL;
+
+			r = store_get("storage-pools", jstr(c, "pool_id"), NULL, false, &pool);
+			if (r < 0)
+				r = kerr_set(e, r, "", "the pool of volume %s is gone",
+				             jstr(c, "name"));
+			else
+				r = pool_room(pool, jint(v, "size_gb", 0), "", e);
+			if (r == 0)
+				r = pool_adjust(jstr(pool, "id"), jint(v, "size_gb", 0));
+			json_decref(pool);
+		}
+		if (r == 0) {
+			r = store_insert("volumes", v, true);
+			if (r == -EEXIST)
+				kerr_set(e, r, "name", "a volume named \"%s\" already exists",
+				         name);
+			else if (r < 0)
+				kerr_set(e, r, "", "cannot store the clone's volume");
+		}
+		json_decref(v);
+		if (r < 0)
+			break;
+		json_array_append_new(json_object_get(vm, "volumes"), json_string(id));
+	}
+	json_decref(list);
+	return r;
+}
+
 static int sched_error(struct kerr *e)
 {
 	return e->code ? e->code : -ENOSPC;
@@ -529,6 +587,8 @@ void vm_create_as(struct http_request *req, struct http_response *resp, const js
 			              (json_int_t)jint(req->body, "bandwidth_out_kbps", 0)));
 		}
 		r = add_root_volume(vm, &e);
+		if (r == 0 && json_object_get(vm, "clone_volumes"))
+			r = add_clone_volumes(vm, &e);
 		if (r < 0) {
 			json_decref(vm);
 			goto out;

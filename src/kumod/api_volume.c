@@ -34,6 +34,13 @@ static const struct field volume_fields[] = {
 	{ "format", FT_STRING, F_READONLY | F_FILTER, 0, 0, NULL, NULL, NULL },
 	{ "state", FT_STRING, F_READONLY | F_FILTER, 0, 0, states, NULL, NULL },
 	{ "job_id", FT_UUID, F_READONLY | F_NULLABLE, 0, 0, NULL, NULL, NULL },
+	{ "pci_slot", FT_INT, F_READONLY, 0, 0, NULL, NULL,
+	  "an attached data volume's slot on its VM's PCI bus (the same after restarts and "
+	  "migrations)" },
+	{ "source_volume_id", FT_UUID, F_READONLY | F_FILTER | F_NULLABLE, 0, 0, NULL, NULL,
+	  "a clone's data volume: the volume it was copied from" },
+	{ "source_snapshot_id", FT_UUID, F_READONLY | F_NULLABLE, 0, 0, NULL, NULL,
+	  "a clone's data volume: the snapshot of that volume it was copied from" },
 	{ NULL },
 };
 static const struct schema volume_schema = { "Volume", volume_fields };
@@ -73,6 +80,43 @@ const struct kind kind_volume = {
 
 /* --- jobs ---------------------------------------------------------------- */
 
+/* A data volume's place on its VM's PCI bus, kept while it is attached:
+ * the guest sees it at the same address after a restart or a migration
+ * (QEMU's own choice would depend on the order devices came in). The
+ * lowest of VOL_SLOT_FIRST..VOL_SLOT_LAST no other volume of the vm
+ * holds; stored on the volume. */
+int pci_slot_take(const char *vm_id, json_t *v)
+{
+	json_t *vm = NULL, *id;
+	bool used[VOL_SLOT_LAST + 1] = { false };
+	size_t i;
+	int r, slot;
+
+	if (!vm_id || store_get("vms", vm_id, NULL, false, &vm) < 0)
+		return -ENOENT;
+	json_array_foreach(json_object_get(vm, "volumes"), i, id)
+	{
+		json_t *o = NULL;
+		int64_t s;
+
+		if (!strcmp(json_string_value(id), jstr(v, "id")) ||
+		    store_get("volumes", json_string_value(id), NULL, false, &o) < 0)
+			continue;
+		s = jint(o, "pci_slot", 0);
+		if (s >= VOL_SLOT_FIRST && s <= VOL_SLOT_LAST)
+			used[s] = true;
+		json_decref(o);
+	}
+	json_decref(vm);
+	for (slot = VOL_SLOT_FIRST; slot <= VOL_SLOT_LAST && used[slot]; slot++)
+		;
+	if (slot > VOL_SLOT_LAST)
+		return -ENOSPC;
+	jset_int(v, "pci_slot", slot);
+	r = store_update("volumes", v, false);
+	return r < 0 ? r : 0;
+}
+
 static int vol_job_run(json_t *job, struct kerr *e)
 {
 	const json_t *p = json_object_get(job, "params");
@@ -82,6 +126,13 @@ static int vol_job_run(json_t *job, struct kerr *e)
 	r = store_get("volumes", jstr(job, "resource_id"), NULL, false, &v);
 	if (r < 0)
 		return kerr_set(e, -ENOENT, "", "the volume no longer exists");
+	if (!strcmp(jstr(job, "type"), "volume.attach") && !jint(v, "pci_slot", 0)) {
+		r = pci_slot_take(jstr(p, "vm_id"), v);
+		if (r < 0) {
+			json_decref(v);
+			return kerr_set(e, r, "", "the vm has no free PCI slot for a volume");
+		}
+	}
 	{
 		json_t *pool = pool_payload(jstr(v, "pool_id"));
 
@@ -154,11 +205,13 @@ static int vol_job_end(json_t *job, bool ok, const char *code, const char *msg)
 			vm_volumes_edit(jstr(p, "vm_id"), jstr(v, "id"), true);
 		} else {
 			jset_str(v, "state", "available");
+			json_object_del(v, "pci_slot");
 		}
 	} else if (!strcmp(type, "volume.detach")) {
 		if (ok) {
 			vm_volumes_edit(jstr(v, "vm_id"), jstr(v, "id"), false);
 			json_object_set_new(v, "vm_id", json_null());
+			json_object_del(v, "pci_slot");
 			jset_str(v, "state", "available");
 		}
 	}

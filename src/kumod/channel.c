@@ -35,6 +35,7 @@ static const struct field facts_fields[] = {
 	{ "driver", FT_STRING, F_REQUIRED, 0, 0, drivers, NULL, NULL },
 	{ "version", FT_STRING, 0, 1, 64, NULL, NULL, NULL },
 	{ "interfaces", FT_STRING_ARRAY, 0, 0, 64, NULL, NULL, NULL },
+	{ "cpu_model", FT_STRING, 0, 1, 199, NULL, NULL, NULL },
 	{ NULL },
 };
 static const struct schema facts_schema = { "HostFacts", facts_fields };
@@ -170,6 +171,8 @@ static void set_facts(json_t *host, const json_t *facts)
 	jset_str(host, "version", jstr(facts, "version"));
 	if (json_is_array(json_object_get(facts, "interfaces")))
 		json_object_set(host, "interfaces", json_object_get(facts, "interfaces"));
+	if (jstr(facts, "cpu_model"))
+		jset_str(host, "cpu_model", jstr(facts, "cpu_model"));
 }
 
 static void agent_register(struct http_request *req, struct http_response *resp)
@@ -286,6 +289,7 @@ static uint64_t report_digest(const json_t *vms, const json_t *facts)
 	{
 		h = fnv_str(h, json_string_value(v));
 	}
+	h = fnv_str(h, jstr(facts, "cpu_model"));
 	return h ? h : 1;
 }
 
@@ -422,7 +426,10 @@ static bool facts_differ(const json_t *host, const json_t *facts)
 	                 jint(host, "disk_gb_total", 0) != jint(facts, "disk_gb", 0) ||
 	                 (json_is_array(json_object_get(facts, "interfaces")) &&
 	                  !json_equal(json_object_get(host, "interfaces"),
-	                              json_object_get(facts, "interfaces"))));
+	                              json_object_get(facts, "interfaces"))) ||
+	                 (jstr(facts, "cpu_model") &&
+	                  (!jstr(host, "cpu_model") ||
+	                   strcmp(jstr(host, "cpu_model"), jstr(facts, "cpu_model")))));
 }
 
 static bool status_back(const json_t *host)

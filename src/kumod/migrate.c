@@ -119,6 +119,8 @@ static int check_dest(const json_t *vm, const json_t *needs, const json_t *src, 
                       struct kerr *e)
 {
 	const char *name = jstr(dst, "name");
+	/* the CPU it started with there, else what its host gives now */
+	const char *cpu = jstr(vm, "cpu_model") ? jstr(vm, "cpu_model") : jstr(src, "cpu_model");
 
 	if (!strcmp(jstr(dst, "id"), jstr(src, "id")))
 		return kerr_set(e, -EINVAL, "host_id", "vm %s is on host %s already",
@@ -146,6 +148,14 @@ static int check_dest(const json_t *vm, const json_t *needs, const json_t *src, 
 	if (jstr(dst, "arch") && jstr(src, "arch") && strcmp(jstr(dst, "arch"), jstr(src, "arch")))
 		return kerr_set(e, -EINVAL, "host_id", "host %s is %s, the vm's host %s", name,
 		                jstr(dst, "arch"), jstr(src, "arch"));
+	if (!strcmp(jstr(vm, "state") ? jstr(vm, "state") : "", "running") && cpu &&
+	    jstr(dst, "cpu_model") && strcmp(jstr(dst, "cpu_model"), cpu))
+		return kerr_set(
+		    e, -EINVAL, "host_id",
+		    "host %s gives vms the cpu model %s, the vm runs with %s: a running "
+		    "vm cannot change its CPU (stop it to migrate it cold, or give the "
+		    "hosts the same [qemu] cpu_model)",
+		    name, jstr(dst, "cpu_model"), cpu);
 	if (!jstr(dst, "address") || !jstr(src, "address"))
 		return kerr_set(e, -EINVAL, "host_id",
 		                "host %s has no address for migration traffic",
@@ -245,6 +255,9 @@ int vm_migrate_begin(json_t *vm, const char *want, const json_t *opts, json_t **
 				                "host's own storage: detach volume %s first",
 				                jstr(vm, "name"), json_string_value(id));
 		}
+		r = snapshot_check_vm_migrate(vm, shared, e);
+		if (r < 0)
+			return r;
 	}
 	if (!jstr(vm, "host_id") || store_get("hosts", jstr(vm, "host_id"), NULL, false, &src) < 0)
 		return kerr_set(e, -EBUSY, "", "vm %s is on no host", jstr(vm, "name"));

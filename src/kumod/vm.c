@@ -144,6 +144,7 @@ int vm_remove(json_t *vm)
 			           jstr(v, "account_id"), NULL);
 		} else {
 			json_object_set_new(v, "vm_id", json_null());
+			json_object_del(v, "pci_slot");
 			jset_str(v, "state", "available");
 			store_update("volumes", v, false);
 		}
@@ -320,13 +321,18 @@ static int vm_job_end(json_t *job, json_t *vm, bool ok, const char *code, const 
 		json_object_set_new(vm, "host_id", json_null());
 	}
 	json_object_del(vm, "job_id");
-	if (a == VMA_CREATE && ok) {
-		/* how it runs (kvm, tcg, sim): its host's acceleration */
+	if ((a == VMA_CREATE || a == VMA_START) && ok) {
+		/* how it runs (kvm, tcg, sim): its host's acceleration; the
+		 * CPU its QEMU got (a live migration keeps to it) */
 		json_t *host = NULL;
 
 		if (jstr(vm, "host_id") &&
-		    store_get("hosts", jstr(vm, "host_id"), NULL, false, &host) == 0)
-			jset_str(vm, "accel", jstr(host, "accel"));
+		    store_get("hosts", jstr(vm, "host_id"), NULL, false, &host) == 0) {
+			if (a == VMA_CREATE)
+				jset_str(vm, "accel", jstr(host, "accel"));
+			if (jstr(host, "cpu_model"))
+				jset_str(vm, "cpu_model", jstr(host, "cpu_model"));
+		}
 		json_decref(host);
 	}
 	r = vm_set_state(vm, to, ok ? NULL : msg);

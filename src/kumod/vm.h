@@ -38,6 +38,12 @@ json_t *vm_create_payload(json_t *vm);
 /* The same for host_id (the destination of a migration). */
 json_t *vm_payload_for(json_t *vm, const char *host_id);
 
+/* Data volumes sit at fixed slots of their VM's PCI bus (api_volume.c);
+ * below them QEMU places the root disk, the seed and up to 8 NICs. */
+#define VOL_SLOT_FIRST 16
+#define VOL_SLOT_LAST 31
+int pci_slot_take(const char *vm_id, json_t *v);
+
 /* At start, after jobs_recover(): no VM stays in a transitional state
  * without an operation that will end it. */
 int vm_recover(void);
@@ -54,5 +60,10 @@ void vm_create_as(struct http_request *req, struct http_response *resp, const js
 /* -EBUSY with e naming them when linked clones depend on snapshots of vm
  * (api_snapshot.c): it is not destroyed then. */
 int snapshot_check_vm_destroy(const json_t *vm, struct kerr *e);
+/* -EBUSY with e when vm cannot migrate for its snapshots: it is a linked
+ * clone, linked clones depend on its snapshots (their exports stay on its
+ * host), or, on local storage (!shared), its volumes have snapshots (qcow2
+ * internal snapshots do not travel with a mirror or a copy). */
+int snapshot_check_vm_migrate(const json_t *vm, bool shared, struct kerr *e);
 /* The snapshots of a volume that is gone (api_snapshot.c): their records go. */
 void snapshot_forget_volume(const char *volume_id);

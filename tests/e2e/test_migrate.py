@@ -35,6 +35,16 @@ fi
     if mount -t vfat -o ro /dev/vda /mnt/d 2>/dev/null; then
       echo "DISK $(cat /mnt/d/mig.txt)"; umount /mnt/d
     fi
+    if [ -b /dev/vdc ]; then
+      v=$(head -c 24 /dev/vdc | tr -dc 'A-Za-z0-9-')
+      case "$v" in
+      VOL-*) ;;
+      *) echo "VOL-$(head -c 8 /dev/urandom | od -An -tx1 | tr -dc 0-9a-f)" >/tmp/v
+         dd if=/tmp/v of=/dev/vdc conv=notrunc 2>/dev/null; sync
+         v=$(head -c 24 /dev/vdc | tr -dc 'A-Za-z0-9-') ;;
+      esac
+      echo "VDC $v"
+    fi
     sleep 2
   done ) &
 %(net)s
@@ -60,6 +70,7 @@ def mem_total_mb():
 class MWorld:
     def __init__(self, tmp, image_dir):
         self.ns, self.fwd, self.cloud, self.agents = {}, [], None, {}
+        self.vdc = {}  # VM name: the value its guest wrote to its data volume
         try:
             self._build(tmp, image_dir)
         except BaseException:
@@ -219,6 +230,18 @@ def wait_counting(mw, name, past, timeout=30):
             "\n".join(logs[-25:]))) from None
 
 
+def migrate_ok(mw, name, host, state="running"):
+    """Migrates VM name to host through the API: the job succeeds and the
+    VM is there in state."""
+    r = mw.migrate(name, host)
+    assert r.status_code == 202, r.text
+    job = mw.api.job(r.json(), timeout=180)
+    assert job["state"] == "succeeded", job
+    vm = mw.vm(name)
+    assert vm["state"] == state and vm["host_id"] == mw.hosts[host]["id"], vm
+    return vm
+
+
 def job_when_sending(mw, job):
     """Waits until a migration job is in its send step (progress 10)."""
     box = {}
@@ -257,10 +280,35 @@ def test_bad_destinations_are_refused_and_nothing_starts(mw):
     assert vm["state"] == "running" and vm["host_id"] == mw.hosts["m1"]["id"], vm
 
 
+def vdc_values(mw, name, since=0):
+    """The values the guest read from its data volume (vdc), in order."""
+    return re.findall(r"^VDC (VOL-[0-9a-f]+)$", mw.console(name)[since:], re.M)
+
+
+def attach_volume(mw, name, vol_name):
+    """A 1 GiB data volume hot-attached to VM name; waits until the guest
+    has written its random value there and read it back. Returns (volume,
+    value)."""
+    job = mw.api.ok("POST", "/v1/volumes", {"name": vol_name, "size_gb": 1,
+                                            "vm_id": mw.vms[name]["id"]})
+    job = mw.api.job(job, timeout=60)
+    assert job["state"] == "succeeded", job
+    wait_for(lambda: vdc_values(mw, name), timeout=60, interval=1,
+             what="%s's guest to write its data volume" % name)
+    mw.vdc[name] = vdc_values(mw, name)[0]
+    return mw.api.ok("GET", "/v1/volumes/" + job["resource_id"]), mw.vdc[name]
+
+
+def volume_file(mw, host, vol):
+    return os.path.join(mw.agents[host].dir, "hosts", "0", "volumes", vol["id"] + ".qcow2")
+
+
 def test_live_migration_keeps_the_guest_running_and_its_disk(mw):
     wait_for(lambda: "PING-OK" in mw.console("mig"), timeout=BOOT, interval=1,
              what="the guest to reach its gateway")
     assert tap_of(mw, "m1") and not tap_of(mw, "m2")
+    vol, value = attach_volume(mw, "mig", "migdata")
+    assert os.path.exists(volume_file(mw, "m1", vol))
     before = mw.counts("mig")
     assert before, "the guest does not count"
     t0 = time.monotonic()
@@ -284,10 +332,18 @@ def test_live_migration_keeps_the_guest_running_and_its_disk(mw):
     # read back from the destination's disk (page cache dropped, remounted)
     wait_for(lambda: "DISK MARK-mig" in mw.console("mig"), timeout=30, interval=1,
              what="the marker read from the destination's disk")
+    # the data volume came along: on m2 now, the value the guest wrote before
+    vol = mw.api.ok("GET", "/v1/volumes/" + vol["id"])
+    assert vol["host_id"] == mw.hosts["m2"]["id"] and vol["vm_id"] == mw.vms["mig"]["id"], vol
+    wait_for(lambda: len(vdc_values(mw, "mig")) >= 2, timeout=30, interval=1,
+             what="the guest to read its data volume on the destination")
+    assert set(vdc_values(mw, "mig")) == {value}, vdc_values(mw, "mig")
     # the source's copy is gone, the destination has one
     wait_for(lambda: not os.path.exists(mw.vm_dir("m1", "mig")), timeout=30, interval=0.5,
              what="the source's files to go")
     assert os.path.exists(os.path.join(mw.vm_dir("m2", "mig"), "disk.qcow2"))
+    assert os.path.exists(volume_file(mw, "m2", vol))
+    assert not os.path.exists(volume_file(mw, "m1", vol))
     # its NIC followed it: the tap moved, the guest reaches its gateway from here
     assert tap_of(mw, "m2")
     wait_for(lambda: not tap_of(mw, "m1"), timeout=30, interval=0.5,
@@ -435,17 +491,16 @@ def test_cold_migration_of_a_stopped_vm(mw):
     api = mw.api
     wait_for(lambda: "DISK MARK-cold" in mw.console("cold"), timeout=BOOT, interval=1,
              what="the marker on the cold vm's disk")
+    vol, value = attach_volume(mw, "cold", "colddata")
+    # the live-migrated VM's data volume went through every migration above
+    if "mig" in mw.vdc:
+        assert set(vdc_values(mw, "mig")) == {mw.vdc["mig"]}, vdc_values(mw, "mig")
     job = api.ok("DELETE", "/v1/vms/%s?wait=60" % mw.vms["mig"]["id"])
     assert job["state"] == "succeeded", job
     job = api.ok("POST", "/v1/vms/%s/actions/stop?wait=90" % mw.vms["cold"]["id"],
                  {"force": True})
     assert job["state"] == "succeeded", job
-    r = mw.migrate("cold", "m1")
-    assert r.status_code == 202, r.text
-    job = api.job(r.json(), timeout=180)
-    assert job["state"] == "succeeded", job
-    vm = mw.vm("cold")
-    assert vm["state"] == "stopped" and vm["host_id"] == mw.hosts["m1"]["id"], vm
+    vm = migrate_ok(mw, "cold", "m1", state="stopped")
     wait_for(lambda: not os.path.exists(mw.vm_dir("m2", "cold")), timeout=30, interval=0.5,
              what="the source's files to go")
     job = api.ok("POST", "/v1/vms/%s/actions/start?wait=%d" % (vm["id"], BOOT), {})
@@ -453,6 +508,14 @@ def test_cold_migration_of_a_stopped_vm(mw):
     wait_for(lambda: "DISK MARK-cold" in mw.console("cold"), timeout=BOOT, interval=1,
              what="the marker read on the destination after a fresh boot")
     assert "KUMO-GUEST-READY" in mw.console("cold")
+    # its data volume came along, with what the guest wrote before
+    assert mw.api.ok("GET", "/v1/volumes/" + vol["id"])["host_id"] == mw.hosts["m1"]["id"]
+    assert os.path.exists(volume_file(mw, "m1", vol))
+    assert not os.path.exists(volume_file(mw, "m2", vol))
+    mark = mw.console("cold").rfind("KUMO-GUEST-READY")
+    wait_for(lambda: vdc_values(mw, "cold", mark), timeout=60, interval=1,
+             what="the guest to read its data volume after the cold migration")
+    assert set(vdc_values(mw, "cold", mark)) == {value}, vdc_values(mw, "cold", mark)
     h = {x["id"]: x for x in api.ok("GET", "/v1/hosts")["items"]}
     assert h[mw.hosts["m2"]["id"]]["memory_mb_allocated"] == 0
     assert h[mw.hosts["m1"]["id"]]["memory_mb_allocated"] == 256
@@ -504,9 +567,80 @@ def test_destination_without_the_network_interface_is_refused(mw):
     v = mw.vm("phy")
     assert v["state"] == "running" and v["host_id"] == mw.hosts["m2"]["id"], v
     add_interface(mw, "m1", "mphy0")
-    r = mw.migrate("phy", "m1")
-    assert r.status_code == 202, r.text
-    job = api.job(r.json(), timeout=180)
+    migrate_ok(mw, "phy", "m1")
+
+
+def restart_agent(mw, host, extra):
+    """Restarts host's agent with extra arguments beside its usual ones."""
+    a = mw.agents[host]
+    a.stop()
+    base = [x for x in a.extra if x not in getattr(a, "_added", [])]
+    a._added = list(extra)
+    a.extra = base + a._added
+    a.start()
+    wait_for(lambda: host_doc(mw, host)["status"] == "connected", timeout=30, interval=0.5,
+             what="%s's agent to reconnect" % host)
+
+
+def test_running_vm_goes_only_to_a_host_with_its_cpu_model(mw, tmp_path):
+    """The agents report the CPU their VMs get (QEMU's -cpu: max under TCG
+    unless [qemu] cpu_model names one); a running VM is not sent to a host
+    whose VMs get another CPU, by request or by the scheduler, and nothing
+    starts; with the same model again it migrates."""
+    api = mw.api
+    assert host_doc(mw, "m1")["cpu_model"] == "max (tcg)", host_doc(mw, "m1")
+    assert mw.vm("phy")["cpu_model"] == "max (tcg)", mw.vm("phy")
+    conf = tmp_path / "agent.conf"
+    conf.write_text("[qemu]\ncpu_model = qemu64\n")
+    restart_agent(mw, "m2", ["--config", str(conf)])
+    try:
+        wait_for(lambda: host_doc(mw, "m2")["cpu_model"] == "qemu64", timeout=20,
+                 interval=0.5, what="m2's facts to say qemu64")
+        jobs_before = api.ok("GET", "/v1/jobs?limit=1")["total"]
+        r = mw.migrate("phy", "m2")
+        assert r.status_code == 400, r.text
+        msg = r.json()["error"]["message"]
+        assert "cpu model qemu64, the vm runs with max (tcg)" in msg, msg
+        r = mw.migrate("phy")
+        assert r.status_code == 409, r.text
+        assert api.ok("GET", "/v1/jobs?limit=1")["total"] == jobs_before
+        v = mw.vm("phy")
+        assert v["state"] == "running" and v["host_id"] == mw.hosts["m1"]["id"], v
+    finally:
+        restart_agent(mw, "m2", [])
+    wait_for(lambda: host_doc(mw, "m2")["cpu_model"] == "max (tcg)", timeout=20,
+             interval=0.5, what="m2's facts to say max again")
+    migrate_ok(mw, "phy", "m2")
+
+
+def test_snapshots_and_linked_clones_keep_a_vm_where_its_files_are(mw):
+    """qcow2 internal snapshots live inside the disk files and a linked
+    clone's disk sits on an export in its source's directory: neither
+    travels, so such VMs are refused (409, nothing started) until the
+    snapshots or clones are gone; then the VM migrates."""
+    api = mw.api
+    phy = mw.vm("phy")
+    assert phy["host_id"] == mw.hosts["m2"]["id"], phy
+    job = api.job(api.ok("POST", "/v1/snapshots", {"vm_id": phy["id"], "name": "s1"}),
+                  timeout=60)
     assert job["state"] == "succeeded", job
-    v = mw.vm("phy")
-    assert v["state"] == "running" and v["host_id"] == mw.hosts["m1"]["id"], v
+    snap = job["result"]
+    job = api.job(api.ok("POST", "/v1/vms/%s/actions/clone" % phy["id"],
+                         {"name": "lnk", "snapshot_id": snap["id"], "linked": True}),
+                  timeout=BOOT)
+    assert job["state"] == "succeeded", job
+    mw.vms["lnk"] = api.ok("GET", "/v1/vms/" + job["resource_id"])
+    jobs_before = api.ok("GET", "/v1/jobs?limit=1")["total"]
+    r = mw.migrate("lnk", "m1")
+    assert r.status_code == 409 and "is a linked clone" in r.text, r.text
+    r = mw.migrate("phy", "m1")
+    assert r.status_code == 409 and "lnk" in r.json()["error"]["message"], r.text
+    assert api.ok("GET", "/v1/jobs?limit=1")["total"] == jobs_before
+    job = api.job(api.ok("DELETE", "/v1/vms/" + mw.vms["lnk"]["id"]), timeout=60)
+    assert job["state"] == "succeeded", job
+    r = mw.migrate("phy", "m1")
+    assert r.status_code == 409, r.text
+    assert "has 1 snapshot, which a migration on local storage does not carry" in r.text, r.text
+    job = api.job(api.ok("DELETE", "/v1/snapshots/" + snap["id"]), timeout=60)
+    assert job["state"] == "succeeded", job
+    migrate_ok(mw, "phy", "m1")

@@ -285,8 +285,17 @@ def test_snapshot_revert_resize_and_clones(sc):
     export = os.path.join(sc.host_dir, "vms", src["id"], "export-%s.qcow2" % snap2["id"])
     assert os.path.exists(export)
     sc.wait_line(lnk, r"^KUMO-NET eth0 %s/24$" % re.escape(nic_ip(lnk)))
-    m = sc.wait_line(lnk, r"^KUMO-READ vda=(\d+) vdc=none$")
+    # its data volume is a full copy of the data volume's part of snap2
+    m = sc.wait_line(lnk, r"^KUMO-READ vda=(\d+) vdc=(\d+)$")
     assert before2 <= int(m.group(1)) <= before2 + 1, (before2, m.group(1))
+    assert before2 <= int(m.group(2)) <= before2 + 1, (before2, m.group(2))
+    data_snap = [x for x in api.ok("GET", "/v1/snapshots?q=group_id=%s" % snap2["id"])["items"]
+                 if x["volume_kind"] == "data"][0]
+    lvol = api.ok("GET", "/v1/volumes/" + lnk["volumes"][1])
+    assert (lvol["kind"], lvol["vm_id"], lvol["name"]) == ("data", lnk["id"], "lnk-data1"), lvol
+    assert (lvol["source_volume_id"], lvol["source_snapshot_id"]) == (
+        vol["id"], data_snap["id"]), lvol
+    assert lvol["state"] == "in_use" and lvol["size_gb"] == 2, lvol
     # its snapshot cannot go while it depends on it
     msg = err(api.delete("/v1/snapshots/" + snap2["id"]), 409, "Conflict")
     assert "lnk" in msg and lnk["id"] in msg, msg
@@ -326,9 +335,16 @@ def test_snapshot_revert_resize_and_clones(sc):
     listing = subprocess.run(["qemu-img", "snapshot", "-U", "-l", os.path.join(
         sc.host_dir, "vms", src["id"], "disk.qcow2")], capture_output=True, text=True).stdout
     assert full["id"] not in listing and snap2["id"] in listing, listing
+    listing = subprocess.run(["qemu-img", "snapshot", "-U", "-l", os.path.join(
+        sc.host_dir, "volumes", vol["id"] + ".qcow2")], capture_output=True, text=True).stdout
+    assert full["id"] not in listing and data_snap["id"] in listing, listing
     sc.wait_line(full, r"^KUMO-NET eth0 %s/24$" % re.escape(nic_ip(full)))
-    m = sc.wait_line(full, r"^KUMO-READ vda=(\d+) vdc=none$")
+    # both disks as they were at one instant: the guest writes them together
+    m = sc.wait_line(full, r"^KUMO-READ vda=(\d+) vdc=(\d+)$")
     assert before + 1 < first <= int(m.group(1)) <= last + 1, (first, m.group(1), last)
+    assert abs(int(m.group(2)) - int(m.group(1))) <= 1, m.group(0)
+    fvol = api.ok("GET", "/v1/volumes/" + full["volumes"][1])
+    assert (fvol["source_volume_id"], fvol["source_snapshot_id"]) == (vol["id"], None), fvol
     sc.action(src, "stop")
 
     # with the linked clone gone its snapshot can be deleted (src is
