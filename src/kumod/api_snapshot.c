@@ -197,10 +197,11 @@ int snapshot_check_vm_migrate(const json_t *vm, bool shared, struct kerr *e)
 	int r;
 
 	if (jbool(vm, "linked_clone", false))
-		return kerr_set(e, -EBUSY, "",
-		                "vm %s is a linked clone: its root disk is an overlay on a snapshot "
-		                "export that stays on its host; make a full clone to move it",
-		                jstr(vm, "name"));
+		return kerr_set(
+		    e, -EBUSY, "",
+		    "vm %s is a linked clone: its root disk is an overlay on a snapshot "
+		    "export that stays on its host; make a full clone to move it",
+		    jstr(vm, "name"));
 	r = snapshot_check_vm_destroy(vm, e);
 	if (r < 0 || shared)
 		return r;
