@@ -859,19 +859,8 @@ static int qemu_vm_create(struct driver_host *dh, const struct journal_vm *jvm,
 		r = make_seed(dh, vm, e);
 	if (r == 0) {
 		/* data volumes named at create time */
-		json_t *list = json_array(), *v;
-		size_t i;
+		json_t *list = data_volumes(vm->spec);
 
-		json_array_foreach(json_object_get(vm->spec, "attached_volumes"), i, v)
-		{
-			if (jstr(v, "kind") && strcmp(jstr(v, "kind"), "data") != 0)
-				continue;
-			if (uuid_valid(jstr(v, "id")))
-				json_array_append_new(list, json_pack("{s:s,s:s?,s:i}", "id",
-				                                      jstr(v, "id"), "pool_path",
-				                                      pool_shared_path(v),
-				                                      "pci_slot", vol_slot(v)));
-		}
 		r = volumes_save(vm, list);
 		json_decref(list);
 		if (r < 0)

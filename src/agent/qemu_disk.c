@@ -603,6 +603,10 @@ int clone_disks(struct driver_host *dh, struct qvm *vm, struct driver_err *e)
 		driver_fail(e, "InvalidArgument", "bad clone source");
 		goto out;
 	}
+	if (linked && !snap) {
+		driver_fail(e, "InvalidArgument", "a linked clone needs a snapshot");
+		goto out;
+	}
 	n = clone_plan(dh, vm, d, sizeof(d) / sizeof(d[0]), e);
 	if (n == 0)
 		goto out;
@@ -621,10 +625,6 @@ int clone_disks(struct driver_host *dh, struct qvm *vm, struct driver_err *e)
 			                i ? "data volume" : "disk");
 	if (r < 0)
 		goto out;
-	if (linked && !snap) {
-		r = driver_fail(e, "InvalidArgument", "a linked clone needs a snapshot");
-		goto out;
-	}
 	if (!snap) {
 		/* a running source: snapshots of this instant, gone after. The
 		 * lock order is dh->lock, then a vm->lock: finding the source

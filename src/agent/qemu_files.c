@@ -142,16 +142,23 @@ char *root_disk_path(const struct qvm *vm)
 	return xasprintf("%s/disk.qcow2", vm->dir);
 }
 
-char *seed_path(const struct qvm *vm)
+/* Where make_seed puts the seed. */
+static char *seed_home(const struct qvm *vm)
 {
 	const char *pool = pool_shared_path(vm->spec);
-	char *p, *local;
 
-	if (!pool)
-		return xasprintf("%s/seed.img", vm->dir);
-	p = xasprintf("%s/vms/%s/seed.img", pool, vm->id);
+	return pool ? xasprintf("%s/vms/%s/seed.img", pool, vm->id)
+	            : xasprintf("%s/seed.img", vm->dir);
+}
+
+char *seed_path(const struct qvm *vm)
+{
+	char *p = seed_home(vm), *local;
+
+	if (!pool_shared_path(vm->spec) || access(p, F_OK) == 0)
+		return p;
 	local = xasprintf("%s/seed.img", vm->dir);
-	if (access(p, F_OK) < 0 && access(local, F_OK) == 0) {
+	if (access(local, F_OK) == 0) {
 		free(p); /* made before seeds went to the pool */
 		return local;
 	}
@@ -316,10 +323,7 @@ int make_seed(struct driver_host *dh, struct qvm *vm, struct driver_err *e)
 	{
 		char *mdp = xasprintf("%s/meta-data", vm->dir);
 		char *udp = xasprintf("%s/user-data", vm->dir);
-		char *seed =
-		    pool_shared_path(vm->spec)
-		        ? xasprintf("%s/vms/%s/seed.img", pool_shared_path(vm->spec), vm->id)
-		        : xasprintf("%s/seed.img", vm->dir);
+		char *seed = seed_home(vm);
 		char *tmp = xasprintf("%s/seed.img.tmp", vm->dir);
 		char *errf = xasprintf("%s/seed.err", vm->dir);
 

@@ -127,8 +127,7 @@ static int disk_nodes(const struct qvm *vm, char nodes[][32], char ids[][40])
 	return n;
 }
 
-/* The data volumes of the payload (kind data, valid ids). */
-static json_t *data_volumes(const json_t *spec)
+json_t *data_volumes(const json_t *spec)
 {
 	json_t *list = json_array(), *v;
 	size_t i;

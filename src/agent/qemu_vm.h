@@ -159,6 +159,10 @@ int make_seed(struct driver_host *dh, struct qvm *vm, struct driver_err *e);
 /* The VM's seed: beside its disk on a shared pool (every host uses the
  * one file: a migration has nothing to make), else in its directory. */
 char *seed_path(const struct qvm *vm);
+/* The data volumes of a spec's attached_volumes (kind data, valid ids) as
+ * volumes.json lists them: id, size_gb, pool_path, pci_slot
+ * (qemu_migrate.c). */
+json_t *data_volumes(const json_t *spec);
 char *volume_path(struct driver_host *dh, const char *vol_id);
 
 /* qemu_files.c: storage pools. A VM spec or a volume may carry

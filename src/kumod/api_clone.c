@@ -70,75 +70,61 @@ static int root_snapshot(struct http_request *req, const json_t *vm, const char 
 	return 0;
 }
 
-/* One data volume to clone: its record and the snapshot of it to copy
- * (NULL: its content now). */
-static json_t *clone_volume(const json_t *v, const json_t *snap)
+/* Appends to list the clone of data volume vol_id: of its snapshot s, or
+ * (NULL) of its content now. It must be on the source vm's host; a root
+ * volume is skipped (the clone's own root is made apart). */
+static int clone_volume(const json_t *vm, const char *vol_id, const json_t *s, json_t *list,
+                        struct kerr *e)
 {
-	return json_pack("{s:s,s:s,s:s?,s:I,s:s?}", "source_volume_id", jstr(v, "id"), "name",
-	                 jstr(v, "name"), "pool_id", jstr(v, "pool_id"), "size_gb",
-	                 (json_int_t)jint(snap ? snap : v, "size_gb", 1), "source_snapshot_id",
-	                 snap ? jstr(snap, "id") : NULL);
+	json_t *v = NULL;
+	int r = 0;
+
+	if (store_get("volumes", vol_id, NULL, false, &v) < 0)
+		return kerr_set(e, -ENOENT, "", "volume %s is gone", vol_id);
+	if (strcmp(jstr(v, "kind"), "data") != 0)
+		r = 0;
+	else if (!jstr(v, "host_id") || strcmp(jstr(v, "host_id"), jstr(vm, "host_id")))
+		r = kerr_set(e, -EBUSY, "", "volume %s is not on vm %s's host", jstr(v, "name"),
+		             jstr(vm, "name"));
+	else if (s && strcmp(jstr(s, "state"), "ready"))
+		r = kerr_set(e, -EBUSY, "", "the snapshot of volume %s is %s", jstr(v, "name"),
+		             jstr(s, "state"));
+	else
+		json_array_append_new(list,
+		                      json_pack("{s:s,s:s?,s:I,s:s?}", "source_volume_id", vol_id,
+		                                "pool_id", jstr(v, "pool_id"), "size_gb",
+		                                (json_int_t)jint(s ? s : v, "size_gb", 1),
+		                                "source_snapshot_id", s ? jstr(s, "id") : NULL));
+	json_decref(v);
+	return r;
 }
 
 /* The data volumes the clone gets (vm_create_as makes their records): the
- * source's attached ones, or those of the VM snapshot whose root's record
- * is snap. Each must be on the source's host. */
+ * source's attached ones now, or those the snapshot snap's group holds. */
 static int clone_volumes(const json_t *vm, const json_t *snap, json_t **ret, struct kerr *e)
 {
-	json_t *list = json_array(), *ids = json_array(), *id;
+	json_t *list = json_array(), *members = NULL, *m;
 	size_t i;
 	int r = 0;
 
-	if (snap && jstr(snap, "group_id")) {
-		struct list_query q;
-		json_t *members = NULL, *m;
-		int64_t total;
-
-		list_query_init(&q);
-		query_add_eq(&q, "group_id", jstr(snap, "group_id"));
-		q.limit = 0;
-		r = store_list("snapshots", &q, &members, &total);
-		list_query_free(&q);
-		if (r < 0) {
-			json_decref(list);
-			json_decref(ids);
-			return kerr_set(e, r, "", "cannot read the snapshot's group");
-		}
+	if (snap) {
+		r = snapshot_group_load(snap, &members);
+		if (r < 0)
+			r = kerr_set(e, r, "", "cannot read the snapshot's group");
 		json_array_foreach(members, i, m)
 		{
-			if (strcmp(jstr(m, "volume_kind"), "data") == 0)
-				json_array_append_new(ids,
-				                      json_pack("{s:s,s:O}", "volume_id",
-				                                jstr(m, "volume_id"), "snap", m));
+			if (!strcmp(jstr(m, "volume_kind"), "data") &&
+			    (r = clone_volume(vm, jstr(m, "volume_id"), m, list, e)) < 0)
+				break;
 		}
 		json_decref(members);
-	} else if (!snap) {
-		json_array_foreach(json_object_get(vm, "volumes"), i, id)
-		    json_array_append_new(ids, json_pack("{s:O}", "volume_id", id));
-	}
-	json_array_foreach(ids, i, id)
-	{
-		json_t *v = NULL, *s = json_object_get(id, "snap");
-
-		if (store_get("volumes", jstr(id, "volume_id"), NULL, false, &v) < 0) {
-			r = kerr_set(e, -ENOENT, "", "volume %s is gone", jstr(id, "volume_id"));
-			break;
+	} else {
+		json_array_foreach(json_object_get(vm, "volumes"), i, m)
+		{
+			if ((r = clone_volume(vm, json_string_value(m), NULL, list, e)) < 0)
+				break;
 		}
-		if (!strcmp(jstr(v, "kind"), "data")) {
-			if (!jstr(v, "host_id") || strcmp(jstr(v, "host_id"), jstr(vm, "host_id")))
-				r = kerr_set(e, -EBUSY, "", "volume %s is not on vm %s's host",
-				             jstr(v, "name"), jstr(vm, "name"));
-			else if (s && strcmp(jstr(s, "state"), "ready"))
-				r = kerr_set(e, -EBUSY, "", "the snapshot of volume %s is %s",
-				             jstr(v, "name"), jstr(s, "state"));
-			else
-				json_array_append_new(list, clone_volume(v, s));
-		}
-		json_decref(v);
-		if (r < 0)
-			break;
 	}
-	json_decref(ids);
 	if (r < 0) {
 		json_decref(list);
 		return r;

@@ -74,8 +74,7 @@ const struct kind kind_snapshot = {
 
 /* --- helpers ----------------------------------------------------------- */
 
-/* The records of id's group (or id alone), in the store's order. */
-static int group_load(const json_t *snap, json_t **ret)
+int snapshot_group_load(const json_t *snap, json_t **ret)
 {
 	struct list_query q;
 	json_t *items = NULL;
@@ -554,7 +553,7 @@ static void snapshot_act(struct http_request *req, struct http_response *resp, c
 	}
 	r = api_load(&kind_snapshot, req, http_param(req, "id"), true, &s, &e);
 	if (r == 0)
-		r = group_load(s, &docs);
+		r = snapshot_group_load(s, &docs);
 	json_array_foreach(docs, i, d)
 	{
 		json_t *v = NULL;

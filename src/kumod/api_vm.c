@@ -436,8 +436,7 @@ static int add_clone_volumes(json_t *vm, struct kerr *e)
 
 			r = store_get("storage-pools", jstr(c, "pool_id"), NULL, false, &pool);
 			if (r < 0)
-				r = kerr_set(e, r, "", "the pool of volume %s is gone",
-				             jstr(c, "name"));
+				r = kerr_set(e, r, "", "the pool of volume %s is gone", name);
 			else
 				r = pool_room(pool, jint(v, "size_gb", 0), "", e);
 			if (r == 0)

@@ -85,7 +85,7 @@ const struct kind kind_volume = {
  * (QEMU's own choice would depend on the order devices came in). The
  * lowest of VOL_SLOT_FIRST..VOL_SLOT_LAST no other volume of the vm
  * holds; stored on the volume. */
-int pci_slot_take(const char *vm_id, json_t *v)
+static int pci_slot_take(const char *vm_id, json_t *v)
 {
 	json_t *vm = NULL, *id;
 	bool used[VOL_SLOT_LAST + 1] = { false };

@@ -42,7 +42,6 @@ json_t *vm_payload_for(json_t *vm, const char *host_id);
  * below them QEMU places the root disk, the seed and up to 8 NICs. */
 #define VOL_SLOT_FIRST 16
 #define VOL_SLOT_LAST 31
-int pci_slot_take(const char *vm_id, json_t *v);
 
 /* At start, after jobs_recover(): no VM stays in a transitional state
  * without an operation that will end it. */
@@ -65,5 +64,8 @@ int snapshot_check_vm_destroy(const json_t *vm, struct kerr *e);
  * host), or, on local storage (!shared), its volumes have snapshots (qcow2
  * internal snapshots do not travel with a mirror or a copy). */
 int snapshot_check_vm_migrate(const json_t *vm, bool shared, struct kerr *e);
+/* The records of snap's group (or snap alone), in the store's order
+ * (api_snapshot.c). */
+int snapshot_group_load(const json_t *snap, json_t **ret);
 /* The snapshots of a volume that is gone (api_snapshot.c): their records go. */
 void snapshot_forget_volume(const char *volume_id);

@@ -574,9 +574,9 @@ def restart_agent(mw, host, extra):
     """Restarts host's agent with extra arguments beside its usual ones."""
     a = mw.agents[host]
     a.stop()
-    base = [x for x in a.extra if x not in getattr(a, "_added", [])]
-    a._added = list(extra)
-    a.extra = base + a._added
+    if not hasattr(a, "base_extra"):
+        a.base_extra = list(a.extra)
+    a.extra = a.base_extra + list(extra)
     a.start()
     wait_for(lambda: host_doc(mw, host)["status"] == "connected", timeout=30, interval=0.5,
              what="%s's agent to reconnect" % host)
