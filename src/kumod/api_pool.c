@@ -6,9 +6,10 @@
  *   shared  a directory every host of the cluster mounts at the same path
  *           (NFS, CephFS, any cluster filesystem): a VM on it can be
  *           restarted (HA) or moved (migration) without copying its disks
- * Capacity: allocated_gb is what the pool's disks were promised (root disks
- * and volumes); capacity_gb, when given, is a limit that placements and
- * volume creates respect. Admins write, everyone reads.
+ * Capacity: allocated_gb is what the pool's disks were promised (root disks,
+ * volumes and their snapshots); capacity_gb, when given, is a limit that
+ * placements, volume and snapshot creates respect. Admins write, everyone
+ * reads.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -34,7 +35,7 @@ static const struct field pool_fields[] = {
 	{ "capacity_gb", FT_INT, F_NULLABLE, 1, 1 << 30, NULL, NULL,
 	  "a limit for allocated_gb; none when null" },
 	{ "allocated_gb", FT_INT, F_READONLY, 0, 0, NULL, NULL,
-	  "root disks and volumes placed on it" },
+	  "root disks, volumes and their snapshots placed on it" },
 	{ "available_gb", FT_INT, F_READONLY | F_NULLABLE, 0, 0, NULL, NULL,
 	  "capacity_gb - allocated_gb" },
 	{ "state", FT_STRING, F_FILTER, 0, 0, states, NULL, NULL },

@@ -18,7 +18,9 @@
 #include "kumod/events.h"
 #include "kumod/host.h"
 #include "kumod/jobs.h"
+#include "kumod/kumod.h"
 #include "kumod/pool.h"
+#include "kumod/resize.h"
 #include "kumod/store.h"
 #include "kumod/vm.h"
 
@@ -105,6 +107,46 @@ static json_t *ids_of(const json_t *docs)
 	return ids;
 }
 
+/* What a snapshot holds: its volume's size when taken, the most its
+ * copy-on-write clusters can grow to, counted where the volume itself is
+ * (its pool for a root disk or a shared volume; the host too for a root
+ * disk on a local pool). sign +1 takes it, with room checked when e is
+ * given (-ENOSPC); -1 gives it back. */
+static int snapshot_charge(const json_t *s, int sign, struct kerr *e)
+{
+	json_t *v = NULL, *pool = NULL, *host = NULL;
+	int64_t gb = jint(s, "size_gb", 0);
+	bool root, shared;
+	int r;
+
+	if (gb <= 0 || store_get("volumes", jstr(s, "volume_id"), NULL, false, &v) < 0)
+		return 0; /* a volume gone took its snapshots' space with it */
+	root = !strcmp(jstr(v, "kind") ? jstr(v, "kind") : "", "root");
+	r = jstr(v, "pool_id") ? store_get("storage-pools", jstr(v, "pool_id"), NULL, false, &pool)
+	                       : -ENOENT;
+	shared = r == 0 && !strcmp(jstr(pool, "type"), "shared");
+	r = 0;
+	if (pool && (root || shared)) {
+		if (sign > 0 && e)
+			r = pool_room(pool, gb, "", e);
+		if (r == 0)
+			r = pool_adjust(jstr(pool, "id"), sign * gb);
+	}
+	if (r == 0 && root && !shared && jstr(v, "host_id")) {
+		if (sign > 0 && e &&
+		    store_get("hosts", jstr(v, "host_id"), NULL, false, &host) == 0)
+			r = resize_host_fits(host, 0, 0, gb, &kumod_cfg.sched, e);
+		if (r == 0)
+			r = host_adjust(jstr(v, "host_id"), 0, 0, sign * gb, 0);
+	}
+	if (r < 0 && e && !e->code)
+		kerr_set(e, r, "", "cannot count the snapshot's space");
+	json_decref(host);
+	json_decref(pool);
+	json_decref(v);
+	return r;
+}
+
 void snapshot_forget_volume(const char *volume_id)
 {
 	struct list_query q;
@@ -118,6 +160,7 @@ void snapshot_forget_volume(const char *volume_id)
 	if (store_list("snapshots", &q, &items, &total) == 0) {
 		json_array_foreach(items, i, it)
 		{
+			snapshot_charge(it, -1, NULL);
 			store_delete("snapshots", jstr(it, "id"));
 			event_emit("snapshot.deleted", "snapshots", jstr(it, "id"),
 			           jstr(it, "account_id"), NULL);
@@ -339,7 +382,9 @@ static int snap_job_end(json_t *job, bool ok, const json_t *data, const char *co
 		if ((!strcmp(type, "snapshot.create") && !ok) ||
 		    (!strcmp(type, "snapshot.delete") && ok)) {
 			/* nothing half-made stays: a failed create leaves no record */
-			r = store_delete("snapshots", jstr(s, "id"));
+			r = snapshot_charge(s, -1, NULL);
+			if (r == 0)
+				r = store_delete("snapshots", jstr(s, "id"));
 			event_emit("snapshot.deleted", "snapshots", jstr(s, "id"),
 			           jstr(s, "account_id"), NULL);
 		} else {
@@ -519,6 +564,17 @@ static void snapshot_create(struct http_request *req, struct http_response *resp
 	}
 	if (r == 0 && !host_id)
 		r = kerr_set(&e, -EBUSY, "", "the vm is on no host");
+	{
+		json_t *d;
+		size_t i;
+
+		json_array_foreach(docs, i, d)
+		{
+			if (r < 0)
+				break;
+			r = snapshot_charge(d, +1, &e);
+		}
+	}
 	if (r == 0)
 		r = begin("snapshot.create", docs, host_id, "creating", true, &job, &e);
 	if (r == 0)

@@ -226,8 +226,19 @@ def wait_counting(mw, name, past, timeout=30):
             with open(a.log, errors="replace") as f:
                 logs += ["%s: %s" % (host, line.rstrip()) for line in f if vid in line]
         raise AssertionError("%s\nvm: %r\nconsole:\n%s\nagent logs:\n%s" % (
-            e, mw.vm(name), "\n".join(mw.console(name, 30).splitlines()[-15:]),
+            e, mw.vm(name), console_excerpt(mw.console(name, 300)),
             "\n".join(logs[-25:]))) from None
+
+
+def console_excerpt(text):
+    """The end of a console, or where a guest kernel crashed: from a few
+    lines before its first report on (the end alone shows only the trace's
+    registers, not what went wrong)."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if re.search(r"cut here|BUG:|Oops|Kernel panic|general protection", line):
+            return "\n".join(lines[max(0, i - 5):i + 60])
+    return "\n".join(lines[-15:])
 
 
 def migrate_ok(mw, name, host, state="running"):

@@ -393,3 +393,38 @@ def test_bad_requests(sc):
     err(api.post("/v1/snapshots", {"name": "x", "volume_id": v["id"]}), 409, "Conflict")
     r = api.ok("POST", "/v1/volumes/%s/actions/resize" % v["id"], {"size_gb": 3}, status=200)
     assert r["size_gb"] == 3
+
+
+def test_snapshots_take_space_from_their_pool_and_host(sc):
+    """A snapshot of a root disk on the local pool holds up to the disk's
+    size (its copy-on-write clusters): the pool and the host count it while
+    it lives, a pool without the room refuses it, and a delete gives it
+    back."""
+    api = sc.api
+    vm = api.ok("GET", "/v1/vms?q=name=src")["items"][0]
+    root = api.ok("GET", "/v1/volumes/" + vm["volumes"][0])
+    gb = root["size_gb"]
+    pool_url = "/v1/storage-pools/" + vm["pool_id"]
+
+    def counted():
+        return (api.ok("GET", pool_url)["allocated_gb"],
+                api.ok("GET", "/v1/hosts/" + vm["host_id"])["disk_gb_allocated"])
+
+    pool0, host0 = counted()
+    job = sc.job("POST", "/v1/snapshots", {"volume_id": root["id"], "name": "space"})
+    snap = job["result"]
+    assert counted() == (pool0 + gb, host0 + gb)
+
+    # a pool without room for another refuses it; nothing is made
+    api.ok("PATCH", pool_url, {"capacity_gb": pool0 + gb})
+    try:
+        msg = err(api.post("/v1/snapshots", {"volume_id": root["id"], "name": "space2"}),
+                  409, "Conflict")
+        assert "lacks capacity" in msg, msg
+        assert api.ok("GET", "/v1/snapshots?q=name=space2")["items"] == []
+        assert counted() == (pool0 + gb, host0 + gb)
+    finally:
+        api.ok("PATCH", pool_url, {"capacity_gb": None})
+
+    sc.job("DELETE", "/v1/snapshots/" + snap["id"])
+    assert counted() == (pool0, host0)
