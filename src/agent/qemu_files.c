@@ -188,6 +188,27 @@ int pool_check(const char *pool_path, const char *sub, struct driver_err *e)
 	return r < 0 ? -1 : 0;
 }
 
+int pool_has_vm(const char *pool_path, const char *vm_id, struct driver_err *e)
+{
+	char *disk;
+	int r;
+
+	if (!pool_path)
+		return driver_fail(e, "InvalidArgument", "shared storage but no shared pool");
+	if (pool_check(pool_path, NULL, e) < 0)
+		return -1;
+	disk = xasprintf("%s/vms/%s/disk.qcow2", pool_path, vm_id);
+	r = access(disk, R_OK);
+	free(disk);
+	if (r < 0)
+		return driver_fail(
+		    e, "PoolUnavailable",
+		    "the vm's disk is not on the shared pool %s on this host: is the "
+		    "pool mounted here?",
+		    pool_path);
+	return 0;
+}
+
 /* The base image of a VM on a shared pool must be where every host of the
  * pool finds it at the same path: <pool>/images/<image id>.<format>, copied
  * once from this host's cache (under a lock, to a temporary name first, so

@@ -291,6 +291,8 @@ static int mig_prepare(struct driver_host *dh, const struct journal_vm *jvm, con
 	if (qvm_find(dh, jvm->id))
 		return driver_fail(e, "AlreadyExists", "vm %s has files on this host already",
 		                   jvm->id);
+	if (shared && pool_has_vm(pool_shared_path(jvm->spec), jvm->id, e) < 0)
+		return -1;
 	vm = qvm_new(dh, jvm->id, jvm->spec);
 	pthread_mutex_lock(&vm->lock);
 	r = mkdir(vm->dir, 0700) < 0 && errno != EEXIST ? -errno : 0;
@@ -945,20 +947,8 @@ static int mig_import(struct driver_host *dh, const struct journal_vm *jvm, cons
 		return driver_fail(e, "InvalidArgument", "bad vm id");
 	if (shared) {
 		/* its disks are on the shared pool: nothing to copy */
-		const char *pool = pool_shared_path(jvm->spec);
-		char *disk;
-
-		if (!pool)
-			return driver_fail(e, "InvalidArgument",
-			                   "shared storage but no shared pool");
-		if (pool_check(pool, NULL, e) < 0)
+		if (pool_has_vm(pool_shared_path(jvm->spec), jvm->id, e) < 0)
 			return -1;
-		disk = xasprintf("%s/vms/%s/disk.qcow2", pool, jvm->id);
-		r = access(disk, R_OK);
-		free(disk);
-		if (r < 0)
-			return driver_fail(e, "NotFound", "the vm's disk is not on the pool %s",
-			                   pool);
 		nbd = NULL;
 	} else if (!addr_ok(jstr(nbd, "host")) || !json_is_array(json_object_get(nbd, "disks")))
 		return driver_fail(e, "InvalidArgument", "vm.migrate_import: no source disks");

@@ -177,6 +177,10 @@ char *root_disk_path(const struct qvm *vm);
 /* The pool is there and writable (and <pool>/sub exists when sub):
  * 0, or -1 with e "PoolUnavailable". */
 int pool_check(const char *pool_path, const char *sub, struct driver_err *e);
+/* 0 when this host finds the disk of vm vm_id on the shared pool at
+ * pool_path; -1 with e ("PoolUnavailable") when not: a pool that is not
+ * mounted here often shows as an empty directory. */
+int pool_has_vm(const char *pool_path, const char *vm_id, struct driver_err *e);
 /* volumes.json: the data volumes attached, [{"id"}] in order */
 json_t *volumes_load(const struct qvm *vm);
 int volumes_save(const struct qvm *vm, const json_t *list);

@@ -370,6 +370,41 @@ def test_live_migration_on_the_shared_pool_moves_memory_only(world):
     assert len(ha_events(world, vm_id)) == 2, "a migration is no HA restart"
 
 
+def test_migration_to_a_host_without_the_pool_fails_cleanly(world):
+    """A destination that does not see the shared pool (here the pool's
+    directory is swapped for an empty one, as a mount point without its
+    mount looks, while the migration is asked) refuses to prepare: the job
+    fails naming the pool, the VM runs on where it was, the destination
+    keeps nothing of it and gives its memory back."""
+    api = world.api
+    vm_id = [v["id"] for v in api.ok("GET", "/v1/vms?q=name=ha1")["items"]][0]
+    src = world.host_of(vm_id)
+    dst = "h1" if src == "h2" else "h2"
+    mem = api.ok("GET", "/v1/hosts/" + world.hosts[dst]["id"])["memory_mb_allocated"]
+    away = world.shared_dir + ".away"
+    os.rename(world.shared_dir, away)
+    os.mkdir(world.shared_dir)
+    try:
+        r = api.post("/v1/vms/%s/actions/migrate" % vm_id, {"host_id": world.hosts[dst]["id"]})
+        assert r.status_code == 202, r.text
+        job = api.job(r.json(), timeout=120)
+    finally:
+        subprocess.run(["rm", "-rf", "--one-file-system", world.shared_dir], check=True)
+        os.rename(away, world.shared_dir)
+    assert job["state"] == "failed", job
+    assert job["error"]["code"] == "PoolUnavailable", job
+    assert world.shared_dir in job["error"]["message"], job
+    assert "mounted" in job["error"]["message"], job
+    vm = world.vm(vm_id)
+    assert vm["state"] == "running" and vm["host_id"] == world.hosts[src]["id"], vm
+    assert not os.path.exists(os.path.join(world.agents[dst].dir, "hosts", "0", "vms", vm_id))
+    h = api.ok("GET", "/v1/hosts/" + world.hosts[dst]["id"])
+    assert h["memory_mb_allocated"] == mem, h
+    before = counts(world, vm_id)[-1]
+    wait_for(lambda: counts(world, vm_id)[-1] > before + 5, timeout=60, interval=0.5,
+             what="the counter on the source")
+
+
 def test_maintenance_drains_a_host(world):
     """h2 goes into maintenance: ha1 (shared pool) live-migrates to h1; a VM
     with a local root disk and a volume on the shared pool cannot migrate
