@@ -4,25 +4,21 @@
  * under the route's limit, parses and validates it, calls the auth hook and
  * the handler, and turns the response the handler built into an MHD
  * response with X-Request-Id. Also the http_reply_* and request accessor
- * functions handlers use.
+ * functions handlers use, streamed request bodies (HTTP_SINK routes), and
+ * the server's start and stop.
  *
- * Not here: matching and the OpenAPI document (http_router.c), schemas
- * (schema.c), and what any route does.
+ * Not here: the worker threads and streamed responses (http_worker.c),
+ * matching and the OpenAPI document (http_router.c), schemas (schema.c),
+ * and what any route does.
  *
  * Threads. A pool of epoll threads (two per CPU) serves every connection:
  * reading, writing, routing, and the handlers of GET requests that cannot
  * block. Everything else may wait a long time (a long-poll, ?wait=S, a
  * write queueing for the store's single writer, a password hash), so it
- * runs on a worker thread while its connection is suspended
+ * runs on a worker thread (http_worker.c) while its connection is suspended
  * (MHD_suspend_connection): the worker runs auth, body checks and handler,
  * then resumes the connection, and the pool thread queues the answer. A
- * stream's callback runs on a worker for the stream's life; it fills one
- * buffer that the pool thread's content reader empties, and the connection
- * is suspended while that buffer is empty (a content reader that returns 0
- * would otherwise be called again at once, spinning). Workers are kept in
- * a pool that grows with the number of waiting requests and shrinks when
- * they have been idle for WORKER_IDLE_MS; a waiting request costs a thread
- * with a small stack, an idle keep-alive connection only its socket.
+ * stream's callback runs on a worker for the stream's life (http_worker.c).
  *
  * Request life: MHD's URI log callback (called once per request, with the
  * raw URI before MHD percent-decodes it) allocates a struct http_ctx, which
@@ -41,13 +37,9 @@
  * BODY_DRAIN_MAX more bytes, then answered 413; past that the connection
  * is closed without an answer.
  *
- * A stream callback that has nothing to send should block a while (up to
- * ~1 s) and return 0; one that returns 0 at once is slept 20 ms before the
- * next call. While a stream is idle its client socket is checked for a
- * hang-up, so a client that leaves ends the stream (and free_cls runs)
- * without waiting for data. MHD closes a connection with no I/O for
- * CONNECTION_TIMEOUT_S (not counting time suspended), so long streams must
- * send something (SSE ": keepalive") well within that.
+ * MHD closes a connection with no I/O for CONNECTION_TIMEOUT_S (not
+ * counting time suspended), so long streams must send something (SSE
+ * ": keepalive") well within that.
  *
  * A server may have a fallback handler (cfg.fallback: the Redfish service,
  * which routes, authenticates and formats errors on its own): a request no
@@ -67,8 +59,6 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -77,22 +67,17 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/buf.h"
 #include "common/http.h"
+#include "common/http_server_int.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/util.h"
 
 #define CONNECTIONS_DEFAULT 4096
-/* Stack of pool and worker threads: handlers run SQLite and jansson, which
- * need tens of KiB; only the pages touched count against RSS. */
-#define THREAD_STACK_SIZE (512 * 1024)
 #define CONNECTION_TIMEOUT_S 120
-#define STREAM_BLOCK_SIZE (16 * 1024)
-#define STREAM_IDLE_SLEEP_US 20000
 #define BODY_DRAIN_MAX (1024 * 1024)
 #define REQUEST_ID_MAX 64
 /* Pool threads per CPU. Two rather than one: when the kernel preempts a
@@ -100,42 +85,7 @@
  * connections of that thread wait; on 2 CPUs under wrk this served about a
  * third more requests a second than one thread per CPU. */
 #define POOL_THREADS_PER_CPU 2
-#define WORKER_IDLE_MS 30000 /* an idle worker thread exits after this */
-#define STREAM_WAIT_MS 200   /* a stream worker waiting for its reader checks for a stop */
-#define STOP_FLUSH_MS 2000   /* at stop, how long answers already made may take to leave */
-
-/* Work for a worker thread: a request handler or a stream's callback. run
- * ends the task; it may free the memory the task lives in. */
-struct task {
-	struct task *next;
-	void (*run)(struct task *t);
-};
-
-struct http_server {
-	struct MHD_Daemon *daemon;
-	struct http_server_config cfg; /* its pointers are weak */
-	atomic_bool stopping;
-	atomic_int nrequests; /* begun (URI seen) and not yet completed */
-	char *tls_cert;       /* owned copies */
-	char *tls_key;
-	struct route fallback; /* the placeholder route of cfg.fallback's requests */
-
-	/* Workers. A task is reserved (npending, ninflight), its connection
-	 * suspended, then queued; a free thread takes it. nfree counts the
-	 * threads not running a task (waiting, or starting), so a reservation
-	 * starts a thread when npending would exceed it. */
-	pthread_mutex_t wlock;
-	pthread_cond_t wcond;       /* a task was queued, or stop (monotonic clock) */
-	pthread_cond_t wdone;       /* a task ended or a thread exited */
-	pthread_attr_t wattr;       /* detached, THREAD_STACK_SIZE */
-	bool wready;                /* the above are initialised */
-	struct task *whead, *wtail; /* weak: tasks live in their ctx or stream */
-	int npending;               /* reserved or queued, not yet taken */
-	int ninflight;              /* reserved and not yet ended */
-	int nthreads;
-	int nfree;
-	bool wstop; /* no new reservations */
-};
+#define STOP_FLUSH_MS 2000 /* at stop, how long answers already made may take to leave */
 
 struct http_response {
 	int status; /* 0 = nothing queued yet */
@@ -176,37 +126,6 @@ struct http_ctx {
 	void (*sink_abort)(void *state);
 	void *sink_state; /* owned through sink_abort until taken */
 };
-
-/* The stream of one response, shared by the MHD response (the content
- * reader, in a pool thread) and its worker (the callback); the last of the
- * two to let go frees it. The worker fills data while it is empty, the
- * reader empties it. */
-struct stream {
-	struct task task;
-	struct http_server *srv;     /* weak */
-	struct MHD_Connection *conn; /* weak; touched by the worker only while suspended */
-	int fd;                      /* the client socket, for hang-up checks */
-	http_stream_fn fn;
-	void *cls; /* owned through free_cls */
-	void (*free_cls)(void *);
-	pthread_mutex_t lock;
-	pthread_cond_t cond; /* data was taken, or closing (monotonic clock) */
-	char *data;          /* owned, STREAM_BLOCK_SIZE */
-	size_t len, off;     /* data[off, len) not yet read */
-	bool eof;            /* the callback ended the stream */
-	bool error;          /* the client left */
-	bool suspended;      /* the reader suspended the connection for data */
-	bool closing;        /* the MHD response is gone */
-	int refs;
-};
-
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* ---- responses ---- */
 
@@ -402,323 +321,6 @@ const char *http_header(const struct http_request *req, const char *name)
 		return NULL;
 	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
-
-/* ---- workers ---- */
-
-static void *worker_main(void *arg)
-{
-	struct http_server *s = arg;
-	struct timespec ts;
-	struct task *t;
-
-	pthread_mutex_lock(&s->wlock);
-	for (;;) {
-		while (!s->whead) {
-			if (s->wstop && s->npending == 0)
-				goto out;
-			deadline_mono(&ts, WORKER_IDLE_MS);
-			if (pthread_cond_timedwait(&s->wcond, &s->wlock, &ts) == ETIMEDOUT &&
-			    !s->whead && s->npending < s->nfree)
-				goto out; /* idle, and not counted on by a reservation */
-		}
-		t = s->whead;
-		s->whead = t->next;
-		if (!s->whead)
-			s->wtail = NULL;
-		s->npending--;
-		s->nfree--;
-		pthread_mutex_unlock(&s->wlock);
-		t->run(t); /* t may be gone after this */
-		pthread_mutex_lock(&s->wlock);
-		s->nfree++;
-		s->ninflight--;
-		pthread_cond_broadcast(&s->wdone);
-	}
-out:
-	s->nfree--;
-	s->nthreads--;
-	pthread_cond_broadcast(&s->wdone);
-	pthread_mutex_unlock(&s->wlock);
-	return NULL;
-}
-
-/* Reserves a worker for one task, starting a thread when none is free.
- * 0, -ESHUTDOWN (the server is stopping) or -EAGAIN (no thread). Every
- * reservation must be followed by worker_queue(). */
-static int worker_reserve(struct http_server *s)
-{
-	int r = 0;
-
-	pthread_mutex_lock(&s->wlock);
-	if (s->wstop) {
-		r = -ESHUTDOWN;
-		goto out;
-	}
-	if (s->npending >= s->nfree) {
-		pthread_t t;
-
-		r = -pthread_create(&t, &s->wattr, worker_main, s);
-		if (r < 0) {
-			log_debug("http: cannot start a worker thread: %s", strerror(-r));
-			goto out;
-		}
-		s->nthreads++;
-		s->nfree++;
-	}
-	s->npending++;
-	s->ninflight++;
-out:
-	pthread_mutex_unlock(&s->wlock);
-	return r;
-}
-
-static void worker_queue(struct http_server *s, struct task *t)
-{
-	t->next = NULL;
-	pthread_mutex_lock(&s->wlock);
-	if (s->wtail)
-		s->wtail->next = t;
-	else
-		s->whead = t;
-	s->wtail = t;
-	pthread_cond_signal(&s->wcond);
-	pthread_mutex_unlock(&s->wlock);
-}
-
-static int workers_init(struct http_server *s)
-{
-	pthread_condattr_t ca;
-	int r;
-
-	r = -pthread_attr_init(&s->wattr);
-	if (r < 0)
-		return r;
-	pthread_attr_setdetachstate(&s->wattr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&s->wattr, THREAD_STACK_SIZE);
-	pthread_mutex_init(&s->wlock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->wcond, &ca);
-	pthread_condattr_destroy(&ca);
-	pthread_cond_init(&s->wdone, NULL);
-	s->wready = true;
-	return 0;
-}
-
-/* Refuses new tasks and waits until every task has ended (so no connection
- * is suspended any more). */
-static void workers_drain(struct http_server *s)
-{
-	pthread_mutex_lock(&s->wlock);
-	s->wstop = true;
-	pthread_cond_broadcast(&s->wcond);
-	while (s->ninflight > 0)
-		pthread_cond_wait(&s->wdone, &s->wlock);
-	pthread_mutex_unlock(&s->wlock);
-}
-
-/* After workers_drain() and MHD's stop: waits for the threads to exit. */
-static void workers_free(struct http_server *s)
-{
-	if (!s->wready)
-		return;
-	pthread_mutex_lock(&s->wlock);
-	s->wstop = true;
-	pthread_cond_broadcast(&s->wcond);
-	while (s->nthreads > 0)
-		pthread_cond_wait(&s->wdone, &s->wlock);
-	pthread_mutex_unlock(&s->wlock);
-	pthread_cond_destroy(&s->wcond);
-	pthread_cond_destroy(&s->wdone);
-	pthread_mutex_destroy(&s->wlock);
-	pthread_attr_destroy(&s->wattr);
-	s->wready = false;
-}
-
-/* ---- streams ---- */
-
-/* Has the client closed its side? MHD only notices when it writes, and an
- * idle or suspended connection writes nothing, so look at the socket. */
-static bool fd_peer_gone(int fd)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLRDHUP };
-
-	if (fd < 0 || poll(&pfd, 1, 0) != 1)
-		return false;
-	return pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL);
-}
-
-static int conn_fd(struct MHD_Connection *conn)
-{
-	const union MHD_ConnectionInfo *ci;
-
-	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	return ci ? ci->connect_fd : -1;
-}
-
-bool http_peer_gone(const struct http_request *req)
-{
-	return req && req->conn && fd_peer_gone(conn_fd(req->conn));
-}
-
-static void stream_destroy(struct stream *st)
-{
-	if (st->free_cls)
-		st->free_cls(st->cls);
-	pthread_cond_destroy(&st->cond);
-	pthread_mutex_destroy(&st->lock);
-	free(st->data);
-	free(st);
-}
-
-static struct stream *stream_new(struct http_server *srv, struct MHD_Connection *conn,
-                                 struct http_response *rs)
-{
-	struct stream *st = xcalloc(1, sizeof(*st));
-	pthread_condattr_t ca;
-
-	st->srv = srv;
-	st->conn = conn;
-	st->fd = conn_fd(conn);
-	st->fn = rs->stream;
-	st->cls = rs->stream_cls;
-	st->free_cls = rs->stream_free;
-	rs->stream = NULL; /* the stream owns them now */
-	rs->stream_cls = NULL;
-	rs->stream_free = NULL;
-	pthread_mutex_init(&st->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&st->cond, &ca);
-	pthread_condattr_destroy(&ca);
-	st->data = xmalloc(STREAM_BLOCK_SIZE);
-	st->refs = 1; /* the MHD response's */
-	return st;
-}
-
-/* Called with st->lock held: lets the reader see new data or the end. The
- * connection is resumed with the lock released (the reader holds it while
- * it suspends); it stays suspended, so alive, until then. */
-static void stream_wake(struct stream *st)
-{
-	if (!st->suspended)
-		return;
-	st->suspended = false;
-	pthread_mutex_unlock(&st->lock);
-	MHD_resume_connection(st->conn);
-	pthread_mutex_lock(&st->lock);
-}
-
-/* The worker: calls the callback whenever the buffer is empty, until the
- * callback ends the stream, the client leaves, the server stops or the
- * response is gone. */
-static void stream_run(struct task *t)
-{
-	struct stream *st = (struct stream *)t;
-	struct http_server *s = st->srv;
-	struct MHD_Connection *conn = st->conn;
-	struct timespec ts;
-	bool resume = false, last;
-
-	pthread_mutex_lock(&st->lock);
-	while (!st->closing && !st->eof && !st->error) {
-		int64_t t0;
-		bool gone = false;
-		ssize_t n;
-
-		if (atomic_load(&s->stopping)) {
-			st->eof = true;
-			break;
-		}
-		if (st->len > 0) { /* the reader has not taken it all yet */
-			deadline_mono(&ts, STREAM_WAIT_MS);
-			pthread_cond_timedwait(&st->cond, &st->lock, &ts);
-			continue;
-		}
-		/* The buffer is empty and the reader touches it only when len
-		 * is not 0: fill it without the lock. */
-		pthread_mutex_unlock(&st->lock);
-		t0 = mono_us();
-		n = st->fn(st->cls, st->data, STREAM_BLOCK_SIZE);
-		if (n == 0) {
-			gone = fd_peer_gone(st->fd);
-			if (!gone && mono_us() - t0 < STREAM_IDLE_SLEEP_US / 2)
-				usleep(STREAM_IDLE_SLEEP_US); /* never let a quick 0 spin */
-		}
-		pthread_mutex_lock(&st->lock);
-		if (n < 0) {
-			st->eof = true;
-		} else if (n > 0) {
-			st->len = (size_t)n > STREAM_BLOCK_SIZE ? STREAM_BLOCK_SIZE : (size_t)n;
-			st->off = 0;
-			stream_wake(st);
-		} else if (gone) {
-			st->error = true;
-		}
-	}
-	if (st->suspended && !st->closing) {
-		st->suspended = false;
-		resume = true;
-	}
-	last = --st->refs == 0;
-	pthread_mutex_unlock(&st->lock);
-	if (s->cfg.on_thread_idle)
-		s->cfg.on_thread_idle();
-	if (resume) /* the reader answers the end; st may be freed from now on */
-		MHD_resume_connection(conn);
-	if (last)
-		stream_destroy(st);
-}
-
-/* MHD's content reader, in a pool thread. */
-static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
-{
-	struct stream *st = cls;
-	ssize_t r;
-
-	pthread_mutex_lock(&st->lock);
-	if (st->off < st->len) {
-		size_t n = st->len - st->off;
-
-		if (n > max)
-			n = max;
-		memcpy(out, st->data + st->off, n);
-		st->off += n;
-		if (st->off == st->len) {
-			st->off = st->len = 0;
-			pthread_cond_signal(&st->cond);
-		}
-		r = (ssize_t)n;
-	} else if (st->error) {
-		r = MHD_CONTENT_READER_END_WITH_ERROR;
-	} else if (st->eof || atomic_load(&st->srv->stopping)) {
-		r = MHD_CONTENT_READER_END_OF_STREAM;
-	} else {
-		/* Nothing yet: out of the event loop until the worker has some. */
-		st->suspended = true;
-		MHD_suspend_connection(st->conn);
-		r = 0;
-	}
-	pthread_mutex_unlock(&st->lock);
-	return r;
-}
-
-/* MHD's free callback for the response: the reader's side lets go. */
-static void stream_free(void *cls)
-{
-	struct stream *st = cls;
-	bool last;
-
-	pthread_mutex_lock(&st->lock);
-	st->closing = true;
-	st->suspended = false;
-	pthread_cond_signal(&st->cond);
-	last = --st->refs == 0;
-	pthread_mutex_unlock(&st->lock);
-	if (last)
-		stream_destroy(st);
-}
-
 /* ---- file responses and streamed request bodies ---- */
 
 static enum MHD_Result queue(struct http_ctx *c, struct MHD_Connection *conn);
@@ -1026,21 +628,13 @@ static enum MHD_Result queue(struct http_ctx *c, struct MHD_Connection *conn)
 	enum MHD_Result ret;
 
 	if (rs->stream) {
-		struct stream *st = stream_new(c->srv, conn, rs);
-
-		mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK_SIZE,
-		                                       stream_read, st, stream_free);
-		if (!mr) {
-			stream_free(st);
+		mr =
+		    http_stream_response(c->srv, conn, rs->stream, rs->stream_cls, rs->stream_free);
+		rs->stream = NULL; /* the stream owns them now */
+		rs->stream_cls = NULL;
+		rs->stream_free = NULL;
+		if (!mr)
 			return MHD_NO;
-		}
-		if (worker_reserve(c->srv) == 0) {
-			st->refs++; /* the worker's */
-			st->task.run = stream_run;
-			worker_queue(c->srv, &st->task);
-		} else {
-			st->eof = true; /* stopping, or no thread: an empty stream */
-		}
 		if (!response_header(rs, "Cache-Control"))
 			add_header(mr, "Cache-Control", "no-cache");
 	} else if (rs->has_fd) {
@@ -1328,13 +922,13 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 	if (c->handled) /* a worker ran it and resumed the connection */
 		return queue(c, conn);
 	if (c->offload) {
-		r = worker_reserve(c->srv);
+		r = http_worker_reserve(c->srv);
 		if (r == 0) {
 			/* Suspended before the worker can see it: the worker's
 			 * resume always finds the connection suspended. */
 			MHD_suspend_connection(conn);
 			c->task.run = request_run;
-			worker_queue(c->srv, &c->task);
+			http_worker_queue(c->srv, &c->task);
 			return MHD_YES;
 		}
 		server_error(c, r == -ESHUTDOWN ? r : -ENOTCONN, "%s",
@@ -1463,7 +1057,7 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 		                      .body_max = cfg->fallback_body_max };
 	atomic_init(&s->stopping, false);
 	atomic_init(&s->nrequests, 0);
-	r = workers_init(s);
+	r = http_workers_init(s);
 	if (r < 0) {
 		free(s);
 		return r;
@@ -1534,7 +1128,7 @@ struct http_server *http_server_stop(struct http_server *s)
 	 * only stop once no connection is suspended. */
 	atomic_store(&s->stopping, true);
 	if (s->wready)
-		workers_drain(s);
+		http_workers_drain(s);
 	/* Answers just made (long-polls woken for the stop, ended streams)
 	 * get a moment to reach their clients before MHD closes everything. */
 	for (int64_t t0 = mono_ms();
@@ -1542,7 +1136,7 @@ struct http_server *http_server_stop(struct http_server *s)
 		usleep(10000);
 	if (s->daemon)
 		MHD_stop_daemon(s->daemon);
-	workers_free(s);
+	http_workers_free(s);
 	free(s->tls_cert);
 	free(s->tls_key);
 	free(s);
