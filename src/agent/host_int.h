@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The state of one host of the agent, shared by channel.c (the channel to
- * kumod: poller and executor threads) and host_local.c (what the node
- * itself asks of its VMs: the Redfish service and the thermal controller).
- * Private to those two files; everyone else uses channel.h.
+ * The state of one host of the agent, shared by channel.c and
+ * channel_exec.c (the channel to kumod: poller and executor threads) and
+ * host_local.c (what the node itself asks of its VMs: the Redfish service
+ * and the thermal controller). Private to those files; everyone else uses
+ * channel.h.
  */
 #pragma once
 
