@@ -263,7 +263,17 @@ static void build_argv(struct driver_host *dh, struct qvm *vm, const struct imag
 	arg(a, "-smp");
 	arg(a, "%lld", (long long)jint(vm->spec, "vcpus", 1));
 	arg(a, "-m");
-	arg(a, "%lld", (long long)jint(vm->spec, "memory_mb", 256));
+	if (!strcmp(dh->accel, "tcg"))
+		/* QEMU before 9.0 loses guest writes in a TCG migration when
+		 * the RAM's length is a multiple of 256 KiB: that dirty bitmap
+		 * sync's fast path leaves the TLB's dirty state as it was (upstream
+		 * "physmem: Fix migration dirty bitmap coherency with TCG memory
+		 * access"), and the destination gets stale pages. 8 KiB more RAM
+		 * keeps it on the exact path; every TCG host does the same, so
+		 * source and destination agree. */
+		arg(a, "%lldk", (long long)jint(vm->spec, "memory_mb", 256) * 1024 + 8);
+	else
+		arg(a, "%lld", (long long)jint(vm->spec, "memory_mb", 256));
 	arg(a, "-display");
 	arg(a, "none");
 	if (vm->incoming) {
@@ -484,6 +494,13 @@ void handle_events(struct qvm *vm)
 
 			snprintf(vm->deleted_dev, sizeof(vm->deleted_dev), "%s", dev ? dev : "");
 			pthread_cond_broadcast(&vm->cond);
+		} else if (!strcmp(name, "BLOCK_JOB_COMPLETED") && jstr(data, "error") &&
+		           jstr(data, "device") && !strncmp(jstr(data, "device"), "mig", 3)) {
+			/* a migration's disk copy failed: once gone from
+			 * query-block-jobs, this is all that says so */
+			snprintf(vm->copy_error, sizeof(vm->copy_error),
+			         "copying disk %s failed: %s", jstr(data, "device"),
+			         jstr(data, "error"));
 		} else if (!strcmp(name, "RESET")) {
 			log_debug("vm %s: reset", vm->id);
 		}

@@ -555,6 +555,27 @@ static int mirrors_start(struct qvm *vm, const json_t *nbd, int n, char nodes[][
 	return 0;
 }
 
+/* Every one of the n mirrors still there, ready, and none failed: 0, or -1
+ * with e. */
+static int mirror_check(struct qvm *vm, int n, struct driver_err *e)
+{
+	bool ready;
+	int found = mirrors_state(vm, n, &ready, e->message, sizeof(e->message));
+
+	if (found < 0)
+		return driver_fail(e, "MigrationFailed", "%.240s", e->message);
+	if (vm->copy_error[0])
+		return driver_fail(e, "MigrationFailed", "%s", vm->copy_error);
+	if (found < n)
+		return driver_fail(e, "MigrationFailed",
+		                   "%d of %d disk copies ended before the switchover", n - found,
+		                   n);
+	if (!ready)
+		return driver_fail(e, "MigrationFailed",
+		                   "a disk copy fell out of step before the switchover");
+	return 0;
+}
+
 /* Waits until every mirror is ready (the bulk of the disks copied). */
 static int mirrors_wait_ready(struct driver_host *dh, struct qvm *vm, int n, struct driver_err *e)
 {
@@ -569,7 +590,9 @@ static int mirrors_wait_ready(struct driver_host *dh, struct qvm *vm, int n, str
 		if (found < 0)
 			return driver_fail(e, "MigrationFailed", "%.240s", e->message);
 		if (found < n)
-			return driver_fail(e, "MigrationFailed", "a disk copy ended early");
+			return driver_fail(e, "MigrationFailed", "%s",
+			                   vm->copy_error[0] ? vm->copy_error
+			                                     : "a disk copy ended early");
 		if (ready)
 			return 0;
 		if (mig_cancelled(vm))
@@ -656,6 +679,7 @@ static int mig_send(struct driver_host *dh, const struct journal_vm *jvm, const 
 		json_decref(list);
 	}
 	if (!shared) {
+		vm->copy_error[0] = '\0';
 		n = disk_nodes(vm, nodes, ids);
 		r = mirrors_start(vm, json_object_get(payload, "nbd"), n, nodes, &ntargets, &njobs,
 		                  e);
@@ -717,9 +741,17 @@ static int mig_send(struct driver_host *dh, const struct journal_vm *jvm, const 
 			continue;
 		}
 		if (!strcmp(st, "pre-switchover")) {
-			/* the guest is stopped: the mirrors complete, then the state goes */
+			/* the guest is stopped: the mirrors complete, then the state
+			 * goes; only if every copy is there and in step, and ends
+			 * well (else the destination's disks would miss writes) */
+			if ((r = mirror_check(vm, n, e)) < 0)
+				goto fail;
 			if (mirrors_cancel(vm, n, false, e->message, sizeof(e->message)) < 0) {
 				r = driver_fail(e, "MigrationFailed", "%.240s", e->message);
+				goto fail;
+			}
+			if (vm->copy_error[0]) {
+				r = driver_fail(e, "MigrationFailed", "%s", vm->copy_error);
 				goto fail;
 			}
 			njobs = 0;

@@ -51,6 +51,7 @@ struct qvm {
 	json_t *spec;         /* owned; the VM as created */
 	bool incoming;        /* a migration's destination (-incoming defer) */
 	int mig_cancel;       /* atomic: cancel the outgoing migration (qemu_migrate.c) */
+	char copy_error[160]; /* a migration's disk copy (job mig<n>) that ended in error */
 	struct qvm *next;     /* under dh->lock */
 };
 

@@ -271,7 +271,10 @@ def test_snapshot_revert_resize_and_clones(sc):
     sc.wait_line(src, r"^KUMO-SIZE vda=%d vdc=%d$" % (2 * GB_SECTORS, 2 * GB_SECTORS),
                  after=mark)
     argv = sc.qemu_cmdline(src)
-    assert argv[argv.index(b"-smp") + 1] == b"2" and argv[argv.index(b"-m") + 1] == b"256"
+    # (under TCG 8 KiB more: driver_qemu.c keeps QEMU's RAM off a length
+    # whose migrations lose writes)
+    mem = b"256" if sc.host["accel"] == "kvm" else b"%dk" % (256 * 1024 + 8)
+    assert argv[argv.index(b"-smp") + 1] == b"2" and argv[argv.index(b"-m") + 1] == mem
 
     # a linked clone of a new snapshot boots with its own address
     sc.wait_mark(src, vda + 2)
