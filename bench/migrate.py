@@ -72,6 +72,7 @@ class Qmp:
                 assert time.time() < deadline, "no QMP at " + path
                 time.sleep(0.02)
         self.f = self.s.makefile("rwb")
+        self.events = []  # the block jobs' events, for what went wrong
         json.loads(self.f.readline())
         self.cmd("qmp_capabilities")
 
@@ -87,7 +88,10 @@ class Qmp:
             if "return" in r:
                 return r["return"]
             if "error" in r:
-                raise RuntimeError("%s: %s" % (name, r["error"]))
+                raise RuntimeError("%s: %s (block job events: %s)" % (
+                    name, r["error"], self.events[-4:]))
+            if r.get("event", "").startswith("BLOCK_JOB"):
+                self.events.append(r)
 
     def close(self):
         self.s.close()
