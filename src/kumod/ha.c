@@ -98,12 +98,12 @@ static bool volumes_shared(const json_t *vm)
 	return true;
 }
 
-/* The HA VMs of host host_id that want to run and can move (all their
- * disks on shared pools), each with its pool (a host may have VMs on
+/* Of a host's HA VMs (vms), those that want to run and can move (all
+ * their disks on shared pools), each with its pool (a host may have VMs on
  * several pools: each is checked on its own). [{"vm": doc, "pool": doc}] */
-static json_t *ha_vms(const char *host_id)
+static json_t *ha_vms(const json_t *vms)
 {
-	json_t *vms = list_eq("vms", "host_id", host_id, "ha", "restart"), *vm, *out;
+	json_t *vm, *out;
 	size_t i;
 
 	out = json_array();
@@ -130,8 +130,32 @@ static json_t *ha_vms(const char *host_id)
 		}
 		json_array_append_new(out, json_pack("{s:O,s:o}", "vm", vm, "pool", pool));
 	}
-	json_decref(vms);
 	return out;
+}
+
+/* The HA VMs ("ha": "restart") of the cloud by host id: one query a round,
+ * however many hosts are silent. {host id: [vm doc, ...]} */
+static json_t *ha_vms_by_host(void)
+{
+	json_t *all = list_eq("vms", "ha", "restart", NULL, NULL), *by = json_object(), *vm;
+	size_t i;
+
+	json_array_foreach(all, i, vm)
+	{
+		const char *host_id = jstr(vm, "host_id");
+		json_t *list;
+
+		if (!host_id)
+			continue;
+		list = json_object_get(by, host_id);
+		if (!list) {
+			list = json_array();
+			json_object_set_new(by, host_id, list);
+		}
+		json_array_append(list, vm);
+	}
+	json_decref(all);
+	return by;
 }
 
 /* How old host_id's heartbeat on pool is, asked of another connected host
@@ -248,11 +272,11 @@ fail_nocommit:
 	return r;
 }
 
-static void check_host(const json_t *host)
+static void check_host(const json_t *host, const json_t *vms)
 {
 	static int64_t last_fresh_log;
 	const char *host_id = jstr(host, "id");
-	json_t *list = ha_vms(host_id), *it;
+	json_t *list = ha_vms(vms), *it;
 	json_t *ages = json_object(); /* pool id -> age or refusal */
 	size_t i;
 
@@ -309,11 +333,19 @@ static void *ha_main(void *arg)
 				json_array_append_new(hosts, h);
 		}
 		json_decref(silent);
-		json_array_foreach(hosts, i, h)
-		{
-			if (atomic_load(&stopping))
-				break;
-			check_host(h);
+		if (json_array_size(hosts) > 0) {
+			json_t *by_host = ha_vms_by_host();
+
+			json_array_foreach(hosts, i, h)
+			{
+				const json_t *vms = json_object_get(by_host, jstr(h, "id"));
+
+				if (atomic_load(&stopping))
+					break;
+				if (json_array_size(vms) > 0)
+					check_host(h, vms);
+			}
+			json_decref(by_host);
 		}
 		json_decref(hosts);
 		store_release();
