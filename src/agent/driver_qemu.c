@@ -702,7 +702,7 @@ static bool cpu_model_ok(const char *m)
 static void cpu_fact(struct driver_host *dh)
 {
 	char *text = NULL, model[96] = "?";
-	uint64_t h = 1469598103934665603ULL;
+	uint64_t h = FNV1A_INIT;
 	const char *p;
 
 	if (strcmp(dh->cpu_model, "host") != 0) {
@@ -716,8 +716,7 @@ static void cpu_fact(struct driver_host *dh)
 		if ((p = strstr(text, "\nmodel name")) && (p = strchr(p, ':')))
 			sscanf(p + 1, " %95[^\n]", model);
 		if ((p = strstr(text, "\nflags")) && (p = strchr(p, ':')))
-			for (p++; *p && *p != '\n'; p++)
-				h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+			h = fnv1a(h, p + 1, strcspn(p + 1, "\n"));
 	}
 	free(text);
 	snprintf(dh->cpu_fact, sizeof(dh->cpu_fact), "host: %s (flags %016llx)", model,

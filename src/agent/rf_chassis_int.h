@@ -25,6 +25,7 @@
 #include "agent/redfish_agent.h"
 #include "agent/sensors.h"
 #include "agent/thermal_rt.h"
+#include "common/util.h"
 
 #define RF_CHASSIS RF_ROOT "/Chassis"
 #define RF_BOX RF_CHASSIS "/box" /* the sealed immersion-cooled enclosure */
@@ -141,7 +142,7 @@ const char *rf_state_health(enum thermal_state st);
 const char *rf_health_worse(const char *a, const char *b);
 
 /* ETags: FNV-1a 64 of what a body is built from. */
-#define RF_HASH_INIT UINT64_C(0xcbf29ce484222325)
+#define RF_HASH_INIT FNV1A_INIT
 uint64_t rf_hash_bytes(uint64_t h, const void *p, size_t n);
 uint64_t rf_hash_str(uint64_t h, const char *s);
 uint64_t rf_hash_sensor(uint64_t h, const struct rf_sensor *s);

@@ -42,13 +42,7 @@
 
 uint64_t rf_hash_bytes(uint64_t h, const void *p, size_t n)
 {
-	const unsigned char *b = p;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= b[i];
-		h *= UINT64_C(0x100000001b3);
-	}
-	return h;
+	return fnv1a(h, p, n);
 }
 
 uint64_t rf_hash_str(uint64_t h, const char *s)

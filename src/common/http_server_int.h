@@ -12,7 +12,6 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <time.h>
 
 #include "common/http.h"
 
@@ -52,14 +51,6 @@ struct http_server {
 	int nfree;
 	bool wstop; /* no new reservations */
 };
-
-static inline int64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* ---- http_worker.c ---- */
 

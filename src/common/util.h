@@ -19,9 +19,14 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Wall clock and monotonic clock in milliseconds. */
+/* FNV-1a, 64 bits: h (FNV1A_INIT to start) folded with the n bytes at p. */
+#define FNV1A_INIT UINT64_C(0xcbf29ce484222325)
+uint64_t fnv1a(uint64_t h, const void *p, size_t n);
+
+/* Wall clock and monotonic clock in milliseconds; monotonic in µs. */
 int64_t now_ms(void);
 int64_t mono_ms(void);
+int64_t mono_us(void);
 /* ts = now + ms on CLOCK_MONOTONIC, for pthread_cond_timedwait on
  * condition variables made with pthread_condattr_setclock(MONOTONIC). */
 struct timespec;

@@ -11,6 +11,7 @@
 
 #include "common/json.h"
 #include "common/log.h"
+#include "common/util.h"
 #include "kumod/api.h"
 #include "kumod/events.h"
 #include "kumod/host.h"
@@ -263,16 +264,14 @@ out:
 
 static uint64_t fnv_str(uint64_t h, const char *s)
 {
-	for (const char *p = s; p && *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-	return (h ^ ';') * 1099511628211ULL;
+	return fnv1a(fnv1a(h, s ? s : "", s ? strlen(s) : 0), ";", 1);
 }
 
 /* What a heartbeat says that the store may need: its VMs' states and the
  * host's facts (sizes, interfaces). */
 static uint64_t report_digest(const json_t *vms, const json_t *facts)
 {
-	uint64_t h = 1469598103934665603ULL;
+	uint64_t h = FNV1A_INIT;
 	char num[64];
 	json_t *v;
 	size_t i;

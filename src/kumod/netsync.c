@@ -614,12 +614,8 @@ out:
 static void digest(const json_t *spec, char out[17])
 {
 	char *text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
-	uint64_t h = 1469598103934665603ULL;
+	uint64_t h = fnv1a(FNV1A_INIT, text ? text : "", text ? strlen(text) : 0);
 
-	for (const char *s = text ? text : ""; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
 	free(text);
 	snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
