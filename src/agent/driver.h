@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "agent/journal.h"
 #include "common/config.h"
@@ -43,12 +44,14 @@ static inline int driver_fail(struct driver_err *e, const char *code, const char
     __attribute__((format(printf, 3, 4)));
 static inline int driver_fail(struct driver_err *e, const char *code, const char *fmt, ...)
 {
+	char msg[sizeof(e->message)]; /* the arguments may be e->message itself */
 	va_list ap;
 
 	e->code = code;
 	va_start(ap, fmt);
-	vsnprintf(e->message, sizeof(e->message), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	memcpy(e->message, msg, sizeof(msg));
 	return -1;
 }
 

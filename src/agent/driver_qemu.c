@@ -734,10 +734,16 @@ static int qemu_check_config(const struct config *cfg, struct driver_err *e)
 	char *end;
 
 	const char *acc = config_str(cfg, "qemu", "accel", NULL);
+	const char *ch = config_str(cfg, "qemu", "migration_channels", NULL);
+	long n;
 
 	if (t && (strtol(t, &end, 10) < 1 || *end))
 		return driver_fail(e, "InvalidArgument",
 		                   "qemu stop_timeout_s: \"%s\" is not a number of seconds", t);
+	if (ch && ((n = strtol(ch, &end, 10)) < 1 || n > MIG_CHANNELS_MAX || *end || end == ch))
+		return driver_fail(e, "InvalidArgument",
+		                   "qemu migration_channels: \"%s\" is not a number from 1 to %d",
+		                   ch, MIG_CHANNELS_MAX);
 	if (acc && *acc && strcmp(acc, "auto") && strcmp(acc, "kvm") && strcmp(acc, "tcg"))
 		return driver_fail(e, "InvalidArgument",
 		                   "qemu accel: \"%s\" is not auto, kvm or tcg", acc);
@@ -768,6 +774,10 @@ static int qemu_host_new(const struct config *cfg, unsigned index, const struct 
 	dh->stop_timeout_s = strtol(config_str(cfg, "qemu", "stop_timeout_s", "60"), NULL, 10);
 	if (dh->stop_timeout_s < 1)
 		dh->stop_timeout_s = DEFAULT_STOP_TIMEOUT_S;
+	dh->mig_channels =
+	    (int)strtol(config_str(cfg, "qemu", "migration_channels", "2"), NULL, 10);
+	if (dh->mig_channels < 1 || dh->mig_channels > MIG_CHANNELS_MAX)
+		dh->mig_channels = 2;
 	a = accel_choose(config_str(cfg, "qemu", "accel", getenv(ACCEL_ENV)), NULL,
 	                 dh->accel_reason, sizeof(dh->accel_reason));
 	snprintf(dh->accel, sizeof(dh->accel), "%s", a ? a : "tcg");

@@ -268,6 +268,27 @@ static void *seed_main(void *arg)
 	return NULL;
 }
 
+/* The migration capabilities both ends set (vm->lock held): auto-converge,
+ * multifd with channels streams when channels > 1 (QEMU wants the same on
+ * both ends), pause-before-switchover on a source with disk copies to
+ * complete. 0, or -1 with e. */
+static int mig_caps(struct qvm *vm, int channels, bool pause, struct driver_err *e)
+{
+	int r = qmpx(vm, "migrate-set-capabilities",
+	             json_pack("{s:[{s:s,s:b},{s:s,s:b},{s:s,s:b}]}", "capabilities", "capability",
+	                       "auto-converge", "state", 1, "capability", "pause-before-switchover",
+	                       "state", pause, "capability", "multifd", "state", channels > 1),
+	             NULL, e->message, sizeof(e->message));
+
+	if (r == 0 && channels > 1)
+		r = qmpx(vm, "migrate-set-parameters",
+		         json_pack("{s:i}", "multifd-channels", channels), NULL, e->message,
+		         sizeof(e->message));
+	if (r < 0)
+		e->code = "QemuFailed";
+	return r < 0 ? -1 : 0;
+}
+
 static int mig_prepare(struct driver_host *dh, const struct journal_vm *jvm, const json_t *payload,
                        json_t *data, struct driver_err *e)
 {
@@ -280,7 +301,7 @@ static int mig_prepare(struct driver_host *dh, const struct journal_vm *jvm, con
 	struct qvm *vm;
 	char uri[80];
 	int64_t t0, t1, t2, t3;
-	int r, port;
+	int r, port, channels;
 
 	if (!uuid_valid(jvm->id))
 		return driver_fail(e, "InvalidArgument", "bad vm id");
@@ -340,6 +361,15 @@ static int mig_prepare(struct driver_host *dh, const struct journal_vm *jvm, con
 		goto fail;
 	}
 	snprintf(uri, sizeof(uri), "tcp:%s:%d", addr, port);
+	/* the memory in parallel streams when kumod can tell the source so
+	 * (it asks), and this host allows more than one; the source uses the
+	 * count reported here */
+	channels = jbool(payload, "multifd", false) ? dh->mig_channels : 1;
+	r = mig_caps(vm, channels, false, e);
+	if (r < 0)
+		goto fail;
+	if (channels > 1)
+		jset_int(data, "multifd_channels", channels);
 	r = qmpx(vm, "migrate-incoming", json_pack("{s:s}", "uri", uri), NULL, e->message,
 	         sizeof(e->message));
 	if (r < 0) {
@@ -689,11 +719,16 @@ static int mig_send(struct driver_host *dh, const struct journal_vm *jvm, const 
 			goto fail;
 	}
 	jset_int(data, "disks_ready_ms", mono_ms() - t0);
-	r = qmpx(vm, "migrate-set-capabilities",
-	         json_pack("{s:[{s:s,s:b},{s:s,s:b}]}", "capabilities", "capability",
-	                   "auto-converge", "state", 1, "capability", "pause-before-switchover",
-	                   "state", n > 0),
-	         NULL, e->message, sizeof(e->message));
+	{
+		json_int_t ch = jint(payload, "multifd_channels", 1);
+
+		/* as many streams as the destination set itself up for (a QEMU
+		 * that came in by migration still has its capabilities: always
+		 * say it) */
+		ch = ch >= 2 && ch <= MIG_CHANNELS_MAX ? ch : 1;
+		r = mig_caps(vm, (int)ch, n > 0, e);
+		jset_int(data, "channels", ch);
+	}
 	if (r == 0)
 		r = qmpx(vm, "migrate-set-parameters",
 		         json_pack("{s:I,s:I}", "max-bandwidth",
@@ -812,18 +847,18 @@ fail:
 
 /* --- finish (destination) -------------------------------------------------- */
 
-static int mig_finish(struct driver_host *dh, const struct journal_vm *jvm, json_t *data,
+static int mig_finish(struct driver_host *dh, const struct journal_vm *jvm, bool shared,
                       struct driver_err *e)
 {
 	struct qvm *vm = vm_get(dh, jvm, e);
 	int64_t deadline = mono_ms() + MIG_FINISH_WAIT_MS;
 	char st[QMP_STATUS_MAX] = "", err[256];
 
-	(void)data;
 	if (!vm)
 		return -1;
 	pthread_mutex_lock(&vm->lock);
-	qmpx(vm, "nbd-server-stop", NULL, NULL, err, sizeof(err)); /* none when shared */
+	if (!shared) /* the disks' exports (a shared pool has none) */
+		qmpx(vm, "nbd-server-stop", NULL, NULL, err, sizeof(err));
 	while (vm->q && mono_ms() < deadline) {
 		if (qmp_query_status(vm->q, QMP_TIMEOUT_MS, st, sizeof(st)) < 0)
 			break;
@@ -1066,7 +1101,7 @@ int qemu_vm_migrate(struct driver_host *dh, const char *step, const struct journ
 	if (!strcmp(step, "send"))
 		return mig_send(dh, jvm, payload, data, e);
 	if (!strcmp(step, "finish"))
-		return mig_finish(dh, jvm, data, e);
+		return mig_finish(dh, jvm, jbool(payload, "shared_storage", false), e);
 	if (!strcmp(step, "export"))
 		return mig_export(dh, jvm, payload, data, e);
 	if (!strcmp(step, "import"))

@@ -28,6 +28,7 @@
 #define CONSOLE_MAX ((off_t)1024 * 1024) /* console.log before it turns into .1 */
 #define MONITOR_TICK_MS 1000
 #define SEED_KB 1024
+#define MIG_CHANNELS_MAX 16 /* multifd streams of a live migration */
 #define ERR_TAIL 400
 
 struct qvm {
@@ -63,6 +64,7 @@ struct driver_host {
 	char cpu_model[72]; /* QEMU's -cpu: [qemu] cpu_model, else host (kvm), max (tcg) */
 	char cpu_fact[200]; /* what the VMs' CPU is, for kumod to compare hosts by */
 	int64_t stop_timeout_s;
+	int mig_channels; /* [qemu] migration_channels: multifd streams, 1 = one stream */
 
 	pthread_mutex_t lock;
 	struct qvm *vms;

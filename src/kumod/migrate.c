@@ -412,6 +412,9 @@ static int mig_run(json_t *job, struct kerr *e)
 		h = host_doc(P(job, "dst"));
 		p = vm_payload(vm, P(job, "dst"));
 		jset_str(p, "address", jstr(h, "address"));
+		/* the memory in parallel streams if the destination allows: it
+		 * says how many, the source is told (below) */
+		jset_bool(p, "multifd", true);
 		r = command(job, P(job, "dst"), "vm.migrate_prepare", p);
 	}
 	json_decref(vm);
@@ -527,9 +530,10 @@ static int mig_result(json_t *job, const json_t *cmd, const char *status, const 
 			if (r == 0)
 				r = mig_undo(job, vm, "Cancelled", "cancelled");
 		} else {
-			p = json_pack("{s:s,s:O?,s:O?}", "vm_id", vm_id, "uri",
+			p = json_pack("{s:s,s:O?,s:O?,s:O?}", "vm_id", vm_id, "uri",
 			              json_object_get(data, "uri"), "nbd",
-			              json_object_get(data, "nbd"));
+			              json_object_get(data, "nbd"), "multifd_channels",
+			              json_object_get(data, "multifd_channels"));
 			if (jint(params(job), "max_bandwidth_mbps", 0) > 0)
 				jset_int(p, "max_bandwidth",
 				         jint(params(job), "max_bandwidth_mbps", 0) * 1024 * 1024);
