@@ -775,9 +775,9 @@ static int qemu_host_new(const struct config *cfg, unsigned index, const struct 
 	if (dh->stop_timeout_s < 1)
 		dh->stop_timeout_s = DEFAULT_STOP_TIMEOUT_S;
 	dh->mig_channels =
-	    (int)strtol(config_str(cfg, "qemu", "migration_channels", "2"), NULL, 10);
+	    (int)strtol(config_str(cfg, "qemu", "migration_channels", "1"), NULL, 10);
 	if (dh->mig_channels < 1 || dh->mig_channels > MIG_CHANNELS_MAX)
-		dh->mig_channels = 2;
+		dh->mig_channels = 1;
 	a = accel_choose(config_str(cfg, "qemu", "accel", getenv(ACCEL_ENV)), NULL,
 	                 dh->accel_reason, sizeof(dh->accel_reason));
 	snprintf(dh->accel, sizeof(dh->accel), "%s", a ? a : "tcg");
