@@ -19,7 +19,10 @@
 #include "common/json.h"
 #include "common/util.h"
 #include "kumod/api.h"
+#include "kumod/host.h"
+#include "kumod/kumod.h"
 #include "kumod/pool.h"
+#include "kumod/resize.h"
 #include "kumod/store.h"
 
 static const char *const types[] = { "local", "shared", NULL };
@@ -246,6 +249,33 @@ int pool_adjust(const char *pool_id, int64_t gb)
 	jset_int(p, "allocated_gb", v < 0 ? 0 : v);
 	r = store_update("storage-pools", p, false);
 	json_decref(p);
+	return r;
+}
+
+int volume_charge(const json_t *v, int64_t gb, struct kerr *e)
+{
+	json_t *pool = NULL, *host = NULL;
+	bool root = jstr(v, "kind") && !strcmp(jstr(v, "kind"), "root"), shared;
+	int r = 0;
+
+	if (gb == 0)
+		return 0;
+	if (jstr(v, "pool_id"))
+		store_get("storage-pools", jstr(v, "pool_id"), NULL, false, &pool);
+	shared = pool && jstr(pool, "type") && !strcmp(jstr(pool, "type"), "shared");
+	if (root && !shared && jstr(v, "host_id") && gb > 0 && e &&
+	    store_get("hosts", jstr(v, "host_id"), NULL, false, &host) == 0)
+		r = resize_host_fits(host, 0, 0, gb, &kumod_cfg.sched, e);
+	if (r == 0 && pool && (root || shared) && gb > 0 && e)
+		r = pool_room(pool, gb, "", e);
+	if (r == 0 && pool && (root || shared))
+		r = pool_adjust(jstr(pool, "id"), gb);
+	if (r == 0 && root && !shared && jstr(v, "host_id"))
+		r = host_adjust(jstr(v, "host_id"), 0, 0, gb, 0);
+	if (r < 0 && e && !e->code)
+		kerr_set(e, r, "", "cannot count the volume's space");
+	json_decref(host);
+	json_decref(pool);
 	return r;
 }
 

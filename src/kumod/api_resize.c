@@ -75,14 +75,11 @@ static int volume_resize_end(json_t *job, bool ok, const json_t *data, const cha
 	if (ok)
 		jset_int(v, "size_gb", gb);
 	r = store_update("volumes", v, false);
-	if (r == 0 && root && store_get("vms", jstr(v, "vm_id"), NULL, false, &vm) == 0) {
-		if (ok) {
-			jset_int(vm, "root_disk_gb", gb);
-			r = store_update("vms", vm, false);
-		} else {
-			/* the reservation goes back */
-			r = host_adjust(jstr(vm, "host_id"), 0, 0, old - gb, 0);
-		}
+	if (r == 0 && !ok)
+		r = volume_charge(v, old - gb, NULL); /* the reservation goes back */
+	if (r == 0 && ok && root && store_get("vms", jstr(v, "vm_id"), NULL, false, &vm) == 0) {
+		jset_int(vm, "root_disk_gb", gb);
+		r = store_update("vms", vm, false);
 	}
 	if (r == 0 && ok) {
 		json_t *d = json_pack("{s:I,s:I,s:b}", "size_gb", (json_int_t)gb, "previous_gb",
@@ -241,7 +238,6 @@ static void volume_resize(struct http_request *req, struct http_response *resp)
 	int64_t gb = jint(req->body, "size_gb", 0), old = 0;
 	struct kerr e = { 0 };
 	json_t *v = NULL, *vm = NULL, *job = NULL, *p;
-	bool root;
 	int r;
 
 	if (api_check_wait(req, &e) < 0 || api_idem_replay(req, resp))
@@ -254,7 +250,6 @@ static void volume_resize(struct http_request *req, struct http_response *resp)
 	r = api_load(&kind_volume, req, http_param(req, "id"), true, &v, &e);
 	if (r == 0) {
 		old = jint(v, "size_gb", 0);
-		root = !strcmp(jstr(v, "kind"), "root");
 		r = resize_volume_check(old, gb, &e);
 	}
 	if (r == 0 && jstr(v, "job_id"))
@@ -269,6 +264,8 @@ static void volume_resize(struct http_request *req, struct http_response *resp)
 			             "stopped",
 			             jstr(vm, "name"), jstr(vm, "state"));
 	}
+	if (r == 0)
+		r = volume_charge(v, gb - old, &e); /* where the volume is counted */
 	if (r == 0 && !jstr(v, "host_id")) {
 		/* on no host yet: its file is made at the new size */
 		jset_int(v, "size_gb", gb);
@@ -283,8 +280,6 @@ static void volume_resize(struct http_request *req, struct http_response *resp)
 			http_reply_json(resp, 200, api_present(&kind_volume, v));
 		goto out;
 	}
-	if (r == 0 && root)
-		r = host_room(jstr(v, "host_id"), 0, 0, gb - old, &e);
 	if (r == 0) {
 		p = json_pack("{s:I,s:I}", "size_gb", (json_int_t)gb, "old_gb", (json_int_t)old);
 		job = job_new("volume.resize", "volumes", jstr(v, "id"), jstr(v, "account_id"), p,

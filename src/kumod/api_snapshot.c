@@ -114,35 +114,13 @@ static json_t *ids_of(const json_t *docs)
  * given (-ENOSPC); -1 gives it back. */
 static int snapshot_charge(const json_t *s, int sign, struct kerr *e)
 {
-	json_t *v = NULL, *pool = NULL, *host = NULL;
+	json_t *v = NULL;
 	int64_t gb = jint(s, "size_gb", 0);
-	bool root, shared;
 	int r;
 
 	if (gb <= 0 || store_get("volumes", jstr(s, "volume_id"), NULL, false, &v) < 0)
 		return 0; /* a volume gone took its snapshots' space with it */
-	root = !strcmp(jstr(v, "kind") ? jstr(v, "kind") : "", "root");
-	r = jstr(v, "pool_id") ? store_get("storage-pools", jstr(v, "pool_id"), NULL, false, &pool)
-	                       : -ENOENT;
-	shared = r == 0 && !strcmp(jstr(pool, "type"), "shared");
-	r = 0;
-	if (pool && (root || shared)) {
-		if (sign > 0 && e)
-			r = pool_room(pool, gb, "", e);
-		if (r == 0)
-			r = pool_adjust(jstr(pool, "id"), sign * gb);
-	}
-	if (r == 0 && root && !shared && jstr(v, "host_id")) {
-		if (sign > 0 && e &&
-		    store_get("hosts", jstr(v, "host_id"), NULL, false, &host) == 0)
-			r = resize_host_fits(host, 0, 0, gb, &kumod_cfg.sched, e);
-		if (r == 0)
-			r = host_adjust(jstr(v, "host_id"), 0, 0, sign * gb, 0);
-	}
-	if (r < 0 && e && !e->code)
-		kerr_set(e, r, "", "cannot count the snapshot's space");
-	json_decref(host);
-	json_decref(pool);
+	r = volume_charge(v, sign * gb, sign > 0 ? e : NULL);
 	json_decref(v);
 	return r;
 }
@@ -353,11 +331,11 @@ static void revert_size(const json_t *s)
 	if (jint(s, "size_gb", 0) > 0 && old != jint(s, "size_gb", 0)) {
 		jset_int(v, "size_gb", jint(s, "size_gb", 0));
 		store_update("volumes", v, false);
+		volume_charge(v, jint(s, "size_gb", 0) - old, NULL);
 		if (!strcmp(jstr(v, "kind"), "root") &&
 		    store_get("vms", jstr(v, "vm_id"), NULL, false, &vm) == 0) {
 			jset_int(vm, "root_disk_gb", jint(s, "size_gb", 0));
 			store_update("vms", vm, false);
-			host_adjust(jstr(vm, "host_id"), 0, 0, jint(s, "size_gb", 0) - old, 0);
 		}
 	}
 	json_decref(vm);

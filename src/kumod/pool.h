@@ -26,6 +26,13 @@ int pool_resolve(struct http_request *req, const char *pool_id, const char *fiel
 int pool_room(const json_t *pool, int64_t gb, const char *field, struct kerr *e);
 /* allocated_gb += gb. */
 int pool_adjust(const char *pool_id, int64_t gb);
+/* Counts gb more (fewer when negative) of volume v where a volume is
+ * counted: its pool's allocated_gb for a root disk or a volume on a shared
+ * pool, and its host's disk_gb_allocated too for a root disk on a local
+ * pool (a data volume on a local pool is counted nowhere). With e and
+ * gb > 0 the room is checked first (-ENOSPC or the host's error with e),
+ * nothing counted then. Inside a store transaction. */
+int volume_charge(const json_t *v, int64_t gb, struct kerr *e);
 bool pool_is_shared(const char *pool_id);
 /* {"id","type","path"} for agent payloads, or NULL. */
 json_t *pool_payload(const char *pool_id);

@@ -207,6 +207,13 @@ def test_pools_api(world):
                                          "pool_id": world.pool["id"]})
     assert vol["pool_id"] == world.pool["id"]
     assert api.ok("GET", "/v1/storage-pools/" + world.pool["id"])["allocated_gb"] == 3
+    # grown (on no host yet: at once), it takes the new size; a pool
+    # without the room refuses
+    api.ok("POST", "/v1/volumes/%s/actions/resize" % vol["id"], {"size_gb": 5}, status=200)
+    assert api.ok("GET", "/v1/storage-pools/" + world.pool["id"])["allocated_gb"] == 5
+    r = api.post("/v1/volumes/%s/actions/resize" % vol["id"], {"size_gb": 100})
+    assert r.status_code == 409 and "lacks capacity" in r.text, r.text
+    assert api.ok("GET", "/v1/volumes/" + vol["id"])["size_gb"] == 5
     api.ok("DELETE", "/v1/volumes/" + vol["id"], status=204)
     assert api.ok("GET", "/v1/storage-pools/" + world.pool["id"])["allocated_gb"] == 0
 

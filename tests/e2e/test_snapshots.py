@@ -402,7 +402,7 @@ def test_snapshots_take_space_from_their_pool_and_host(sc):
     """A snapshot of a root disk on the local pool holds up to the disk's
     size (its copy-on-write clusters): the pool and the host count it while
     it lives, a pool without the room refuses it, and a delete gives it
-    back."""
+    back. Growing the root disk is counted in the same two places."""
     api = sc.api
     vm = api.ok("GET", "/v1/vms?q=name=src")["items"][0]
     root = api.ok("GET", "/v1/volumes/" + vm["volumes"][0])
@@ -431,3 +431,18 @@ def test_snapshots_take_space_from_their_pool_and_host(sc):
 
     sc.job("DELETE", "/v1/snapshots/" + snap["id"])
     assert counted() == (pool0, host0)
+
+    # growing the root disk counts the same way: a pool without the room
+    # refuses it (nothing changes), then the pool and the host count 1 GB more
+    api.ok("PATCH", pool_url, {"capacity_gb": pool0})
+    try:
+        msg = err(api.post("/v1/volumes/%s/actions/resize" % root["id"], {"size_gb": gb + 1}),
+                  409, "Conflict")
+        assert "lacks capacity" in msg, msg
+        assert api.ok("GET", "/v1/volumes/" + root["id"])["size_gb"] == gb
+        assert counted() == (pool0, host0)
+    finally:
+        api.ok("PATCH", pool_url, {"capacity_gb": None})
+    job = sc.job("POST", "/v1/volumes/%s/actions/resize" % root["id"], {"size_gb": gb + 1})
+    assert job["result"]["size_gb"] == gb + 1, job
+    assert counted() == (pool0 + 1, host0 + 1)
