@@ -17,6 +17,7 @@
 #include "agent/driver.h"
 #include "agent/fence.h"
 #include "agent/image_cache.h"
+#include "common/vmspec.h"
 
 #define QMP_TIMEOUT_MS 10000
 #define CONNECT_TIMEOUT_MS 15000
@@ -74,10 +75,7 @@ struct driver_host {
 	bool monitor_started;
 };
 
-/* The PCI slots kumod gives data volumes (kumod/vm.h); a volume without
- * one is placed by QEMU. */
-#define VOL_SLOT_FIRST 16
-#define VOL_SLOT_LAST 31
+/* A data volume's PCI slot (common/vmspec.h), or 0: QEMU places it. */
 static inline int vol_slot(const json_t *v)
 {
 	json_int_t s = json_integer_value(json_object_get(v, "pci_slot"));

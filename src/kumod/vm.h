@@ -11,6 +11,7 @@
 #include <stdbool.h>
 
 #include "common/error.h"
+#include "common/vmspec.h"
 #include "kumod/jobs.h"
 #include "kumod/vm_state.h"
 
@@ -37,11 +38,6 @@ int vm_begin_action(json_t *vm, enum vm_action a, const json_t *params, json_t *
 json_t *vm_create_payload(json_t *vm);
 /* The same for host_id (the destination of a migration). */
 json_t *vm_payload_for(json_t *vm, const char *host_id);
-
-/* Data volumes sit at fixed slots of their VM's PCI bus (api_volume.c);
- * below them QEMU places the root disk, the seed and up to 8 NICs. */
-#define VOL_SLOT_FIRST 16
-#define VOL_SLOT_LAST 31
 
 /* At start, after jobs_recover(): no VM stays in a transitional state
  * without an operation that will end it. */
