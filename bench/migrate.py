@@ -6,8 +6,8 @@ machine; a VM of 256 MiB whose user-data fills 64 MiB of its memory with
 random bytes and prints a counter every 100 ms; it migrates from one host
 to the other and back, ROUNDS times each way. Measured: the job's time
 from the API call to "succeeded" (prepare, disk mirror, memory, finish;
-the source's files go after), and QEMU's own total-time and downtime from query-migrate on the
-source.
+the source's files go after), and QEMU's own total-time and downtime from
+query-migrate on the source.
 
 Plain QEMU, same run, same image, devices, memory, accelerator and guest
 script: a guest migrated as many times between fresh qemu-system-x86_64
@@ -20,8 +20,8 @@ forth, each migration to a new process):
       mirror at the switchover and continues (what Kumo does);
   memory only: both processes use the same disk file (shared storage).
 Both send the memory in QEMU's one stream (Kumo's agents do unless
-[qemu] migration_channels asks for more). Plain "end to end" is from starting
-the destination QEMU to the migration's completion (the same span a Kumo
+[qemu] migration_channels asks for more). Plain "end to end" is from
+starting the destination QEMU to the migration's completion (the same span a Kumo
 job covers, minus the API). The rounds interleave the two (the order
 alternating), so that the machine's drifts (it is a shared VM) reach both
 alike; each migration starts SETTLE seconds after the one before it.

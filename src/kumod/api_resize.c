@@ -184,7 +184,7 @@ const struct job_type job_vm_resize = { "vm.resize", vm_resize_run, resize_resul
 
 /* --- handlers ------------------------------------------------------------ */
 
-static int host_room(const char *host_id, int64_t dv, int64_t dm, int64_t dd, struct kerr *e)
+static int host_room(const char *host_id, int64_t dv, int64_t dm, struct kerr *e)
 {
 	json_t *h = NULL;
 	int r;
@@ -193,9 +193,9 @@ static int host_room(const char *host_id, int64_t dv, int64_t dm, int64_t dd, st
 		return 0;
 	if (store_get("hosts", host_id, NULL, false, &h) < 0)
 		return kerr_set(e, -EBUSY, "", "the host is gone");
-	r = resize_host_fits(h, dv, dm, dd, &kumod_cfg.sched, e);
+	r = resize_host_fits(h, dv, dm, 0, &kumod_cfg.sched, e);
 	if (r == 0)
-		r = host_adjust(host_id, dv, dm, dd, 0);
+		r = host_adjust(host_id, dv, dm, 0, 0);
 	json_decref(h);
 	return r;
 }
@@ -332,7 +332,7 @@ static void vm_resize(struct http_request *req, struct http_response *resp)
 		r = quota_growth(jstr(vm, "account_id"), vcpus - ov, mem - om, &e);
 	}
 	if (r == 0)
-		r = host_room(jstr(vm, "host_id"), vcpus - ov, mem - om, 0, &e);
+		r = host_room(jstr(vm, "host_id"), vcpus - ov, mem - om, &e);
 	if (r == 0) {
 		p = json_pack("{s:I,s:I,s:I,s:I}", "vcpus", (json_int_t)vcpus, "memory_mb",
 		              (json_int_t)mem, "old_vcpus", (json_int_t)ov, "old_memory_mb",
