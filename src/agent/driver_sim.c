@@ -3,9 +3,9 @@
  * The sim compute driver: hosts that exist only in this process, for scale
  * tests of kumod and for the end-to-end tests of the control plane. Every
  * operation succeeds after a simulated delay (--sim-delay-ms, +-50% jitter),
- * except those chosen to fail: a random fraction (--sim-fail-rate) and the
- * creates of VMs whose name contains --sim-fail-match (deterministic error
- * paths for tests). Facts come from --sim-cpus/--sim-memory-mb/--sim-disk-gb.
+ * except those chosen to fail: a random fraction (--sim-fail-rate), and the
+ * creates of VMs and the attaches of volumes whose name contains
+ * --sim-fail-match (deterministic error paths for tests). Facts come from --sim-cpus/--sim-memory-mb/--sim-disk-gb.
  *
  * VM state lives in the journal, like with any driver (exec.c records it);
  * there is nothing else to simulate, so the ops only decide success.
@@ -220,6 +220,12 @@ static int sim_volume_delete(struct driver_host *dh, const json_t *payload, stru
 static int sim_volume_attach(struct driver_host *dh, const struct journal_vm *vm,
                              const json_t *payload, struct driver_err *e)
 {
+	const char *name = jstr(json_object_get(payload, "volume"), "name");
+
+	if (dh->fail_match && name && strstr(name, dh->fail_match))
+		return driver_fail(e, "SimulatedFailure",
+		                   "simulated failure: volume name %s contains \"%s\"", name,
+		                   dh->fail_match);
 	return sim_roll(dh, "attach of volume", jstr(payload, "volume_id"), e);
 }
 

@@ -252,31 +252,43 @@ int pool_adjust(const char *pool_id, int64_t gb)
 	return r;
 }
 
-int volume_charge(const json_t *v, int64_t gb, struct kerr *e)
+int volume_charge_in(const json_t *v, int64_t gb, unsigned where, struct kerr *e)
 {
 	json_t *pool = NULL, *host = NULL;
-	bool root = jstr(v, "kind") && !strcmp(jstr(v, "kind"), "root"), shared;
+	bool root = jstr(v, "kind") && !strcmp(jstr(v, "kind"), "root"), shared, on_host;
 	int r = 0;
 
-	if (gb == 0)
+	/* a data volume on no pool is counted nowhere: never attached, or
+	 * attached before local data volumes were counted */
+	if (gb == 0 || (!root && !jstr(v, "pool_id")))
 		return 0;
 	if (jstr(v, "pool_id"))
 		store_get("storage-pools", jstr(v, "pool_id"), NULL, false, &pool);
 	shared = pool && jstr(pool, "type") && !strcmp(jstr(pool, "type"), "shared");
-	if (root && !shared && jstr(v, "host_id") && gb > 0 && e &&
+	on_host = (where & VC_HOST) && !shared && jstr(v, "host_id");
+	if (!(where & VC_POOL)) {
+		json_decref(pool);
+		pool = NULL;
+	}
+	if (on_host && gb > 0 && e &&
 	    store_get("hosts", jstr(v, "host_id"), NULL, false, &host) == 0)
 		r = resize_host_fits(host, 0, 0, gb, &kumod_cfg.sched, e);
-	if (r == 0 && pool && (root || shared) && gb > 0 && e)
+	if (r == 0 && pool && gb > 0 && e)
 		r = pool_room(pool, gb, "", e);
-	if (r == 0 && pool && (root || shared))
+	if (r == 0 && pool)
 		r = pool_adjust(jstr(pool, "id"), gb);
-	if (r == 0 && root && !shared && jstr(v, "host_id"))
+	if (r == 0 && on_host)
 		r = host_adjust(jstr(v, "host_id"), 0, 0, gb, 0);
 	if (r < 0 && e && !e->code)
 		kerr_set(e, r, "", "cannot count the volume's space");
 	json_decref(host);
 	json_decref(pool);
 	return r;
+}
+
+int volume_charge(const json_t *v, int64_t gb, struct kerr *e)
+{
+	return volume_charge_in(v, gb, VC_POOL | VC_HOST, e);
 }
 
 bool pool_is_shared(const char *pool_id)

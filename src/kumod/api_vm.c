@@ -406,7 +406,8 @@ static int add_root_volume(json_t *vm, struct kerr *e)
 }
 
 /* A clone's data volumes (api_clone.c lists them in the vm's
- * clone_volumes, which goes): new records on the vm's host and pool, their
+ * clone_volumes, which goes): new records on the vm's host and their
+ * source's pool (a source on no pool: the local pool), counted there, their
  * source named for the host to copy. */
 static int add_clone_volumes(json_t *vm, struct kerr *e)
 {
@@ -431,18 +432,19 @@ static int add_clone_volumes(json_t *vm, struct kerr *e)
 		    jstr(vm, "created_at"), "source_volume_id", jstr(c, "source_volume_id"),
 		    "source_snapshot_id", jstr(c, "source_snapshot_id"));
 		jset_int(v, "pci_slot", VOL_SLOT_FIRST + (int64_t)i);
-		if (pool_is_shared(jstr(c, "pool_id"))) {
+		if (!jstr(c, "pool_id")) { /* a source on no pool: local storage */
 			json_t *pool = NULL;
 
-			r = store_get("storage-pools", jstr(c, "pool_id"), NULL, false, &pool);
+			r = pool_local_ensure(jstr(vm, "cluster_id"), &pool);
 			if (r < 0)
-				r = kerr_set(e, r, "", "the pool of volume %s is gone", name);
+				kerr_set(e, r, "",
+				         "cannot find the local pool of the vm's cluster");
 			else
-				r = pool_room(pool, jint(v, "size_gb", 0), "", e);
-			if (r == 0)
-				r = pool_adjust(jstr(pool, "id"), jint(v, "size_gb", 0));
+				jset_str(v, "pool_id", jstr(pool, "id"));
 			json_decref(pool);
 		}
+		if (r == 0)
+			r = volume_charge(v, jint(v, "size_gb", 0), e);
 		if (r == 0) {
 			r = store_insert("volumes", v, true);
 			if (r == -EEXIST)
@@ -585,7 +587,15 @@ void vm_create_as(struct http_request *req, struct http_response *resp, const js
 			              "bandwidth_out_kbps",
 			              (json_int_t)jint(req->body, "bandwidth_out_kbps", 0)));
 		}
-		r = add_root_volume(vm, &e);
+		/* the vm's own disk is counted first: a clone's data volumes are
+		 * checked for room beside it */
+		r = host_adjust(h->id, s.vcpus, s.memory_mb, s.shared ? 0 : s.root_disk_gb, 1);
+		if (r == 0)
+			r = pool_adjust(jstr(vm, "pool_id"), s.root_disk_gb);
+		if (r < 0)
+			kerr_set(&e, r, "", "cannot update the host");
+		if (r == 0)
+			r = add_root_volume(vm, &e);
 		if (r == 0 && json_object_get(vm, "clone_volumes"))
 			r = add_clone_volumes(vm, &e);
 		if (r < 0) {
@@ -609,14 +619,6 @@ void vm_create_as(struct http_request *req, struct http_response *resp, const js
 			r = job_insert(job);
 			if (r < 0)
 				kerr_set(&e, r, "", "cannot store the job");
-		}
-		if (r == 0) {
-			r = host_adjust(h->id, s.vcpus, s.memory_mb, s.shared ? 0 : s.root_disk_gb,
-			                1);
-			if (r == 0)
-				r = pool_adjust(jstr(vm, "pool_id"), s.root_disk_gb);
-			if (r < 0)
-				kerr_set(&e, r, "", "cannot update the host");
 		}
 		if (r == 0) {
 			json_t *d = json_pack("{s:s}", "state", "creating");

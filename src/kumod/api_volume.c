@@ -29,7 +29,8 @@ static const struct field volume_fields[] = {
 	{ "vm_id", FT_UUID, F_FILTER | F_NULLABLE, 0, 0, NULL, NULL, NULL },
 	{ "host_id", FT_UUID, F_READONLY | F_FILTER | F_NULLABLE, 0, 0, NULL, NULL, NULL },
 	{ "pool_id", FT_UUID, F_READONLY | F_FILTER | F_NULLABLE, 0, 0, NULL, NULL,
-	  "its storage pool; null: the local storage of the host it is first attached on" },
+	  "its storage pool; null until a volume made without one is first attached: "
+	  "then the local pool of its vm's cluster" },
 	{ "kind", FT_STRING, F_READONLY | F_FILTER, 0, 0, kinds, NULL, NULL },
 	{ "format", FT_STRING, F_READONLY | F_FILTER, 0, 0, NULL, NULL, NULL },
 	{ "state", FT_STRING, F_READONLY | F_FILTER, 0, 0, states, NULL, NULL },
@@ -49,7 +50,9 @@ static const struct field volume_create_fields[] = {
 	{ "name", FT_NAME, F_REQUIRED, 0, 0, NULL, NULL, NULL },
 	{ "size_gb", FT_INT, F_REQUIRED, 1, 65536, NULL, NULL, NULL },
 	{ "vm_id", FT_UUID, 0, 0, 0, NULL, NULL, "attach to this VM at once" },
-	{ "pool_id", FT_UUID, 0, 0, 0, NULL, NULL, "a shared pool, or local storage by default" },
+	{ "pool_id", FT_UUID, 0, 0, 0, NULL, NULL,
+	  "its pool (shared or local); default: the local pool of the "
+	  "cluster of the vm it is first attached to" },
 	{ NULL },
 };
 static const struct schema volume_create_schema = { "VolumeCreate", volume_create_fields };
@@ -172,6 +175,88 @@ static void vm_volumes_edit(const char *vm_id, const char *vol_id, bool add)
 	json_decref(vm);
 }
 
+/* The space of volume id's snapshots (snapshot records hold the volume's
+ * size when taken), or -errno. */
+static int64_t snapshots_gb(const char *id)
+{
+	struct list_query q;
+	json_t *items = NULL, *s;
+	int64_t total = 0, gb = 0;
+	size_t i;
+	int r;
+
+	list_query_init(&q);
+	query_add_eq(&q, "volume_id", id);
+	q.limit = 0;
+	r = store_list("snapshots", &q, &items, &total);
+	list_query_free(&q);
+	if (r < 0)
+		return r;
+	json_array_foreach(items, i, s) gb += jint(s, "size_gb", 0);
+	json_decref(items);
+	return gb;
+}
+
+/* What data volume v takes when it is attached to vm: a volume on no pool
+ * takes the local pool of the vm's cluster, counted there with its
+ * snapshots (and on the host it is on already, if any); a volume of a
+ * local pool on no host yet takes the vm's host, counted on its disk.
+ * -ENOSPC with e when the pool or the host lacks the room, nothing taken.
+ * *ret says what was taken, for attach_unplace; NULL when nothing was. */
+static int attach_place(json_t *v, const json_t *vm, json_t **ret, struct kerr *e)
+{
+	bool pool_taken = false, host_taken = false;
+	unsigned where = 0;
+	int64_t gb;
+	int r;
+
+	*ret = NULL;
+	gb = snapshots_gb(jstr(v, "id"));
+	if (gb < 0)
+		return kerr_set(e, (int)gb, "", "cannot read the volume's snapshots");
+	gb += jint(v, "size_gb", 0);
+	if (!jstr(v, "pool_id")) {
+		json_t *pool = NULL;
+
+		r = pool_local_ensure(jstr(vm, "cluster_id"), &pool);
+		if (r < 0)
+			return kerr_set(e, r, "", "cannot find the local pool of the vm's cluster");
+		jset_str(v, "pool_id", jstr(pool, "id"));
+		json_decref(pool);
+		pool_taken = true;
+		where = VC_POOL | VC_HOST;
+	}
+	if (!pool_is_shared(jstr(v, "pool_id")) && !jstr(v, "host_id")) {
+		jset_str(v, "host_id", jstr(vm, "host_id"));
+		host_taken = true;
+		where |= VC_HOST;
+	}
+	r = where ? volume_charge_in(v, gb, where, e) : 0;
+	if (r < 0) {
+		if (pool_taken)
+			json_object_set_new(v, "pool_id", json_null());
+		if (host_taken)
+			json_object_set_new(v, "host_id", json_null());
+		return r;
+	}
+	if (where)
+		*ret = json_pack("{s:I,s:i,s:b,s:b}", "gb", (json_int_t)gb, "where", (int)where,
+		                 "pool", pool_taken, "host", host_taken);
+	return 0;
+}
+
+/* Gives back what attach_place took (placed, from the job's params). */
+static void attach_unplace(json_t *v, const json_t *placed)
+{
+	if (!json_is_object(placed))
+		return;
+	volume_charge_in(v, -jint(placed, "gb", 0), (unsigned)jint(placed, "where", 0), NULL);
+	if (jbool(placed, "pool", false))
+		json_object_set_new(v, "pool_id", json_null());
+	if (jbool(placed, "host", false))
+		json_object_set_new(v, "host_id", json_null());
+}
+
 static int vol_job_end(json_t *job, bool ok, const char *code, const char *msg)
 {
 	const json_t *p = json_object_get(job, "params");
@@ -185,8 +270,7 @@ static int vol_job_end(json_t *job, bool ok, const char *code, const char *msg)
 	json_object_del(v, "job_id");
 	if (!strcmp(type, "volume.delete")) {
 		if (ok) {
-			if (pool_is_shared(jstr(v, "pool_id")))
-				pool_adjust(jstr(v, "pool_id"), -jint(v, "size_gb", 0));
+			volume_charge(v, -jint(v, "size_gb", 0), NULL);
 			snapshot_forget_volume(jstr(v, "id"));
 			store_delete("volumes", jstr(v, "id"));
 			event_emit("volume.deleted", "volumes", jstr(v, "id"),
@@ -204,6 +288,7 @@ static int vol_job_end(json_t *job, bool ok, const char *code, const char *msg)
 			jset_str(v, "state", "in_use");
 			vm_volumes_edit(jstr(p, "vm_id"), jstr(v, "id"), true);
 		} else {
+			attach_unplace(v, json_object_get(p, "placed"));
 			jset_str(v, "state", "available");
 			json_object_del(v, "pci_slot");
 		}
@@ -252,16 +337,20 @@ const struct job_type job_volume_delete = { "volume.delete", vol_job_run, vol_jo
 
 /* --- handlers ------------------------------------------------------------ */
 
-/* Starts a job on a volume inside the caller's transaction. */
-static int vol_begin(struct http_request *req, json_t *v, const char *type, const char *vm_id,
+/* Starts a job on a volume inside the caller's transaction; vm is the vm
+ * of an attach (its host and pool are taken first: attach_place). */
+static int vol_begin(struct http_request *req, json_t *v, const char *type, const json_t *vm,
                      const char *host_id, json_t **ret_job, struct kerr *e)
 {
-	json_t *p, *job;
+	const char *vm_id = vm ? jstr(vm, "id") : jstr(v, "vm_id");
+	json_t *p, *job, *placed = NULL;
 	int r;
 
 	if (jstr(v, "job_id"))
 		return kerr_set(e, -EBUSY, "", "another operation on this volume is in progress");
-	p = json_pack("{s:s?,s:s?}", "vm_id", vm_id, "host_id", host_id);
+	if (!strcmp(type, "volume.attach") && (r = attach_place(v, vm, &placed, e)) < 0)
+		return r;
+	p = json_pack("{s:s?,s:s?,s:o?}", "vm_id", vm_id, "host_id", host_id, "placed", placed);
 	job = job_new(type, "volumes", jstr(v, "id"), jstr(v, "account_id"), p, NULL);
 	json_decref(p);
 	r = job_insert(job);
@@ -299,21 +388,26 @@ static int attach_check(struct http_request *req, json_t *v, const char *vm_id, 
 		return kerr_set(e, -EINVAL, "vm_id",
 		                "the vm and the volume are in different accounts");
 	}
-	if (jstr(v, "pool_id") && pool_is_shared(jstr(v, "pool_id"))) {
+	if (jstr(v, "pool_id")) {
 		json_t *pool = NULL;
 		bool same =
 		    store_get("storage-pools", jstr(v, "pool_id"), NULL, false, &pool) == 0 &&
 		    jstr(vm, "cluster_id") &&
 		    !strcmp(jstr(pool, "cluster_id"), jstr(vm, "cluster_id"));
+		bool shared = pool && !strcmp(jstr(pool, "type"), "shared");
 
 		json_decref(pool);
 		if (!same) {
 			json_decref(vm);
-			return kerr_set(
-			    e, -EBUSY, "vm_id",
-			    "the volume's shared pool is not mounted in the vm's cluster");
+			return kerr_set(e, -EBUSY, "vm_id",
+			                shared ? "the volume's shared pool is not mounted in the "
+			                         "vm's cluster"
+			                       : "the volume's local pool is of another cluster "
+			                         "than the vm's");
 		}
-	} else if (jstr(v, "host_id") && strcmp(jstr(v, "host_id"), jstr(vm, "host_id")) != 0) {
+	}
+	if (!pool_is_shared(jstr(v, "pool_id")) && jstr(v, "host_id") &&
+	    strcmp(jstr(v, "host_id"), jstr(vm, "host_id")) != 0) {
 		json_decref(vm);
 		return kerr_set(e, -EBUSY, "vm_id",
 		                "the volume is stored on another host than the vm's");
@@ -363,13 +457,11 @@ static void volume_create(struct http_request *req, struct http_response *resp)
 	if (jstr(req->body, "pool_id")) {
 		json_t *pool = NULL;
 
+		/* counted on the pool now, on a host when first attached */
 		r = pool_resolve(req, jstr(req->body, "pool_id"), "pool_id", &pool, &e);
-		if (r == 0 && !strcmp(jstr(pool, "type"), "shared")) {
-			r = pool_room(pool, jint(v, "size_gb", 0), "size_gb", &e);
-			if (r == 0)
-				r = pool_adjust(jstr(pool, "id"), jint(v, "size_gb", 0));
-			if (r == 0)
-				jset_str(v, "pool_id", jstr(pool, "id"));
+		if (r == 0) {
+			jset_str(v, "pool_id", jstr(pool, "id"));
+			r = volume_charge(v, jint(v, "size_gb", 0), &e);
 		}
 		json_decref(pool);
 	}
@@ -391,7 +483,7 @@ static void volume_create(struct http_request *req, struct http_response *resp)
 		return;
 	}
 	if (r == 0)
-		r = vol_begin(req, v, "volume.attach", vm_id, jstr(vm, "host_id"), &job, &e);
+		r = vol_begin(req, v, "volume.attach", vm, jstr(vm, "host_id"), &job, &e);
 	finish(req, resp, job, r, &e);
 	json_decref(v);
 	json_decref(vm);
@@ -424,20 +516,18 @@ static void volume_act(struct http_request *req, struct http_response *resp, con
 		if (r == 0)
 			r = attach_check(req, v, jstr(req->body, "vm_id"), &vm, &e);
 		if (r == 0)
-			r = vol_begin(req, v, type, jstr(vm, "id"), jstr(vm, "host_id"), &job, &e);
+			r = vol_begin(req, v, type, vm, jstr(vm, "host_id"), &job, &e);
 	} else if (r == 0 && !strcmp(type, "volume.detach")) {
 		if (!jstr(v, "vm_id"))
 			r = kerr_set(&e, -EBUSY, "", "the volume is not attached");
 		if (r == 0)
-			r = vol_begin(req, v, type, jstr(v, "vm_id"), jstr(v, "host_id"), &job, &e);
+			r = vol_begin(req, v, type, NULL, jstr(v, "host_id"), &job, &e);
 	} else if (r == 0) { /* delete */
 		if (jstr(v, "vm_id"))
 			r = kerr_set(&e, -EBUSY, "", "the volume is attached; detach it first");
 		else if (!jstr(v, "host_id")) {
 			/* never on a host: nothing to remove but the record */
-			r = pool_is_shared(jstr(v, "pool_id"))
-			        ? pool_adjust(jstr(v, "pool_id"), -jint(v, "size_gb", 0))
-			        : 0;
+			r = volume_charge(v, -jint(v, "size_gb", 0), NULL);
 			if (r == 0)
 				r = store_delete("volumes", jstr(v, "id"));
 			if (r == 0)

@@ -55,10 +55,26 @@ const struct schema vm_migrate_schema = { "VmMigrate", migrate_fields };
 
 /* --- checks ------------------------------------------------------------------ */
 
-/* The disk a VM takes on its host: none when its pool is shared. */
+/* The disk a VM's volumes take on its host (they move with it): its root
+ * disk unless on a shared pool, and its data volumes of a local pool
+ * (volume_charge's rule; a VM with snapshots on its host does not move). */
 static int64_t host_disk(const json_t *vm)
 {
-	return pool_is_shared(jstr(vm, "pool_id")) ? 0 : jint(vm, "root_disk_gb", 0);
+	int64_t gb = pool_is_shared(jstr(vm, "pool_id")) ? 0 : jint(vm, "root_disk_gb", 0);
+	const json_t *id;
+	size_t i;
+
+	json_array_foreach(json_object_get(vm, "volumes"), i, id)
+	{
+		json_t *v = NULL;
+
+		if (store_get("volumes", json_string_value(id), NULL, false, &v) == 0 &&
+		    jstr(v, "kind") && !strcmp(jstr(v, "kind"), "data") && jstr(v, "pool_id") &&
+		    !pool_is_shared(jstr(v, "pool_id")))
+			gb += jint(v, "size_gb", 0);
+		json_decref(v);
+	}
+	return gb;
 }
 
 /* The host interfaces the L2s of the vm's NICs sit on: [{"iface", "l2"}],

@@ -27,12 +27,17 @@ int pool_room(const json_t *pool, int64_t gb, const char *field, struct kerr *e)
 /* allocated_gb += gb. */
 int pool_adjust(const char *pool_id, int64_t gb);
 /* Counts gb more (fewer when negative) of volume v where a volume is
- * counted: its pool's allocated_gb for a root disk or a volume on a shared
- * pool, and its host's disk_gb_allocated too for a root disk on a local
- * pool (a data volume on a local pool is counted nowhere). With e and
- * gb > 0 the room is checked first (-ENOSPC or the host's error with e),
- * nothing counted then. Inside a store transaction. */
+ * counted: its pool's allocated_gb, and its host's disk_gb_allocated too
+ * when the pool is a local one and the volume is on a host. A data volume
+ * on no pool is counted nowhere (never attached, or attached before Kumo
+ * counted data volumes on local storage; it takes its pool when next
+ * attached). With e and gb > 0 the room is checked first (-ENOSPC or the
+ * host's error with e), nothing counted then. Inside a store transaction. */
 int volume_charge(const json_t *v, int64_t gb, struct kerr *e);
+/* The same, limited to where (VC_POOL, VC_HOST). */
+#define VC_POOL 1u
+#define VC_HOST 2u
+int volume_charge_in(const json_t *v, int64_t gb, unsigned where, struct kerr *e);
 bool pool_is_shared(const char *pool_id);
 /* {"id","type","path"} for agent payloads, or NULL. */
 json_t *pool_payload(const char *pool_id);

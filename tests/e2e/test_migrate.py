@@ -322,6 +322,12 @@ def test_live_migration_keeps_the_guest_running_and_its_disk(mw):
     assert os.path.exists(volume_file(mw, "m1", vol))
     before = mw.counts("mig")
     assert before, "the guest does not count"
+
+    def disk(h):
+        return mw.api.ok("GET", "/v1/hosts/" + mw.hosts[h]["id"])["disk_gb_allocated"]
+    # its root disk and its data volume are counted on the host they are on
+    disks = (disk("m1"), disk("m2"))
+    moved = mw.vm("mig")["root_disk_gb"] + vol["size_gb"]
     t0 = time.monotonic()
     r = mw.migrate("mig", "m2")
     assert r.status_code == 202, r.text
@@ -333,6 +339,7 @@ def test_live_migration_keeps_the_guest_running_and_its_disk(mw):
     # the memory went in QEMU's one stream ([qemu] migration_channels is 1
     # unless set)
     assert stats["channels"] == 1, stats
+    assert (disk("m1"), disk("m2")) == (disks[0] - moved, disks[1] + moved), (disks, moved)
     wait_running_on(mw, "mig", "m2")
     root = mw.api.ok("GET", "/v1/volumes/" + mw.vm("mig")["volumes"][0])
     assert root["host_id"] == mw.hosts["m2"]["id"], root

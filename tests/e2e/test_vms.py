@@ -500,6 +500,98 @@ def test_volume_attach_and_detach_on_a_vm(cloud):
     assert api.get("/v1/volumes/%s" % vol["id"]).status_code == 404
 
 
+def test_data_volumes_are_counted_on_their_pool_and_host(cloud):
+    """A data volume is counted where it lives, as a root disk is: on its
+    pool from the moment it has one (named at create, or the local pool of
+    the cluster of the vm it is first attached to), on its host's disk from
+    its first attach; an attach the pool has no room for is refused, one
+    the host fails gives everything back; detach keeps the count (the file
+    stays on the host), delete gives it back."""
+    b = boot(cloud, extra=FAST + ["--sim-fail-match", "doomed"])
+    api = cloud.admin
+    _, vm = create_wait(api, b, "counted")
+    pool_url = "/v1/storage-pools/" + vm["pool_id"]
+
+    def counted():
+        return (api.ok("GET", pool_url)["allocated_gb"],
+                host_by_id(api, vm["host_id"])["disk_gb_allocated"])
+
+    def attach(vol):
+        r = api.post("/v1/volumes/%s/actions/attach" % vol["id"], {"vm_id": vm["id"]})
+        assert r.status_code == 202, r.text
+        return api.job(r.json())
+
+    def detach(vol):
+        assert api.job(api.ok("POST", "/v1/volumes/%s/actions/detach" % vol["id"],
+                              {}))["state"] == "succeeded"
+
+    p0, h0 = counted()
+    assert p0 >= vm["root_disk_gb"] and h0 >= vm["root_disk_gb"], (p0, h0)
+    # made without a pool: on none, counted nowhere until attached
+    vol = api.ok("POST", "/v1/volumes", {"name": "data-a", "size_gb": 3}, status=201)
+    assert vol["pool_id"] is None and vol["host_id"] is None, vol
+    assert counted() == (p0, h0)
+    # a pool without the room refuses the attach, and nothing changes
+    api.ok("PATCH", pool_url, {"capacity_gb": p0 + 2})
+    try:
+        conflict(api.post("/v1/volumes/%s/actions/attach" % vol["id"], {"vm_id": vm["id"]}),
+                 "lacks capacity")
+    finally:
+        api.ok("PATCH", pool_url, {"capacity_gb": None})
+    vol = api.ok("GET", "/v1/volumes/" + vol["id"])
+    assert (vol["pool_id"], vol["host_id"], vol["state"]) == (None, None, "available"), vol
+    assert counted() == (p0, h0)
+    # attached: the local pool of the vm's cluster, and the vm's host
+    assert attach(vol)["state"] == "succeeded"
+    vol = api.ok("GET", "/v1/volumes/" + vol["id"])
+    assert (vol["pool_id"], vol["host_id"]) == (vm["pool_id"], vm["host_id"]), vol
+    assert counted() == (p0 + 3, h0 + 3)
+    # detached it stays on the host, counted
+    detach(vol)
+    assert counted() == (p0 + 3, h0 + 3)
+
+    # the local pool named at create: counted on the pool at once, on the
+    # host from its first attach
+    named = api.ok("POST", "/v1/volumes", {"name": "data-b", "size_gb": 2,
+                                           "pool_id": vm["pool_id"]}, status=201)
+    assert named["pool_id"] == vm["pool_id"] and named["host_id"] is None, named
+    assert counted() == (p0 + 5, h0 + 3)
+    assert attach(named)["state"] == "succeeded"
+    assert counted() == (p0 + 5, h0 + 5)
+    # a clone's copies are counted beside it, on the same pool and host
+    job = api.job(api.ok("POST", "/v1/vms/%s/actions/clone" % vm["id"], {"name": "twin"}))
+    assert job["state"] == "succeeded", job
+    twin = api.ok("GET", "/v1/vms/" + job["resource_id"])
+    root = twin["root_disk_gb"]
+    copy = api.ok("GET", "/v1/volumes/" + twin["volumes"][1])
+    assert (copy["pool_id"], copy["host_id"], copy["size_gb"]) == \
+        (vm["pool_id"], vm["host_id"], 2), copy
+    assert counted() == (p0 + 5 + root + 2, h0 + 5 + root + 2)
+    assert api.job(api.ok("DELETE", "/v1/vms/" + twin["id"]))["state"] == "succeeded"
+    assert counted() == (p0 + 5 + 2, h0 + 5 + 2)  # its data volume stays
+    assert api.job(api.ok("DELETE", "/v1/volumes/" + copy["id"]))["state"] == "succeeded"
+    assert counted() == (p0 + 5, h0 + 5)
+    detach(named)
+
+    # an attach the host fails takes nothing: no pool, no host, no count
+    doomed = api.ok("POST", "/v1/volumes", {"name": "doomed-c", "size_gb": 4}, status=201)
+    job = attach(doomed)
+    assert job["state"] == "failed" and "doomed" in job["error"]["message"], job
+    doomed = api.ok("GET", "/v1/volumes/" + doomed["id"])
+    assert (doomed["pool_id"], doomed["host_id"], doomed["state"]) == \
+        (None, None, "available"), doomed
+    assert counted() == (p0 + 5, h0 + 5)
+
+    # deletes give it all back
+    for v in (vol, named, doomed):
+        r = api.delete("/v1/volumes/%s" % v["id"])
+        if r.status_code == 202:
+            assert api.job(r.json())["state"] == "succeeded"
+        else:
+            assert r.status_code == 204, r.text
+    assert counted() == (p0, h0)
+
+
 # --- failures on the host --------------------------------------------------------
 
 def test_create_failed_by_host_ends_in_error_and_releases_capacity_and_address(cloud):
