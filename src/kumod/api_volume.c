@@ -192,7 +192,10 @@ static int64_t snapshots_gb(const char *id)
 	list_query_free(&q);
 	if (r < 0)
 		return r;
-	json_array_foreach(items, i, s) gb += jint(s, "size_gb", 0);
+	json_array_foreach(items, i, s)
+	{
+		gb += jint(s, "size_gb", 0);
+	}
 	json_decref(items);
 	return gb;
 }
