@@ -17,7 +17,9 @@ forth, each migration to a new process):
       on the same base image exported by its NBD server; the source mirrors
       its disk into it (blockdev-mirror, sync top, write-blocking), then
       migrates with auto-converge and pause-before-switchover, cancels the
-      mirror at the switchover and continues (what Kumo does);
+      mirror at the switchover and continues (what Kumo does), with QEMU's
+      default downtime limit of 300 ms (Kumo's agent starts at 50 ms and
+      raises it only while a migration does not converge);
   memory only: both processes use the same disk file (shared storage).
 Both send the memory in QEMU's one stream (Kumo's agents do unless
 [qemu] migration_channels asks for more). Plain "end to end" is from

@@ -735,6 +735,7 @@ static int qemu_check_config(const struct config *cfg, struct driver_err *e)
 
 	const char *acc = config_str(cfg, "qemu", "accel", NULL);
 	const char *ch = config_str(cfg, "qemu", "migration_channels", NULL);
+	const char *dt = config_str(cfg, "qemu", "migration_downtime_ms", NULL);
 	long n;
 
 	if (t && (strtol(t, &end, 10) < 1 || *end))
@@ -744,6 +745,12 @@ static int qemu_check_config(const struct config *cfg, struct driver_err *e)
 		return driver_fail(e, "InvalidArgument",
 		                   "qemu migration_channels: \"%s\" is not a number from 1 to %d",
 		                   ch, MIG_CHANNELS_MAX);
+	if (dt && ((n = strtol(dt, &end, 10)) < MIG_DOWNTIME_MIN_MS || n > MIG_DOWNTIME_MAX_MS ||
+	           *end || end == dt))
+		return driver_fail(e, "InvalidArgument",
+		                   "qemu migration_downtime_ms: \"%s\" is not a number of "
+		                   "milliseconds from %d to %d",
+		                   dt, MIG_DOWNTIME_MIN_MS, MIG_DOWNTIME_MAX_MS);
 	if (acc && *acc && strcmp(acc, "auto") && strcmp(acc, "kvm") && strcmp(acc, "tcg"))
 		return driver_fail(e, "InvalidArgument",
 		                   "qemu accel: \"%s\" is not auto, kvm or tcg", acc);
@@ -778,6 +785,10 @@ static int qemu_host_new(const struct config *cfg, unsigned index, const struct 
 	    (int)strtol(config_str(cfg, "qemu", "migration_channels", "1"), NULL, 10);
 	if (dh->mig_channels < 1 || dh->mig_channels > MIG_CHANNELS_MAX)
 		dh->mig_channels = 1;
+	dh->mig_downtime_ms =
+	    strtol(config_str(cfg, "qemu", "migration_downtime_ms", "300"), NULL, 10);
+	if (dh->mig_downtime_ms < MIG_DOWNTIME_MIN_MS || dh->mig_downtime_ms > MIG_DOWNTIME_MAX_MS)
+		dh->mig_downtime_ms = MIG_DOWNTIME_DEFAULT_MS;
 	a = accel_choose(config_str(cfg, "qemu", "accel", getenv(ACCEL_ENV)), NULL,
 	                 dh->accel_reason, sizeof(dh->accel_reason));
 	snprintf(dh->accel, sizeof(dh->accel), "%s", a ? a : "tcg");

@@ -58,7 +58,6 @@
 #define MIG_FINISH_WAIT_MS 60000
 #define UNDO_WAIT_MS 15000 /* for a cancel to settle, a guest to resume */
 #define MIG_BANDWIDTH ((json_int_t)10 * 1024 * 1024 * 1024) /* bytes/s: no cap */
-#define MIG_DOWNTIME_MS 300
 #define NBD_SPAWN_MS 15000
 #define CONVERT_MS (30 * 60 * 1000)
 
@@ -395,6 +394,16 @@ fail:
 
 /* --- send (source) --------------------------------------------------------- */
 
+int64_t mig_downtime_at(int64_t cap, int64_t syncs)
+{
+	int64_t limit = MIG_DOWNTIME_FIRST_MS;
+
+	for (int64_t s = syncs - 1; s >= MIG_DOWNTIME_STEP_SYNCS && limit < cap;
+	     s -= MIG_DOWNTIME_STEP_SYNCS)
+		limit *= 2;
+	return limit < cap ? limit : cap;
+}
+
 /* Lets go of the VM's lock for a short while (cancel, events, console). */
 static void mig_nap(struct qvm *vm, int ms)
 {
@@ -642,7 +651,7 @@ static int mig_send(struct driver_host *dh, const struct journal_vm *jvm, const 
 	const char *uri = jstr(payload, "uri");
 	char nodes[MIG_DISKS_MAX][32], ids[MIG_DISKS_MAX][40];
 	int n = 0, ntargets = 0, njobs = 0, r = 0;
-	int64_t t0 = mono_ms(), next = 0;
+	int64_t t0 = mono_ms(), next = 0, cap = MIG_DOWNTIME_DEFAULT_MS, limit = 0;
 	struct qvm *vm = vm_get(dh, jvm, e);
 	json_t *m = NULL;
 
@@ -729,14 +738,17 @@ static int mig_send(struct driver_host *dh, const struct journal_vm *jvm, const 
 		r = mig_caps(vm, (int)ch, n > 0, e);
 		jset_int(data, "channels", ch);
 	}
+	cap = jint(payload, "downtime_limit_ms", 0);
+	if (cap < MIG_DOWNTIME_MIN_MS || cap > MIG_DOWNTIME_MAX_MS)
+		cap = dh->mig_downtime_ms;
+	limit = mig_downtime_at(cap, 0);
 	if (r == 0)
 		r = qmpx(vm, "migrate-set-parameters",
 		         json_pack("{s:I,s:I}", "max-bandwidth",
 		                   jint(payload, "max_bandwidth", 0) > 0
 		                       ? (json_int_t)jint(payload, "max_bandwidth", 0)
 		                       : MIG_BANDWIDTH,
-		                   "downtime-limit",
-		                   (json_int_t)jint(payload, "downtime_limit_ms", MIG_DOWNTIME_MS)),
+		                   "downtime-limit", (json_int_t)limit),
 		         NULL, e->message, sizeof(e->message));
 	if (r == 0)
 		r = qmpx(vm, "migrate", json_pack("{s:s}", "uri", uri), NULL, e->message,
@@ -808,10 +820,23 @@ static int mig_send(struct driver_host *dh, const struct journal_vm *jvm, const 
 			/* memory: 40..79 of the job */
 			const json_t *ram = json_object_get(m, "ram");
 			int64_t total = jint(ram, "total", 0), left = jint(ram, "remaining", 0);
+			int64_t want = mig_downtime_at(cap, jint(ram, "dirty-sync-count", 0));
+			char ignore[128];
 
 			if (!strcmp(st, "active") && total > 0 && left <= total)
 				mig_progress(dh, vm, &next,
 				             40 + (int)(39 * (total - left) / total));
+			/* not converging: a longer switchover is allowed */
+			if (!strcmp(st, "active") && want != limit &&
+			    qmpx(vm, "migrate-set-parameters",
+			         json_pack("{s:I}", "downtime-limit", (json_int_t)want), NULL,
+			         ignore, sizeof(ignore)) == 0) {
+				log_info("vm %s: migration not converging after %lld passes: "
+				         "downtime limit %lld ms",
+				         vm->id, (long long)jint(ram, "dirty-sync-count", 0),
+				         (long long)want);
+				limit = want;
+			}
 		}
 		mig_nap(vm, MIG_POLL_MS);
 	}
@@ -820,6 +845,7 @@ done : {
 
 	jset_int(data, "total_time_ms", jint(m, "total-time", 0));
 	jset_int(data, "downtime_ms", jint(m, "downtime", 0));
+	jset_int(data, "downtime_limit_ms", limit);
 	jset_int(data, "setup_time_ms", jint(m, "setup-time", 0));
 	jset_int(data, "ram_transferred", jint(ram, "transferred", 0));
 	jset_int(data, "ram_total", jint(ram, "total", 0));

@@ -30,6 +30,15 @@
 #define MONITOR_TICK_MS 1000
 #define SEED_KB 1024
 #define MIG_CHANNELS_MAX 16 /* multifd streams of a live migration */
+/* The downtime QEMU may take to switch a live migration over: it starts at
+ * MIG_DOWNTIME_FIRST_MS and doubles after every MIG_DOWNTIME_STEP_SYNCS
+ * passes over the memory that did not converge, up to the cap
+ * ([qemu] migration_downtime_ms, or the request's max_downtime_ms). */
+#define MIG_DOWNTIME_FIRST_MS 50
+#define MIG_DOWNTIME_STEP_SYNCS 3
+#define MIG_DOWNTIME_DEFAULT_MS 300 /* QEMU's own default */
+#define MIG_DOWNTIME_MIN_MS 10
+#define MIG_DOWNTIME_MAX_MS 60000
 #define ERR_TAIL 400
 
 struct qvm {
@@ -65,7 +74,8 @@ struct driver_host {
 	char cpu_model[72]; /* QEMU's -cpu: [qemu] cpu_model, else host (kvm), max (tcg) */
 	char cpu_fact[200]; /* what the VMs' CPU is, for kumod to compare hosts by */
 	int64_t stop_timeout_s;
-	int mig_channels; /* [qemu] migration_channels: multifd streams, 1 = one stream */
+	int mig_channels;        /* [qemu] migration_channels: multifd streams, 1 = one stream */
+	int64_t mig_downtime_ms; /* [qemu] migration_downtime_ms: the switchover's cap */
 
 	pthread_mutex_t lock;
 	struct qvm *vms;
@@ -133,6 +143,9 @@ int clone_disks(struct driver_host *dh, struct qvm *vm, struct driver_err *e);
 /* qemu_migrate.c: the driver's vm_migrate op (driver.h) */
 int qemu_vm_migrate(struct driver_host *dh, const char *step, const struct journal_vm *jvm,
                     const json_t *payload, json_t *data, struct driver_err *e);
+/* The downtime limit (ms) for a migration at its syncs'th pass over the
+ * memory (QEMU's dirty-sync-count), capped at cap. */
+int64_t mig_downtime_at(int64_t cap, int64_t syncs);
 
 /* qemu_files.c: running programs (argv, never a shell) */
 void arg(struct args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -49,6 +49,10 @@ static const struct field migrate_fields[] = {
 	  "the destination; default: the scheduler picks one in the VM's cluster" },
 	{ "max_bandwidth_mbps", FT_INT, 0, 1, 1000000, NULL, NULL,
 	  "live: cap on the memory stream, MiB/s (default: none)" },
+	{ "max_downtime_ms", FT_INT, 0, 10, 60000, NULL, NULL,
+	  "live: the longest pause of the guest at the switchover, ms (default: the "
+	  "source host's [qemu] migration_downtime_ms, 300); it starts at 50 and is "
+	  "raised to this only while the migration does not converge" },
 	{ NULL },
 };
 const struct schema vm_migrate_schema = { "VmMigrate", migrate_fields };
@@ -303,6 +307,8 @@ int vm_migrate_begin(json_t *vm, const char *want, const json_t *opts, json_t **
 	              st, "shared", pool_is_shared(jstr(vm, "pool_id")));
 	if (opts && json_object_get(opts, "max_bandwidth_mbps"))
 		jset_int(p, "max_bandwidth_mbps", jint(opts, "max_bandwidth_mbps", 0));
+	if (opts && json_object_get(opts, "max_downtime_ms"))
+		jset_int(p, "max_downtime_ms", jint(opts, "max_downtime_ms", 0));
 	job = job_new("vm.migrate", "vms", jstr(vm, "id"), jstr(vm, "account_id"), p, NULL);
 	r = job_insert(job);
 	if (r == 0)
@@ -553,6 +559,9 @@ static int mig_result(json_t *job, const json_t *cmd, const char *status, const 
 			if (jint(params(job), "max_bandwidth_mbps", 0) > 0)
 				jset_int(p, "max_bandwidth",
 				         jint(params(job), "max_bandwidth_mbps", 0) * 1024 * 1024);
+			if (jint(params(job), "max_downtime_ms", 0) > 0)
+				jset_int(p, "downtime_limit_ms",
+				         jint(params(job), "max_downtime_ms", 0));
 			r = command(job, P(job, "src"), "vm.migrate_send", p);
 			if (r == 0)
 				r = set_step(job, "send", 10);

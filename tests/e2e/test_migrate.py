@@ -283,6 +283,9 @@ def test_bad_destinations_are_refused_and_nothing_starts(mw):
         mw.api.ok("POST", "/v1/hosts/%s/actions/enable" % mw.hosts["m2"]["id"], {})
     r = mw.migrate("mig", "m2", bogus=1)
     assert r.status_code == 400, r.text
+    for bad in (5, 60001, "50"):
+        r = mw.migrate("mig", "m2", max_downtime_ms=bad)
+        assert r.status_code == 400 and "max_downtime_ms" in r.text, r.text
     # a job whose type cannot be cancelled
     create_job = mw.api.ok("GET", "/v1/jobs?q=type=vm.create")["items"][0]
     r = mw.api.req("POST", "/v1/jobs/%s/actions/cancel" % create_job["id"], {})
@@ -339,6 +342,9 @@ def test_live_migration_keeps_the_guest_running_and_its_disk(mw):
     # the memory went in QEMU's one stream ([qemu] migration_channels is 1
     # unless set)
     assert stats["channels"] == 1, stats
+    # an idle guest converges at the first downtime limit, 50 ms (QEMU's
+    # own default would let it pause up to 300 ms)
+    assert stats["downtime_limit_ms"] == 50, stats
     assert (disk("m1"), disk("m2")) == (disks[0] - moved, disks[1] + moved), (disks, moved)
     wait_running_on(mw, "mig", "m2")
     root = mw.api.ok("GET", "/v1/volumes/" + mw.vm("mig")["volumes"][0])
@@ -653,9 +659,12 @@ def test_a_destination_with_more_streams_gets_the_memory_in_parallel(mw, tmp_pat
         assert "KUMO-GUEST-READY" not in out, "the guest booted again:\n" + out[-2000:]
     finally:
         restart_agent(mw, "m1", [])
-    job = mw.api.job(mw.migrate("phy", "m2").json(), timeout=180)
+    # and with the request's own cap on the guest's pause, under the first
+    # limit: QEMU is given that
+    job = mw.api.job(mw.migrate("phy", "m2", max_downtime_ms=20).json(), timeout=180)
     assert job["state"] == "succeeded", job
     assert job["result"]["stats"]["channels"] == 1, job["result"]["stats"]
+    assert job["result"]["stats"]["downtime_limit_ms"] == 20, job["result"]["stats"]
     wait_running_on(mw, "phy", "m2")
     out = mw.console("phy")
     assert "KUMO-GUEST-READY" not in out, "the guest booted again:\n" + out[-2000:]

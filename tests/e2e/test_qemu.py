@@ -369,7 +369,9 @@ def test_bad_qemu_settings_are_refused_at_start(tmp_path):
     for text, why in (("[qemu]\naccel = fast\n", "qemu accel"),
                       ("[qemu]\nstop_timeout_s = soon\n", "stop_timeout_s"),
                       ("[qemu]\nmigration_channels = 0\n", "migration_channels"),
-                      ("[qemu]\nmigration_channels = 2x\n", "migration_channels")):
+                      ("[qemu]\nmigration_channels = 2x\n", "migration_channels"),
+                      ("[qemu]\nmigration_downtime_ms = 5\n", "migration_downtime_ms"),
+                      ("[qemu]\nmigration_downtime_ms = 300ms\n", "migration_downtime_ms")):
         ini.write_text(text)
         out = subprocess.run([AGENT, "--server", "http://127.0.0.1:1", "--join-token-file",
                               "/dev/null", "--data-dir", str(tmp_path / "d"), "--driver", "qemu",
