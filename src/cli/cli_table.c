@@ -238,6 +238,8 @@ static const struct cli_field vm_bandwidth[] = {
 static const struct cli_field vm_migrate[] = {
 	{ "host_id", CF_REF, 0, "host", "host", "destination (default: the scheduler picks)" },
 	{ "max_bandwidth_mbps", CF_INT, 0, NULL, NULL, "cap on the memory stream, MiB/s" },
+	{ "max_downtime_ms", CF_INT, 0, NULL, NULL,
+	  "longest pause of the guest at the switchover, ms (default 300)" },
 	F_END,
 };
 static const struct cli_verb vm_verbs[] = {
