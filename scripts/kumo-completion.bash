@@ -524,10 +524,11 @@ _kumo()
 		case $prev in
 		--host|--host-id) words=$(_kumo_names host) ;;
 		--max-bandwidth-mbps) return ;;
+		--max-downtime-ms) return ;;
 		--timeout) return ;;
 		*)
 			[[ $cur == -* ]] || { words=$(_kumo_names vm); COMPREPLY=($(compgen -W "$words" -- "$cur")); return; }
-			words="--host --host-id --max-bandwidth-mbps --wait --timeout --url -o --output --token -h --help" ;;
+			words="--host --host-id --max-bandwidth-mbps --max-downtime-ms --wait --timeout --url -o --output --token -h --help" ;;
 		esac ;;
 	"vm set-bandwidth")
 		case $prev in
