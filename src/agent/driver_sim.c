@@ -5,7 +5,8 @@
  * operation succeeds after a simulated delay (--sim-delay-ms, +-50% jitter),
  * except those chosen to fail: a random fraction (--sim-fail-rate), and the
  * creates of VMs and the attaches of volumes whose name contains
- * --sim-fail-match (deterministic error paths for tests). Facts come from --sim-cpus/--sim-memory-mb/--sim-disk-gb.
+ * --sim-fail-match (deterministic error paths for tests). Facts come from
+ * --sim-cpus/--sim-memory-mb/--sim-disk-gb.
  *
  * VM state lives in the journal, like with any driver (exec.c records it);
  * there is nothing else to simulate, so the ops only decide success.

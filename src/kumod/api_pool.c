@@ -252,24 +252,29 @@ int pool_adjust(const char *pool_id, int64_t gb)
 	return r;
 }
 
+/* A data volume on no pool is counted nowhere: never attached, or
+ * attached before local data volumes were counted. */
+static bool counted(const json_t *v)
+{
+	return jstr(v, "pool_id") || (jstr(v, "kind") && !strcmp(jstr(v, "kind"), "root"));
+}
+
+bool volume_on_host_disk(const json_t *v)
+{
+	return counted(v) && jstr(v, "host_id") && !pool_is_shared(jstr(v, "pool_id"));
+}
+
 int volume_charge_in(const json_t *v, int64_t gb, unsigned where, struct kerr *e)
 {
 	json_t *pool = NULL, *host = NULL;
-	bool root = jstr(v, "kind") && !strcmp(jstr(v, "kind"), "root"), shared, on_host;
+	bool on_host;
 	int r = 0;
 
-	/* a data volume on no pool is counted nowhere: never attached, or
-	 * attached before local data volumes were counted */
-	if (gb == 0 || (!root && !jstr(v, "pool_id")))
+	if (gb == 0 || !counted(v))
 		return 0;
-	if (jstr(v, "pool_id"))
+	on_host = (where & VC_HOST) && volume_on_host_disk(v);
+	if ((where & VC_POOL) && jstr(v, "pool_id"))
 		store_get("storage-pools", jstr(v, "pool_id"), NULL, false, &pool);
-	shared = pool && jstr(pool, "type") && !strcmp(jstr(pool, "type"), "shared");
-	on_host = (where & VC_HOST) && !shared && jstr(v, "host_id");
-	if (!(where & VC_POOL)) {
-		json_decref(pool);
-		pool = NULL;
-	}
 	if (on_host && gb > 0 && e &&
 	    store_get("hosts", jstr(v, "host_id"), NULL, false, &host) == 0)
 		r = resize_host_fits(host, 0, 0, gb, &kumod_cfg.sched, e);

@@ -204,8 +204,8 @@ static int64_t snapshots_gb(const char *id)
  * takes the local pool of the vm's cluster, counted there with its
  * snapshots (and on the host it is on already, if any); a volume of a
  * local pool on no host yet takes the vm's host, counted on its disk.
- * -ENOSPC with e when the pool or the host lacks the room, nothing taken.
- * *ret says what was taken, for attach_unplace; NULL when nothing was. */
+ * -ENOSPC with e when the pool or the host lacks the room (v is then
+ * half changed: the caller rolls back). *ret says what was taken, for attach_unplace; NULL when nothing was. */
 static int attach_place(json_t *v, const json_t *vm, json_t **ret, struct kerr *e)
 {
 	bool pool_taken = false, host_taken = false;
@@ -214,13 +214,14 @@ static int attach_place(json_t *v, const json_t *vm, json_t **ret, struct kerr *
 	int r;
 
 	*ret = NULL;
-	gb = snapshots_gb(jstr(v, "id"));
-	if (gb < 0)
-		return kerr_set(e, (int)gb, "", "cannot read the volume's snapshots");
-	gb += jint(v, "size_gb", 0);
+	gb = jint(v, "size_gb", 0);
 	if (!jstr(v, "pool_id")) {
 		json_t *pool = NULL;
+		int64_t snaps = snapshots_gb(jstr(v, "id")); /* only one from before */
 
+		if (snaps < 0)
+			return kerr_set(e, (int)snaps, "", "cannot read the volume's snapshots");
+		gb += snaps;
 		r = pool_local_ensure(jstr(vm, "cluster_id"), &pool);
 		if (r < 0)
 			return kerr_set(e, r, "", "cannot find the local pool of the vm's cluster");
@@ -235,13 +236,8 @@ static int attach_place(json_t *v, const json_t *vm, json_t **ret, struct kerr *
 		where |= VC_HOST;
 	}
 	r = where ? volume_charge_in(v, gb, where, e) : 0;
-	if (r < 0) {
-		if (pool_taken)
-			json_object_set_new(v, "pool_id", json_null());
-		if (host_taken)
-			json_object_set_new(v, "host_id", json_null());
-		return r;
-	}
+	if (r < 0)
+		return r; /* the caller's transaction goes, v with it */
 	if (where)
 		*ret = json_pack("{s:I,s:i,s:b,s:b}", "gb", (json_int_t)gb, "where", (int)where,
 		                 "pool", pool_taken, "host", host_taken);

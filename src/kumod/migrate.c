@@ -59,13 +59,13 @@ const struct schema vm_migrate_schema = { "VmMigrate", migrate_fields };
 
 /* --- checks ------------------------------------------------------------------ */
 
-/* The disk a VM's volumes take on its host (they move with it): its root
- * disk unless on a shared pool, and its data volumes of a local pool
- * (volume_charge's rule; a VM with snapshots on its host does not move). */
+/* The disk a VM's volumes take on its host, which moves with it: those
+ * counted there (volume_on_host_disk; a VM with snapshots on its host does
+ * not move). */
 static int64_t host_disk(const json_t *vm)
 {
-	int64_t gb = pool_is_shared(jstr(vm, "pool_id")) ? 0 : jint(vm, "root_disk_gb", 0);
 	const json_t *id;
+	int64_t gb = 0;
 	size_t i;
 
 	json_array_foreach(json_object_get(vm, "volumes"), i, id)
@@ -73,8 +73,7 @@ static int64_t host_disk(const json_t *vm)
 		json_t *v = NULL;
 
 		if (store_get("volumes", json_string_value(id), NULL, false, &v) == 0 &&
-		    jstr(v, "kind") && !strcmp(jstr(v, "kind"), "data") && jstr(v, "pool_id") &&
-		    !pool_is_shared(jstr(v, "pool_id")))
+		    volume_on_host_disk(v))
 			gb += jint(v, "size_gb", 0);
 		json_decref(v);
 	}

@@ -34,6 +34,9 @@ int pool_adjust(const char *pool_id, int64_t gb);
  * attached). With e and gb > 0 the room is checked first (-ENOSPC or the
  * host's error with e), nothing counted then. Inside a store transaction. */
 int volume_charge(const json_t *v, int64_t gb, struct kerr *e);
+/* Whether volume v is counted on its host's disk too (volume_charge's
+ * rule): counted at all, on a host, its pool not a shared one. */
+bool volume_on_host_disk(const json_t *v);
 /* The same, limited to where (VC_POOL, VC_HOST). */
 #define VC_POOL 1u
 #define VC_HOST 2u
