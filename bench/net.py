@@ -5,7 +5,7 @@ Guests under TCG are too slow to measure a datapath, so network namespaces
 stand in for VMs, attached exactly as a VM's tap is: each NIC of the spec
 has "netns", and `kumo-agent net-apply` makes it a veth pair whose far end
 (eth0, with the NIC's MAC) sits in that namespace, on the Kumo bridge, with
-the anti-spoofing, security group chains and conntrack of a tap. Each Kumo
+the anti-spoofing, security group and flow chains of a tap. Each Kumo
 "host" is a namespace too (the agent runs in it through `nsenter --net`),
 so nothing of the machine's own namespace is touched.
 
@@ -23,9 +23,16 @@ Scenarios, measured in the same run (iperf3 TCP, one stream; ping):
 Throughput: this machine's speed drifts by 10-20% within minutes, more than
 the differences measured, so every scenario run is paired with a run of the
 reference right beside it (reference first in odd rounds, second in even
-ones) and the ratio of the two is what counts: the median of ROUNDS paired
-ratios is the "% of plain veth" printed (the medians of the Gbit/s figures
-are printed too). Ping: 200 echoes at 10 ms per round, all rounds pooled.
+ones), and runs are short and many (1 s x 30 by default) so that both sides
+of a pair see the same machine. The "% of plain veth" printed is the sum
+of a scenario's Gbit/s over all rounds divided by the sum of the reference
+runs paired with them; the mean of the paired ratios and its standard
+error are printed beside it. iperf3's client and server are pinned to
+CPUs 0 and 1 in every scenario and the reference alike (NET_PIN=C,S
+chooses others, NET_PIN=none pins nothing): unpinned, the plain pair makes
+tens of thousands of spurious fast retransmits a second whenever the
+client moves between CPUs, and its own throughput swings with them.
+Ping: 200 echoes at 10 ms in every fifth round, those rounds pooled.
 That the group really filters is checked (a port outside its rules must
 time out) before the datapath is measured.
 
@@ -37,8 +44,9 @@ then with one rule changed (warm), ROUNDS times (clearing in between).
 Targets: >= 90% of the plain pair's throughput with 10 rules, >= 85% with
 1,000 rules, applying 100 VMs' network in < 2 s.
 
-usage: net.py [SECONDS [ROUNDS]]   (defaults 5, 5; KUMO_BUILD: the build dir;
-       NET_PIN=C,S: iperf3's client on CPU C, its server on CPU S)
+usage: net.py [SECONDS [ROUNDS]]   (defaults 1, 30; KUMO_BUILD: the build dir;
+       NET_PIN=C,S: iperf3's client on CPU C, its server on CPU S; default
+       0,1 on a machine with two CPUs or more; NET_PIN=none: not pinned)
 Exit status 1 if a scenario could not run (not when a target is missed).
 """
 import atexit
@@ -59,15 +67,17 @@ import uuid
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.environ.get("KUMO_BUILD", os.path.join(HERE, "..", "build"))
 AGENT = os.path.abspath(os.path.join(BUILD, "kumo-agent"))
-SECONDS = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+SECONDS = int(sys.argv[1]) if len(sys.argv) > 1 else 1
+ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 30
 PFX = "kb%d-" % os.getpid()
 PORT = 5201
 CLOSED_PORT = 5299  # in no rule: must be dropped
 PINGS = 200
 # NET_PIN=C,S pins the iperf3 client to CPU C and its server to CPU S in
-# every scenario, the reference included (iperf3 -A)
-PIN = os.environ.get("NET_PIN", "")
+# every scenario, the reference included (iperf3 -A); "none": not pinned
+PIN = os.environ.get("NET_PIN", "0,1" if (os.cpu_count() or 1) >= 2 else "none")
+PIN = "" if PIN == "none" else PIN
+PING_EVERY = 5  # rounds
 APPLY_VMS = 100
 
 created_ns = []     # our namespaces, deleted at exit
@@ -294,6 +304,7 @@ class Pair:
         self.target = target  # fraction of the reference, or None
         self.gbps, self.pings, self.cpu, self.error, self.note = [], [], [], None, ""
         self.ratios = []  # paired with a reference run right beside each run
+        self.ref_gbps = []  # those reference runs
         self.mtu = None
 
     def start_server(self):
@@ -330,7 +341,8 @@ class Pair:
     def iperf(self):
         last = None
         for attempt in range(3):
-            p = run(["iperf3", "-c", self.ip, "-p", PORT, "-t", SECONDS, "-O", "1", "-J"] +
+            p = run(["iperf3", "-c", self.ip, "-p", PORT, "-t", SECONDS, "-J"] +
+                    (["-O", "1"] if SECONDS >= 3 else []) +
                     (["-A", PIN] if PIN else []), ns=self.client, check=False,
                     timeout=SECONDS + 60)
             try:
@@ -478,10 +490,6 @@ def check_apply(hns, nics):
 
 # ---- main -------------------------------------------------------------------
 
-def fmt_runs(v):
-    return "/".join("%.1f" % x for x in v)
-
-
 def main():
     if os.geteuid() != 0:
         sys.exit("net.py: needs root (namespaces, bridges, nftables)")
@@ -542,15 +550,17 @@ def main():
                 first, second = (ref_p, p) if r % 2 == 0 else (p, ref_p)
                 first.iperf()
                 second.iperf()
-                p.ping()
+                if r % PING_EVERY == 0:
+                    p.ping()
                 p.ratios.append(p.gbps[-1] / ref_p.gbps[-1])
+                p.ref_gbps.append(ref_p.gbps[-1])
                 print("round %d: %-22s %6.2f Gbit/s, reference beside it %6.2f: %5.1f%%" % (
                     r + 1, p.label, p.gbps[-1], ref_p.gbps[-1], 100 * p.ratios[-1]), flush=True)
             except Exception as e:  # noqa: BLE001
                 print("%s: %s" % (p.label, e), flush=True)
                 p.error = str(e)
                 failed.append((p.label, str(e)))
-        for q in refs_by_mtu.values():
+        for q in refs_by_mtu.values() if r % PING_EVERY == 0 else ():
             try:
                 q.ping()
             except Exception as e:  # noqa: BLE001
@@ -568,8 +578,8 @@ def main():
         failed.append(("apply 100 VMs", str(e)))
 
     print()
-    print("| scenario | MTU | Gbit/s median (runs) | % of plain veth: median of paired "
-          "ratios (ratios) | ping avg ms | ping p99 ms "
+    print("| scenario | MTU | Gbit/s median (min–max) | % of plain veth: sum over the "
+          "paired sums (mean of paired ratios ± standard error) | ping avg ms | ping p99 ms "
           "| target | result |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for p in pairs:
@@ -580,8 +590,11 @@ def main():
             continue
         m = p.median()
         if p.ratios:
-            pct = 100.0 * statistics.median(p.ratios)
-            pcts = "%.0f%% (%s)" % (pct, "/".join("%.0f" % (100 * x) for x in p.ratios))
+            pct = 100.0 * sum(p.gbps) / sum(p.ref_gbps)
+            se = (100.0 * statistics.stdev(p.ratios) / math.sqrt(len(p.ratios))
+                  if len(p.ratios) > 1 else 0.0)
+            pcts = "%.1f%% (%.1f%% ± %.1f, %d pairs)" % (
+                pct, 100.0 * statistics.mean(p.ratios), se, len(p.ratios))
         else:
             pct, pcts = 100.0, "100%"
         avg, p99 = p.ping_stats()
@@ -592,8 +605,8 @@ def main():
             result = "**met**" if pct >= p.target * 100 else "**not met**"
         else:
             target, result = "— (reported)", "—"
-        print("| %s | %d | %.2f (%s) | %s | %.3f | %.3f | %s | %s |" % (
-            p.label, p.mtu, m, fmt_runs(p.gbps), pcts, avg, p99, target, result))
+        print("| %s | %d | %.2f (%.1f–%.1f) | %s | %.3f | %.3f | %s | %s |" % (
+            p.label, p.mtu, m, min(p.gbps), max(p.gbps), pcts, avg, p99, target, result))
     for label, err in failed:
         if not any(p.label == label for p in pairs):
             print("| %s | | could not run: %s | | | | | — |" % (label, err[:200]))

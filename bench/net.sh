@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # See bench/net.py for what this measures and its targets.
-# usage: bench/net.sh [SECONDS [ROUNDS]]   (defaults 5 5)
+# usage: bench/net.sh [SECONDS [ROUNDS]]   (defaults 1 30)
 #   BUILD=dir  the build directory to make and use (default build)
 # Needs root: everything happens in network namespaces it creates (kb<pid>-*)
 # and deletes at exit; the machine's own namespace is not touched.

@@ -833,7 +833,7 @@ out:
 
 static void write_l2(struct out *o, const struct host *h)
 {
-	size_t i, k, n;
+	size_t i, k, n, nup;
 	const char *sep;
 	char ip[16];
 
@@ -864,6 +864,7 @@ static void write_l2(struct out *o, const struct host *h)
 		if (h->l2[i].has_ns && h->l2[i].uplink[0])
 			P(o, "%s\"%s\"", n++ ? ", " : "\t\telements = { ", h->l2[i].uplink);
 	P(o, "%s\t}\n", n ? " }\n" : "");
+	nup = n;
 	P(o, "\tset guard_mac {\n\t\ttype ifname . ether_addr\n");
 	for (i = 0, n = 0; i < h->nl3; i++) {
 		const struct l3 *l = &h->l3[i];
@@ -909,109 +910,119 @@ static void write_l2(struct out *o, const struct host *h)
 	  "\t\tiifname . arp saddr ip @guard_ip drop\n"
 	  "\t\tiifname . arp daddr ip @guard_ip drop\n"
 	  "\t\tudp dport { 67, 68 } drop\n"
-	  "\t}\n"
-	  "\tchain forward {\n"
-	  "\t\ttype filter hook forward priority filter; policy accept;\n"
-	  "\t\toifname @uplinks jump uplink_out\n"
-	  "\t}\n"
-	  "\tchain output {\n"
-	  "\t\ttype filter hook output priority filter; policy accept;\n"
-	  "\t\toifname @uplinks jump uplink_out\n"
-	  "\t}\n"
-	  "\tchain uplink_out {\n"
-	  "\t\toifname . ether saddr @guard_mac drop\n"
-	  "\t\toifname . ether daddr @guard_mac drop\n"
-	  "\t\toifname . arp saddr ip @guard_ip drop\n"
-	  "\t\toifname . arp daddr ip @guard_ip drop\n"
-	  "\t\tudp dport { 67, 68 } drop\n"
-	  "\t}\n"
-	  "}\n");
+	  "\t}\n");
+	/* no hook on the way out where no frame could match (every frame
+	 * the bridge forwards would pay for it) */
+	if (nup)
+		P(o, "\tchain forward {\n"
+		     "\t\ttype filter hook forward priority filter; policy accept;\n"
+		     "\t\toifname @uplinks jump uplink_out\n"
+		     "\t}\n"
+		     "\tchain output {\n"
+		     "\t\ttype filter hook output priority filter; policy accept;\n"
+		     "\t\toifname @uplinks jump uplink_out\n"
+		     "\t}\n");
+	P(o, "\tchain uplink_out {\n"
+	     "\t\toifname . ether saddr @guard_mac drop\n"
+	     "\t\toifname . ether daddr @guard_mac drop\n"
+	     "\t\toifname . arp saddr ip @guard_ip drop\n"
+	     "\t\toifname . arp daddr ip @guard_ip drop\n"
+	     "\t\tudp dport { 67, 68 } drop\n"
+	     "\t}\n"
+	     "}\n");
 }
 
 /* Marks between kumo_flow and kumo_sg (bits 24..27 of the packet mark,
  * cleared again by kumo_flow before the frame leaves the bridge). */
-#define M_EST_OUT "0x01000000"   /* a flow the sending NIC may continue */
-#define M_EST_IN "0x02000000"    /* a flow the receiving NIC accepted */
-#define M_ALLOW_OUT "0x04000000" /* the sender's groups allowed a new flow */
-#define M_ALLOW_IN "0x08000000"  /* the receiver's groups allowed a new flow */
+#define M_EST "0x01000000"   /* a frame of a flow allowed before */
+#define M_ALLOW "0x02000000" /* the groups allowed a new flow */
+#define M_CLEAR "0xf0ffffff"
 #define FLOW_TCP_S 3600
 #define FLOW_UDP_S 180
 #define FLOW_ICMP_S 30
 #define FLOWS_MAX 262144
 
-/* bridge kumo_flow: the flows the groups allowed, keyed by (NIC port,
- * peer address, protocol, NIC port number, peer port number) and echo
- * ids for ping. It is never replaced, so that a rule change or a new VM
- * does not forget the connections that are open (what conntrack would
- * keep; this kernel has no conntrack in the bridge family): the script
- * only declares it and rewrites its two chains, which run just before
- * and just after kumo_sg's (whose "filter" is -200 in this family). */
-static void write_flow(struct out *o, const struct host *h)
+/* bridge kumo_flow: the flows the groups allowed. It is never replaced, so
+ * that a rule change or a new VM does not forget the connections that are
+ * open (what conntrack would keep; this kernel has no conntrack in the
+ * bridge family): the script only declares it and rewrites its two chains,
+ * which run just before and just after kumo_sg's (whose "filter" is -200
+ * in this family).
+ *
+ * One entry per direction of a flow, keyed by what a frame of it carries:
+ * the port it leaves by, its addresses and its ports (ids for ping). Both
+ * entries are added when kumo_sg lets the flow's first frame through, so
+ * that every later frame, either way, is one lookup in "pre" and skips the
+ * groups. The sender is known by its address: kumo_l2 binds every NIC
+ * port to its own. A set per protocol keeps keys at five fields, the most
+ * nft 1.0.6 can list (a sixth, the ingress port, would make `nft list
+ * ruleset` print nonsense). */
+static void write_flow(struct out *o)
 {
-	static const char key_out[] = "iifname . ip daddr . meta l4proto . th sport . th dport";
-	static const char key_in[] = "oifname . ip saddr . meta l4proto . th dport . th sport";
-	size_t i, n;
+	static const char *const proto[] = { "tcp", "udp" };
+	static const int timeout[] = { FLOW_TCP_S, FLOW_UDP_S };
 
+	/* the layout before 2026-11-22 (sets flows, echoes, ports, chain
+	 * track): declared, so that deleting it cannot fail */
 	P(o,
 	  "table bridge kumo_flow {\n"
-	  "\tset flows {\n\t\ttypeof %s\n\t\tsize %d\n\t\tflags dynamic,timeout\n\t}\n"
+	  "\tset flows {\n\t\ttypeof iifname . ip daddr . meta l4proto . th sport . th dport\n"
+	  "\t\tsize %d\n\t\tflags dynamic,timeout\n\t}\n"
 	  "\tset echoes {\n\t\ttypeof iifname . ip daddr . icmp id\n\t\tsize %d\n"
 	  "\t\tflags dynamic,timeout\n\t}\n"
 	  "\tset ports {\n\t\ttype ifname\n\t}\n"
+	  "\tchain track {\n\t}\n",
+	  FLOWS_MAX, FLOWS_MAX / 4);
+	for (int i = 0; i < 2; i++)
+		P(o,
+		  "\tset flows_%s {\n"
+		  "\t\ttypeof meta oif . ip saddr . ip daddr . %s sport . %s dport\n"
+		  "\t\tsize %d\n\t\tflags dynamic,timeout\n\t}\n",
+		  proto[i], proto[i], proto[i], FLOWS_MAX);
+	P(o,
+	  "\tset flows_echo {\n\t\ttypeof meta oif . ip saddr . ip daddr . icmp id\n\t\tsize %d\n"
+	  "\t\tflags dynamic,timeout\n\t}\n"
 	  "\tchain pre {\n\t\ttype filter hook forward priority filter - 10; policy accept;\n\t}\n"
-	  "\tchain track {\n\t}\n"
 	  "\tchain post {\n\t\ttype filter hook forward priority filter + 10; policy accept;\n\t}\n"
 	  "}\n"
 	  "flush chain bridge kumo_flow pre\n"
-	  "flush chain bridge kumo_flow track\n"
 	  "flush chain bridge kumo_flow post\n"
-	  "flush set bridge kumo_flow ports\n",
-	  key_out, FLOWS_MAX, FLOWS_MAX / 4);
-	/* only frames from or to a filtered NIC are looked at */
-	for (i = 0, n = 0; i < h->nnics; i++)
-		if (h->nics[i].nsgs)
-			P(o, "%s\"ktp-%s\"", n++ ? ", " : "add element bridge kumo_flow ports { ",
-			  h->nics[i].x8);
-	P(o, "%s", n ? " }\n" : "");
-	P(o, "add rule bridge kumo_flow pre ether type != ip return\n"
-	     "add rule bridge kumo_flow pre iifname @ports goto track\n"
-	     "add rule bridge kumo_flow pre oifname @ports goto track\n");
-	/* known flows: the sender's refreshes its entry */
-	P(o,
-	  "add rule bridge kumo_flow track meta l4proto tcp %s @flows "
-	  "update @flows { %s timeout %ds } meta mark set meta mark | " M_EST_OUT "\n",
-	  key_out, key_out, FLOW_TCP_S);
-	P(o,
-	  "add rule bridge kumo_flow track meta l4proto udp %s @flows "
-	  "update @flows { %s timeout %ds } meta mark set meta mark | " M_EST_OUT "\n",
-	  key_out, key_out, FLOW_UDP_S);
-	P(o,
-	  "add rule bridge kumo_flow track meta l4proto { tcp, udp } %s @flows "
-	  "meta mark set meta mark | " M_EST_IN "\n",
-	  key_in);
-	P(o, "add rule bridge kumo_flow track icmp type echo-reply iifname . ip daddr . icmp id "
-	     "@echoes meta mark set meta mark | " M_EST_OUT "\n");
-	P(o, "add rule bridge kumo_flow track icmp type echo-reply oifname . ip saddr . icmp id "
-	     "@echoes meta mark set meta mark | " M_EST_IN "\n");
-	/* new flows the groups allowed */
-	P(o, "add rule bridge kumo_flow post meta mark & 0x0c000000 == 0 return\n");
-	for (int in = 0; in < 2; in++) {
-		const char *m = in ? M_ALLOW_IN : M_ALLOW_OUT, *k = in ? key_in : key_out;
-
+	  "flush chain bridge kumo_flow track\n"
+	  "delete chain bridge kumo_flow track\n"
+	  "delete set bridge kumo_flow flows\n"
+	  "delete set bridge kumo_flow echoes\n"
+	  "delete set bridge kumo_flow ports\n",
+	  FLOWS_MAX / 4);
+	/* a frame of a known flow: refresh its entry, skip the groups */
+	P(o, "add rule bridge kumo_flow pre ether type != ip return\n");
+	for (int i = 0; i < 2; i++)
 		P(o,
-		  "add rule bridge kumo_flow post meta mark & %s == %s meta l4proto tcp "
-		  "add @flows { %s timeout %ds }\n",
-		  m, m, k, FLOW_TCP_S);
+		  "add rule bridge kumo_flow pre meta l4proto %s "
+		  "meta oif . ip saddr . ip daddr . %s sport . %s dport @flows_%s "
+		  "update @flows_%s { meta oif . ip saddr . ip daddr . %s sport . %s dport "
+		  "timeout %ds } "
+		  "meta mark set meta mark | " M_EST " return\n",
+		  proto[i], proto[i], proto[i], proto[i], proto[i], proto[i], proto[i], timeout[i]);
+	P(o, "add rule bridge kumo_flow pre icmp type echo-reply "
+	     "meta oif . ip saddr . ip daddr . icmp id @flows_echo "
+	     "meta mark set meta mark | " M_EST "\n");
+	/* a new flow the groups allowed: both directions */
+	P(o, "add rule bridge kumo_flow post meta mark & " M_ALLOW " == 0 "
+	     "meta mark set meta mark & " M_CLEAR " return\n");
+	for (int i = 0; i < 2; i++)
 		P(o,
-		  "add rule bridge kumo_flow post meta mark & %s == %s meta l4proto udp "
-		  "add @flows { %s timeout %ds }\n",
-		  m, m, k, FLOW_UDP_S);
-		P(o,
-		  "add rule bridge kumo_flow post meta mark & %s == %s icmp type echo-request "
-		  "add @echoes { %s . ip %s . icmp id timeout %ds }\n",
-		  m, m, in ? "oifname" : "iifname", in ? "saddr" : "daddr", FLOW_ICMP_S);
-	}
-	P(o, "add rule bridge kumo_flow post meta mark set meta mark & 0xf0ffffff\n");
+		  "add rule bridge kumo_flow post meta l4proto %s "
+		  "add @flows_%s { meta oif . ip saddr . ip daddr . %s sport . %s dport "
+		  "timeout %ds } "
+		  "add @flows_%s { meta iif . ip daddr . ip saddr . %s dport . %s sport "
+		  "timeout %ds }\n",
+		  proto[i], proto[i], proto[i], proto[i], timeout[i], proto[i], proto[i], proto[i],
+		  timeout[i]);
+	P(o,
+	  "add rule bridge kumo_flow post icmp type echo-request "
+	  "add @flows_echo { meta iif . ip daddr . ip saddr . icmp id timeout %ds }\n"
+	  "add rule bridge kumo_flow post meta mark set meta mark & " M_CLEAR "\n",
+	  FLOW_ICMP_S);
 }
 
 static int write_sg(struct ctx *c, struct out *o, const struct host *h)
@@ -1019,7 +1030,7 @@ static int write_sg(struct ctx *c, struct out *o, const struct host *h)
 	size_t i, k, n;
 	int r;
 
-	write_flow(o, h);
+	write_flow(o);
 	table_replace(o, "bridge", "kumo_sg");
 	for (i = 0; i < h->nsgs; i++)
 		if ((r = write_sg_set(c, o, &h->sgs[i], true)) < 0 ||
@@ -1040,6 +1051,7 @@ static int write_sg(struct ctx *c, struct out *o, const struct host *h)
 	 * when allowed, so that a local receiver's ingress is checked too. */
 	P(o, "\tchain forward {\n"
 	     "\t\ttype filter hook forward priority filter; policy accept;\n"
+	     "\t\tmeta mark & " M_EST " == " M_EST " return\n"
 	     "\t\tether type != ip return\n"
 	     "\t\tiifname vmap @nic_out\n"
 	     "\t\toifname vmap @nic_in\n"
@@ -1050,26 +1062,24 @@ static int write_sg(struct ctx *c, struct out *o, const struct host *h)
 			continue;
 		P(o,
 		  "\tchain nic_%s_out {\n"
-		  "\t\tmeta mark & " M_EST_OUT " == " M_EST_OUT " return\n"
 		  "\t\tip frag-off & 0x1fff != 0 return\n"
 		  "\t\tudp sport 68 udp dport 67 return\n",
 		  nc->x8);
 		for (k = 0; k < nc->nsgs; k++)
 			P(o,
 			  "\t\tip daddr . meta l4proto . th dport @sg_%s_out "
-			  "meta mark set meta mark | " M_ALLOW_OUT " return\n",
+			  "meta mark set meta mark | " M_ALLOW " return\n",
 			  h->sgs[nc->sgs[k]].x8);
 		P(o, "\t\tdrop\n\t}\n");
 		P(o,
 		  "\tchain nic_%s_in {\n"
-		  "\t\tmeta mark & " M_EST_IN " == " M_EST_IN " accept\n"
 		  "\t\tip frag-off & 0x1fff != 0 accept\n"
 		  "\t\tudp sport 67 udp dport 68 accept\n",
 		  nc->x8);
 		for (k = 0; k < nc->nsgs; k++)
 			P(o,
 			  "\t\tip saddr . meta l4proto . th dport @sg_%s_in "
-			  "meta mark set meta mark | " M_ALLOW_IN " accept\n",
+			  "meta mark set meta mark | " M_ALLOW " accept\n",
 			  h->sgs[nc->sgs[k]].x8);
 		P(o, "\t\tdrop\n\t}\n");
 	}

@@ -14,7 +14,8 @@ Python sockets inside the VM namespaces: a forged source address is
 dropped; a port that no rule opens is unreachable from outside the group
 and opens when a rule is added (script regenerated and reloaded); replies
 of established connections pass; members of one group reach each other;
-1,000 rules load and lookups still decide right.
+1,000 rules load and lookups still decide right; open TCP and UDP flows
+outlive the rules that let them in, and open nothing beyond themselves.
 """
 import json
 import os
@@ -215,19 +216,35 @@ class Net:
 
 
 SERVER = r"""
-import socket, sys
+import socket, sys, threading
 proto, port = sys.argv[1], int(sys.argv[2])
-if proto == "tcp":
+if proto in ("tcp", "tcpkeep"):
     s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("0.0.0.0", port)); s.listen(16)
     print("ready", flush=True)
+
+    def keep(c):
+        while True:
+            data = c.recv(100)
+            if not data:
+                break
+            c.sendall(data)
     while True:
-        c, _ = s.accept(); c.sendall(c.recv(100)); c.close()
+        c, _ = s.accept()
+        if proto == "tcp":
+            c.sendall(c.recv(100)); c.close()
+        else:
+            threading.Thread(target=keep, args=(c,), daemon=True).start()
 else:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", port))
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", port))
     print("ready", flush=True)
     while True:
-        data, peer = s.recvfrom(100); print(data.decode(), peer[0], flush=True)
+        data, peer = s.recvfrom(100)
+        if proto == "udpecho":
+            s.sendto(data, peer)
+        else:
+            print(data.decode(), peer[0], flush=True)
 """
 
 CLIENT = r"""
@@ -239,7 +256,27 @@ s.sendall(b"kumo"); assert s.recv(100) == b"kumo"
 UDP_SEND = r"""
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind((sys.argv[1], 0)); s.sendto(sys.argv[4].encode(), (sys.argv[2], int(sys.argv[3])))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[5]) if len(sys.argv) > 5 else 0))
+s.sendto(sys.argv[4].encode(), (sys.argv[2], int(sys.argv[3])))
+"""
+
+UDP_ASK = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[4]))); s.settimeout(1.5)
+s.sendto(b"ask", (sys.argv[2], int(sys.argv[3]))); assert s.recv(100) == b"ask"
+"""
+
+# one connection, kept open: each line on stdin is sent and its echo checked
+KEEP = r"""
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1.5)
+for line in sys.stdin:
+    try:
+        s.sendall(line.strip().encode()); print(s.recv(100).decode() == line.strip(), flush=True)
+    except OSError:
+        print(False, flush=True)
 """
 
 
@@ -346,3 +383,41 @@ def test_thousand_rules(net):
     assert not net.tcp("c", "a", 8001)
     assert net.tcp("b", "a", 8001)
     assert took < 5, "loading 1,000 rules took %.1f s" % took
+
+
+def test_open_flows_outlive_rule_changes(net):
+    """kumo_flow remembers what the groups allowed: a connection opened
+    under a rule goes on after the rule is gone, a UDP reply passes as a
+    reply, and neither opens anything beyond its own flow."""
+    a, c = VMS["a"][2], VMS["c"][2]
+    opened = default_rules([c]) + [rule("ingress", "tcp", cidr=a + "/32", ports=(7000, 7000)),
+                                   rule("ingress", "udp", cidr=a + "/32", ports=(9001, 9001))]
+    net.load(spec(other_rules=opened))
+    net.serve("c", "tcpkeep", 7000)
+    net.serve("c", "udpecho", 9001)
+    heard = net.serve("a", "udp", 9500)
+    keep = subprocess.Popen(["ip", "netns", "exec", net.vm["a"], PY, "-c", KEEP, c, "7000"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    net.procs.append(keep)
+
+    def say(word):
+        keep.stdin.write(word + "\n")
+        keep.stdin.flush()
+        return keep.stdout.readline().strip()
+
+    assert say("one") == "True"
+    # c's answer comes back although a's group lets in its members only
+    assert net.run("a", UDP_ASK, a, c, 9001, 40001).returncode == 0
+    # the reply's entry is that flow only: from 9001 to another port of a, nothing
+    net.run("c", UDP_SEND, c, a, 9500, "sneak", 9001)
+    net.run("b", UDP_SEND, VMS["b"][2], a, 9500, "member")
+    got = received(heard, "member")
+    assert got and got[-1].startswith("member"), got
+    assert not any(g.startswith("sneak") for g in got), got
+    # the rules that opened c are gone: new flows are refused ...
+    net.load(spec())
+    assert not net.tcp("a", "c", 7000)
+    assert net.run("a", UDP_ASK, a, c, 9001, 40002).returncode != 0
+    # ... and the open ones go on, both ways
+    assert say("two") == "True"
+    assert net.run("a", UDP_ASK, a, c, 9001, 40001).returncode == 0
