@@ -39,7 +39,7 @@ time out) before the datapath is measured.
 Apply time: a spec with 100 NICs (veth into 100 VM namespaces, created
 beforehand and not measured) on one L3 with dhcp, dns, metadata and
 security_group, one security group; `net-apply` timed from nothing (cold),
-then with one rule changed (warm), ROUNDS times (clearing in between).
+then with one rule changed (warm), five times (clearing in between).
 
 Targets: >= 90% of the plain pair's throughput with 10 rules, >= 85% with
 1,000 rules, applying 100 VMs' network in < 2 s.
@@ -79,6 +79,7 @@ PIN = os.environ.get("NET_PIN", "0,1" if (os.cpu_count() or 1) >= 2 else "none")
 PIN = "" if PIN == "none" else PIN
 PING_EVERY = 5  # rounds
 APPLY_VMS = 100
+APPLY_ROUNDS = 5
 
 created_ns = []     # our namespaces, deleted at exit
 hosts = []          # (host ns, host id, state dir): cleared at exit
@@ -462,7 +463,7 @@ def apply_bench():
         return spec_of(hid, gen[0], l2, l3, nics, [s])
 
     cold, warm, noop, clear = [], [], [], []
-    for r in range(ROUNDS):
+    for r in range(APPLY_ROUNDS):
         if r:
             clear.append(agent(hns, hid, d, clear=True)[0])
         cold.append(agent(hns, hid, d, spec(20000))[0])
