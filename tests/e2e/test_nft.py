@@ -421,3 +421,56 @@ def test_open_flows_outlive_rule_changes(net):
     # ... and the open ones go on, both ways
     assert say("two") == "True"
     assert net.run("a", UDP_ASK, a, c, 9001, 40001).returncode == 0
+
+
+# kumo_flow as agents before 2026-11-22 left it (never replaced, so it is
+# still there on a host that upgrades)
+OLD_FLOW = """
+table bridge kumo_flow {
+	set flows {
+		typeof iifname . ip daddr . meta l4proto . th sport . th dport
+		size 262144
+		flags dynamic,timeout
+	}
+	set echoes {
+		typeof iifname . ip daddr . icmp id
+		size 65536
+		flags dynamic,timeout
+	}
+	set ports {
+		type ifname
+		elements = { "ktp-4a000000" }
+	}
+	chain pre {
+		type filter hook forward priority filter - 10; policy accept;
+		iifname @ports goto track
+	}
+	chain track {
+		meta l4proto tcp iifname . ip daddr . meta l4proto . tcp sport . tcp dport @flows meta mark set meta mark | 0x01000000
+	}
+	chain post {
+		type filter hook forward priority filter + 10; policy accept;
+		meta mark & 0x04000000 == 0x04000000 add @flows { iifname . ip daddr . meta l4proto . tcp sport . tcp dport timeout 1h }
+	}
+}
+"""
+
+
+def test_upgrade_from_the_old_flow_table(net):
+    """The first apply on a host with the old kumo_flow layout replaces it
+    (in the same transaction) and the groups work as on a new host."""
+    path = os.path.join(net.tmp, "old.nft")
+    with open(path, "w") as f:
+        f.write(OLD_FLOW)
+    sh("ip", "netns", "exec", net.host, "nft", "-f", path)
+    net.load(spec())
+    flow = sh("ip", "netns", "exec", net.host, "nft", "list", "table", "bridge",
+              "kumo_flow").stdout
+    for gone in ("set flows {", "set echoes {", "set ports {", "chain track {"):
+        assert gone not in flow, flow
+    for new in ("set flows_tcp {", "set flows_udp {", "set flows_echo {"):
+        assert new in flow, flow
+    net.serve("a", "tcp", 8000)
+    assert net.tcp("b", "a", 8000)
+    assert not net.tcp("c", "a", 8000)
+    net.load(spec())  # and again, on the new layout
