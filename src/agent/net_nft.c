@@ -932,10 +932,13 @@ static void write_l2(struct out *o, const struct host *h)
 	     "}\n");
 }
 
-/* Marks between kumo_flow and kumo_sg (bits 24..27 of the packet mark,
- * cleared again by kumo_flow before the frame leaves the bridge). */
+/* Marks between kumo_flow and kumo_sg: bits 24..27 of the packet mark are
+ * Kumo's on a bridged frame. kumo_flow clears them when the frame comes (so
+ * that no one else's mark can pass for a known flow) and again before it
+ * leaves; frames without them are not written to. */
 #define M_EST "0x01000000"   /* a frame of a flow allowed before */
 #define M_ALLOW "0x02000000" /* the groups allowed a new flow */
+#define M_OURS "0x0f000000"
 #define M_CLEAR "0xf0ffffff"
 #define FLOW_TCP_S 3600
 #define FLOW_UDP_S 180
@@ -994,7 +997,9 @@ static void write_flow(struct out *o)
 	  "delete set bridge kumo_flow ports\n",
 	  FLOWS_MAX / 4);
 	/* a frame of a known flow: refresh its entry, skip the groups */
-	P(o, "add rule bridge kumo_flow pre ether type != ip return\n");
+	P(o, "add rule bridge kumo_flow pre meta mark & " M_OURS " != 0 "
+	     "meta mark set meta mark & " M_CLEAR "\n"
+	     "add rule bridge kumo_flow pre ether type != ip return\n");
 	for (int i = 0; i < 2; i++)
 		P(o,
 		  "add rule bridge kumo_flow pre meta l4proto %s "
@@ -1007,7 +1012,8 @@ static void write_flow(struct out *o)
 	     "meta oif . ip saddr . ip daddr . icmp id @flows_echo "
 	     "meta mark set meta mark | " M_EST "\n");
 	/* a new flow the groups allowed: both directions */
-	P(o, "add rule bridge kumo_flow post meta mark & " M_ALLOW " == 0 "
+	P(o, "add rule bridge kumo_flow post meta mark & " M_OURS " == 0 return\n"
+	     "add rule bridge kumo_flow post meta mark & " M_ALLOW " == 0 "
 	     "meta mark set meta mark & " M_CLEAR " return\n");
 	for (int i = 0; i < 2; i++)
 		P(o,

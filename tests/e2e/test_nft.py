@@ -474,3 +474,20 @@ def test_upgrade_from_the_old_flow_table(net):
     assert net.tcp("b", "a", 8000)
     assert not net.tcp("c", "a", 8000)
     net.load(spec())  # and again, on the new layout
+
+
+def test_a_foreign_mark_does_not_pass_for_a_known_flow(net):
+    """Bits 24..27 of the mark are Kumo's on bridged frames: a frame that
+    someone else marked with them before kumo_flow still meets the groups."""
+    net.load(spec())
+    net.serve("a", "tcp", 8000)
+    assert not net.tcp("c", "a", 8000)
+    sh("ip", "netns", "exec", net.host, "nft", "-f", "-", input=(
+        "table bridge t_other {\n"
+        "\tchain pre {\n"
+        "\t\ttype filter hook prerouting priority -300; policy accept;\n"
+        "\t\tmeta mark set 0x0f000000\n"
+        "\t}\n"
+        "}\n"))
+    assert not net.tcp("c", "a", 8000)
+    assert net.tcp("b", "a", 8000)
