@@ -157,20 +157,30 @@ static void test_host_fragments(void **state)
 	    s, "table bridge kumo_l2 {}\ndelete table bridge kumo_l2\ntable bridge kumo_l2 {\n");
 	assert_has(
 	    s, "table bridge kumo_sg {}\ndelete table bridge kumo_sg\ntable bridge kumo_sg {\n");
-	/* the flows are never replaced: declared, then their chains rewritten */
+	/* the flows are never replaced: declared, then their chains rewritten;
+	 * the layout before 2026-11-22 is declared and deleted */
 	assert_lacks(s, "delete table bridge kumo_flow");
-	assert_has(s, "flush chain bridge kumo_flow pre\nflush chain bridge kumo_flow track\n"
-	              "flush chain bridge kumo_flow post\nflush set bridge kumo_flow ports\n");
-	/* only filtered NICs' frames are tracked (c is in no group) */
-	assert_has(s,
-	           "add element bridge kumo_flow ports { \"ktp-4a000000\", \"ktp-4b000000\" }\n");
-	assert_has(s, "add rule bridge kumo_flow pre iifname @ports goto track\n");
-	assert_has(s, "add @flows { iifname . ip daddr . meta l4proto . th sport . th dport "
-	              "timeout 3600s }");
-	assert_has(s, "add @flows { oifname . ip saddr . meta l4proto . th dport . th sport "
-	              "timeout 180s }");
-	assert_has(s, "update @flows { iifname . ip daddr . meta l4proto . th sport . th dport "
-	              "timeout 3600s } meta mark set meta mark | 0x01000000");
+	assert_has(s, "flush chain bridge kumo_flow pre\nflush chain bridge kumo_flow post\n"
+	              "flush chain bridge kumo_flow track\ndelete chain bridge kumo_flow track\n"
+	              "delete set bridge kumo_flow flows\ndelete set bridge kumo_flow echoes\n"
+	              "delete set bridge kumo_flow ports\n");
+	/* a frame of a known flow: one lookup, either way */
+	assert_has(s, "add rule bridge kumo_flow pre meta mark & 0x0f000000 != 0 "
+	              "meta mark set meta mark & 0xf0ffffff\n"
+	              "add rule bridge kumo_flow pre ether type != ip return\n");
+	assert_has(s, "meta oif . ip saddr . ip daddr . tcp sport . tcp dport @flows_tcp "
+	              "update @flows_tcp { meta oif . ip saddr . ip daddr . tcp sport . tcp dport "
+	              "timeout 3600s } meta mark set meta mark | 0x01000000 return\n");
+	assert_has(s, "icmp id @flows_echo meta mark set meta mark | 0x01000000\n");
+	/* a new flow the groups allowed: both directions' entries */
+	assert_has(s, "add rule bridge kumo_flow post meta mark & 0x0f000000 == 0 return\n"
+	              "add rule bridge kumo_flow post meta mark & 0x02000000 == 0 "
+	              "meta mark set meta mark & 0xf0ffffff return\n");
+	assert_has(s, "add @flows_udp { meta oif . ip saddr . ip daddr . udp sport . udp dport "
+	              "timeout 180s } add @flows_udp { meta iif . ip daddr . ip saddr . udp dport "
+	              ". udp sport timeout 180s }\n");
+	assert_has(s, "icmp type echo-request add @flows_echo { meta iif . ip daddr . ip saddr . "
+	              "icmp id timeout 30s }\n");
 	assert_has(s, "add rule bridge kumo_flow post meta mark set meta mark & 0xf0ffffff\n");
 	assert_has(s, "table netdev kumo_qos {}\ndelete table netdev kumo_qos\ntable netdev "
 	              "kumo_qos {\n");
@@ -191,23 +201,40 @@ static void test_host_fragments(void **state)
 	assert_lacks(s, "eth9");
 	assert_has(s, "oifname @uplinks jump uplink_out");
 	assert_has(s, "udp dport { 67, 68 } drop");
+	/* where no L2 has an uplink to guard, kumo_l2 hooks nothing on the way out */
+	{
+		json_t *flat = spec_load();
+		json_t *l2 = json_array_get(json_object_get(flat, "l2"), 0);
+		char *f;
+
+		json_object_set_new(l2, "type", json_string("flat"));
+		json_object_del(l2, "vni");
+		json_object_del(l2, "peers");
+		f = host_script(flat);
+		assert_lacks(f, "hook forward priority filter; policy accept;\n"
+		                "\t\toifname @uplinks");
+		assert_lacks(f, "hook output");
+		assert_has(f, "\tchain uplink_out {\n");
+		free(f);
+		json_decref(flat);
+	}
 	/* security groups: verdict maps by port, one set per group and direction */
 	assert_lacks(s, "ct ");
-	assert_has(s, "\t\tether type != ip return\n"
+	assert_has(s, "\t\tmeta mark & 0x01000000 == 0x01000000 return\n"
+	              "\t\tether type != ip return\n"
 	              "\t\tiifname vmap @nic_out\n\t\toifname vmap @nic_in\n");
 	assert_has(s, "\"ktp-4a000000\" : jump nic_4a000000_out");
 	assert_has(s, "\"ktp-4b000000\" : jump nic_4b000000_in");
 	assert_lacks(s, "nic_4c000000"); /* no groups: not filtered */
 	assert_has(s, "\tchain nic_4b000000_in {\n"
-	              "\t\tmeta mark & 0x02000000 == 0x02000000 accept\n"
 	              "\t\tip frag-off & 0x1fff != 0 accept\n"
 	              "\t\tudp sport 67 udp dport 68 accept\n"
 	              "\t\tip saddr . meta l4proto . th dport @sg_5a000000_in "
-	              "meta mark set meta mark | 0x08000000 accept\n"
+	              "meta mark set meta mark | 0x02000000 accept\n"
 	              "\t\tip saddr . meta l4proto . th dport @sg_5b000000_in "
-	              "meta mark set meta mark | 0x08000000 accept\n\t\tdrop\n");
+	              "meta mark set meta mark | 0x02000000 accept\n\t\tdrop\n");
 	assert_has(s, "ip daddr . meta l4proto . th dport @sg_5a000000_out "
-	              "meta mark set meta mark | 0x04000000 return\n");
+	              "meta mark set meta mark | 0x02000000 return\n");
 	t = set_text(s, "set sg_5a000000_in");
 	assert_has(t, "0.0.0.0/0 . 6 . 22,");             /* the port open to all */
 	assert_has(t, "10.0.0.0/24 . 6 . 23-30,");        /* the rest of 20-30 */
@@ -666,7 +693,7 @@ static void test_sg_big(void **state)
 	/* still one lookup per group in the NIC chains */
 	assert_has(s, "\t\tudp sport 67 udp dport 68 accept\n"
 	              "\t\tip saddr . meta l4proto . th dport @sg_5a000000_in "
-	              "meta mark set meta mark | 0x08000000 accept\n\t\tdrop\n");
+	              "meta mark set meta mark | 0x02000000 accept\n\t\tdrop\n");
 	free(s);
 	json_decref(spec);
 }
