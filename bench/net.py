@@ -304,8 +304,7 @@ class Pair:
         self.label, self.client, self.server, self.ip = label, client_ns, server_ns, server_ip
         self.target = target  # fraction of the reference, or None
         self.gbps, self.pings, self.cpu, self.error, self.note = [], [], [], None, ""
-        self.ratios = []  # paired with a reference run right beside each run
-        self.ref_gbps = []  # those reference runs
+        self.ref_gbps = []  # the reference run right beside each of gbps
         self.mtu = None
 
     def start_server(self):
@@ -367,6 +366,9 @@ class Pair:
         lost = PINGS - len(re.findall(r"time=([\d.]+) ms", p.stdout))
         if lost > PINGS // 10:
             raise RuntimeError("%s: %d of %d pings lost" % (self.label, lost, PINGS))
+
+    def ratios(self):
+        return [g / r for g, r in zip(self.gbps, self.ref_gbps)]
 
     def median(self):
         return statistics.median(self.gbps) if self.gbps else None
@@ -553,10 +555,9 @@ def main():
                 second.iperf()
                 if r % PING_EVERY == 0:
                     p.ping()
-                p.ratios.append(p.gbps[-1] / ref_p.gbps[-1])
                 p.ref_gbps.append(ref_p.gbps[-1])
                 print("round %d: %-22s %6.2f Gbit/s, reference beside it %6.2f: %5.1f%%" % (
-                    r + 1, p.label, p.gbps[-1], ref_p.gbps[-1], 100 * p.ratios[-1]), flush=True)
+                    r + 1, p.label, p.gbps[-1], ref_p.gbps[-1], 100 * p.ratios()[-1]), flush=True)
             except Exception as e:  # noqa: BLE001
                 print("%s: %s" % (p.label, e), flush=True)
                 p.error = str(e)
@@ -590,12 +591,13 @@ def main():
                 "≥ %d%%" % round(p.target * 100) if p.target else "—"))
             continue
         m = p.median()
-        if p.ratios:
+        ratios = p.ratios()
+        if ratios:
             pct = 100.0 * sum(p.gbps) / sum(p.ref_gbps)
-            se = (100.0 * statistics.stdev(p.ratios) / math.sqrt(len(p.ratios))
-                  if len(p.ratios) > 1 else 0.0)
+            se = (100.0 * statistics.stdev(ratios) / math.sqrt(len(ratios))
+                  if len(ratios) > 1 else 0.0)
             pcts = "%.1f%% (%.1f%% ± %.1f, %d pairs)" % (
-                pct, 100.0 * statistics.mean(p.ratios), se, len(p.ratios))
+                pct, 100.0 * statistics.mean(ratios), se, len(ratios))
         else:
             pct, pcts = 100.0, "100%"
         avg, p99 = p.ping_stats()

@@ -205,7 +205,8 @@ static int64_t snapshots_gb(const char *id)
  * snapshots (and on the host it is on already, if any); a volume of a
  * local pool on no host yet takes the vm's host, counted on its disk.
  * -ENOSPC with e when the pool or the host lacks the room (v is then
- * half changed: the caller rolls back). *ret says what was taken, for attach_unplace; NULL when nothing was. */
+ * half changed: the caller rolls back). *ret says what was taken, for
+ * attach_unplace; NULL when nothing was. */
 static int attach_place(json_t *v, const json_t *vm, json_t **ret, struct kerr *e)
 {
 	bool pool_taken = false, host_taken = false;
